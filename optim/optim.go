@@ -1,0 +1,151 @@
+// Package optim holds the first-order optimizers that update a layer's or a
+// synthesizer's parameters, each instance with its own state, and the step
+// decay schedule of the learning rate.
+package optim
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/kernels"
+)
+
+// Kind names an optimizer.
+type Kind string
+
+// The optimizers.
+const (
+	Adam Kind = "adam" // Adam with bias correction
+	SGD  Kind = "sgd"  // SGD with heavy-ball momentum
+)
+
+// Config describes an optimizer and its learning-rate schedule.
+type Config struct {
+	Kind     Kind    `json:"kind"`
+	LR       float64 `json:"lr"`
+	Momentum float64 `json:"momentum,omitempty"` // SGD only
+	Beta1    float64 `json:"beta1,omitempty"`    // Adam only
+	Beta2    float64 `json:"beta2,omitempty"`    // Adam only
+	Eps      float64 `json:"eps,omitempty"`      // Adam only
+	// DecaySteps lists the steps at which the learning rate is multiplied by
+	// DecayFactor, as in the paper's ÷10 schedule.
+	DecaySteps  []int   `json:"decay_steps,omitempty"`
+	DecayFactor float64 `json:"decay_factor,omitempty"`
+}
+
+// DefaultAdam returns Adam with the usual β₁=0.9, β₂=0.999, ε=1e-8.
+func DefaultAdam(lr float64) Config {
+	return Config{Kind: Adam, LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, DecayFactor: 0.1}
+}
+
+// Validate reports the first problem with c, if any.
+func (c Config) Validate() error {
+	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
+		return fmt.Errorf("learning rate must be a positive number, got %v", c.LR)
+	}
+	switch c.Kind {
+	case Adam:
+		if !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1) {
+			return fmt.Errorf("adam betas must be in [0,1), got %v and %v", c.Beta1, c.Beta2)
+		}
+		if !(c.Eps > 0) {
+			return fmt.Errorf("adam epsilon must be positive, got %v", c.Eps)
+		}
+	case SGD:
+		if !(c.Momentum >= 0 && c.Momentum < 1) {
+			return fmt.Errorf("momentum must be in [0,1), got %v", c.Momentum)
+		}
+	default:
+		return fmt.Errorf("unknown optimizer %q (want adam or sgd)", c.Kind)
+	}
+	if len(c.DecaySteps) > 0 && !(c.DecayFactor > 0 && c.DecayFactor <= 1) {
+		return fmt.Errorf("decay factor must be in (0,1], got %v", c.DecayFactor)
+	}
+	for i, s := range c.DecaySteps {
+		if s <= 0 || (i > 0 && s <= c.DecaySteps[i-1]) {
+			return fmt.Errorf("decay steps must be positive and increasing, got %v", c.DecaySteps)
+		}
+	}
+	return nil
+}
+
+// RateAt returns the learning rate in force at the given 0-based step.
+func (c Config) RateAt(step int) float64 {
+	passed := sort.SearchInts(c.DecaySteps, step+1)
+	return c.LR * math.Pow(c.DecayFactor, float64(passed))
+}
+
+// Optimizer updates one set of parameters. It owns its state (moments,
+// velocities, step count), so every layer and every synthesizer can be
+// updated on its own, without any state shared with the others.
+type Optimizer struct {
+	cfg   Config
+	steps int
+	// slots[k] holds the per-parameter state tensors of parameter k.
+	slots [][]*tensor.Dense
+}
+
+// New returns an optimizer for parameters shaped and typed like params.
+func New(cfg Config, params []*tensor.Dense) *Optimizer {
+	o := &Optimizer{cfg: cfg, slots: make([][]*tensor.Dense, len(params))}
+	for k, p := range params {
+		for range o.SlotNames() {
+			o.slots[k] = append(o.slots[k], tensor.New(tensor.WithShape(p.Shape().Clone()...), tensor.Of(p.Dtype())))
+		}
+	}
+	return o
+}
+
+// SlotNames names the state tensors kept per parameter, in order.
+func (o *Optimizer) SlotNames() []string {
+	if o.cfg.Kind == SGD {
+		return []string{"velocity"}
+	}
+	return []string{"adam_m", "adam_v"}
+}
+
+// Slots returns the state tensors of parameter k, in SlotNames order. They
+// may be written to restore a checkpoint.
+func (o *Optimizer) Slots(k int) []*tensor.Dense { return o.slots[k] }
+
+// Steps returns how many updates have been applied.
+func (o *Optimizer) Steps() int { return o.steps }
+
+// SetSteps sets the update count, when restoring a checkpoint.
+func (o *Optimizer) SetSteps(n int) { o.steps = n }
+
+// Config returns the optimizer's configuration.
+func (o *Optimizer) Config() Config { return o.cfg }
+
+// Step applies one update to params from grads (same order and shapes as
+// the params given to New).
+func (o *Optimizer) Step(params, grads []*tensor.Dense) error {
+	if len(params) != len(o.slots) || len(grads) != len(o.slots) {
+		return fmt.Errorf("optimizer holds state for %d parameters, got %d parameters and %d gradients", len(o.slots), len(params), len(grads))
+	}
+	lr := o.cfg.RateAt(o.steps)
+	o.steps++
+	for k, p := range params {
+		switch w := p.Data().(type) {
+		case []float32:
+			step(o, w, grads[k].Data().([]float32), o.slots[k], lr)
+		case []float64:
+			step(o, w, grads[k].Data().([]float64), o.slots[k], lr)
+		default:
+			return fmt.Errorf("optimizer: unsupported parameter type %v", p.Dtype())
+		}
+	}
+	return nil
+}
+
+func step[T kernels.Float](o *Optimizer, w, g []T, slots []*tensor.Dense, lr float64) {
+	switch o.cfg.Kind {
+	case SGD:
+		kernels.MomentumStep(w, g, slots[0].Data().([]T), lr, o.cfg.Momentum)
+	default:
+		kernels.AdamStep(w, g, slots[0].Data().([]T), slots[1].Data().([]T), lr, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, o.steps)
+	}
+}

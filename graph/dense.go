@@ -90,7 +90,7 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 	if err := p.Forward(); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
-	if err := copyInto(p.outBuf, p.out.Value()); err != nil {
+	if err := CopyValue(p.outBuf, p.out.Value()); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
 	if train {
@@ -117,7 +117,7 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 	if p.dx == nil {
 		return nil, nil
 	}
-	if err := copyInto(p.dxBuf, p.dx.Value()); err != nil {
+	if err := CopyValue(p.dxBuf, p.dx.Value()); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
 	return p.dxBuf, nil

@@ -90,7 +90,7 @@ func crossEntropy(logits, labels *G.Node, batch int, dt tensor.Dtype) (*G.Node, 
 	if err != nil {
 		return nil, err
 	}
-	return G.Div(total, G.NewConstant(castScalar(dt, -float64(batch))))
+	return G.Div(total, Constant(dt, -float64(batch)))
 }
 
 // Train runs forward and backward on a training batch with one-hot labels.
@@ -106,14 +106,14 @@ func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tenso
 		return 0, nil, nil, fmt.Errorf("%s: %w", o.name, err)
 	}
 	if p.dx != nil {
-		if err := copyInto(p.dxBuf, p.dx.Value()); err != nil {
+		if err := CopyValue(p.dxBuf, p.dx.Value()); err != nil {
 			return 0, nil, nil, fmt.Errorf("%s: %w", o.name, err)
 		}
 	}
-	if err := copyInto(p.logitsBuf, p.logits.Value()); err != nil {
+	if err := CopyValue(p.logitsBuf, p.logits.Value()); err != nil {
 		return 0, nil, nil, fmt.Errorf("%s: %w", o.name, err)
 	}
-	return scalar(p.loss.Value()), p.logitsBuf, p.dxBuf, nil
+	return Scalar(p.loss.Value()), p.logitsBuf, p.dxBuf, nil
 }
 
 // Evaluate returns the mean loss and the logits of a batch without training.
@@ -125,10 +125,10 @@ func (o *Output) Evaluate(x, labels *tensor.Dense) (loss float64, logits *tensor
 	if err := p.Forward(); err != nil {
 		return 0, nil, fmt.Errorf("%s: %w", o.name, err)
 	}
-	if err := copyInto(p.logitsBuf, p.logits.Value()); err != nil {
+	if err := CopyValue(p.logitsBuf, p.logits.Value()); err != nil {
 		return 0, nil, fmt.Errorf("%s: %w", o.name, err)
 	}
-	return scalar(p.loss.Value()), p.logitsBuf, nil
+	return Scalar(p.loss.Value()), p.logitsBuf, nil
 }
 
 func (o *Output) bind(x, labels *tensor.Dense, train bool) (*outputProgram, error) {

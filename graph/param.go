@@ -52,9 +52,9 @@ func fill(t *tensor.Dense, f func() float64) {
 	}
 }
 
-// copyInto copies src's elements into dst; both must have the same type and
+// CopyValue copies src's elements into dst; both must have the same type and
 // size.
-func copyInto(dst *tensor.Dense, src G.Value) error {
+func CopyValue(dst *tensor.Dense, src G.Value) error {
 	switch d := dst.Data().(type) {
 	case []float32:
 		s, ok := src.Data().([]float32)
@@ -74,8 +74,8 @@ func copyInto(dst *tensor.Dense, src G.Value) error {
 	return nil
 }
 
-// scalar returns the value of a 0-d Gorgonia value as a float64.
-func scalar(v G.Value) float64 {
+// Scalar returns the value of a 0-d Gorgonia value as a float64.
+func Scalar(v G.Value) float64 {
 	switch d := v.Data().(type) {
 	case float32:
 		return float64(d)

@@ -88,7 +88,7 @@ func (b *Builder) batchNorm(a *Affine, z *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	eps := G.NewConstant(castScalar(b.dt, bnEps))
+	eps := Constant(b.dt, bnEps)
 	vEps, err := G.Add(vr, eps)
 	if err != nil {
 		return nil, err
@@ -108,11 +108,12 @@ func (b *Builder) batchNorm(a *Affine, z *G.Node) (*G.Node, error) {
 	return G.BroadcastAdd(scaled, b.param(a.Beta), nil, []byte{0})
 }
 
-func castScalar(dt tensor.Dtype, v float64) any {
+// Constant returns a scalar constant node of element type dt.
+func Constant(dt tensor.Dtype, v float64) *G.Node {
 	if dt == tensor.Float32 {
-		return float32(v)
+		return G.NewConstant(float32(v))
 	}
-	return v
+	return G.NewConstant(v)
 }
 
 // Program is a compiled graph: a forward machine that computes only what the
@@ -205,7 +206,7 @@ func (p *Program) Backward() error {
 	}
 	for k, q := range p.params {
 		if gn := p.paramGrad[k]; gn != nil {
-			if err := copyInto(q.Grad, gn.Value()); err != nil {
+			if err := CopyValue(q.Grad, gn.Value()); err != nil {
 				return fmt.Errorf("gradient of %s: %w", q.Name, err)
 			}
 		}

@@ -1,0 +1,217 @@
+// Package synth holds the synthetic-gradient models of decoupled neural
+// interfaces: M_i maps a layer's output h_i (and, for cDNI, the one-hot
+// label) to ĝ_i ≈ ∂L/∂h_i, and learns by L2 regression onto the target δ_i
+// that the layer above pushes back.
+package synth
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/optim"
+)
+
+// Config describes a synthesizer.
+type Config struct {
+	In        int     `json:"in"`         // width of h_i, and of ĝ_i
+	Classes   int     `json:"classes"`    // > 0: condition on the one-hot label (cDNI)
+	Hidden    int     `json:"hidden"`     // hidden ReLU layers; 0 gives a linear model
+	Width     int     `json:"width"`      // units per hidden layer
+	BatchNorm bool    `json:"batch_norm"` // batch norm in the hidden layers
+	Scale     float64 `json:"scale"`      // ĝ_i is the model's output times Scale
+}
+
+// Validate reports the first problem with c, if any.
+func (c Config) Validate() error {
+	switch {
+	case c.In <= 0:
+		return fmt.Errorf("synthesizer input width must be positive, got %d", c.In)
+	case c.Classes < 0:
+		return fmt.Errorf("synthesizer classes must not be negative, got %d", c.Classes)
+	case c.Hidden < 0:
+		return fmt.Errorf("synthesizer hidden layers must not be negative, got %d", c.Hidden)
+	case c.Hidden > 0 && c.Width <= 0:
+		return fmt.Errorf("synthesizer width must be positive, got %d", c.Width)
+	case !(c.Scale > 0):
+		return fmt.Errorf("synthesizer output scale must be positive, got %v", c.Scale)
+	}
+	return nil
+}
+
+// Synthesizer is one model M_i with its own graphs, machines and optimizer.
+type Synthesizer struct {
+	*graph.Learner
+	cfg      Config
+	name     string
+	dt       tensor.Dtype
+	layers   []*graph.Affine
+	programs map[int]*program
+}
+
+type program struct {
+	*graph.Program
+	h, labels, target, pred, loss *G.Node
+	predBuf                       *tensor.Dense
+}
+
+// New returns a synthesizer whose last layer starts at zero, so that its
+// first predictions are exactly zero.
+func New(name string, cfg Config, dt tensor.Dtype, rng *rand.Rand, opt optim.Config) (*Synthesizer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	s := &Synthesizer{cfg: cfg, name: name, dt: dt, programs: map[int]*program{}}
+	in := cfg.In + cfg.Classes
+	for i := 0; i < cfg.Hidden; i++ {
+		a, err := graph.NewAffine(fmt.Sprintf("%s.hidden%d", name, i), graph.Spec{In: in, Out: cfg.Width, Act: graph.ReLU, BatchNorm: cfg.BatchNorm}, dt, rng)
+		if err != nil {
+			return nil, err
+		}
+		s.layers = append(s.layers, a)
+		in = cfg.Width
+	}
+	last, err := graph.NewAffine(name+".out", graph.Spec{In: in, Out: cfg.In, Act: graph.Identity, ZeroInit: true}, dt, rng)
+	if err != nil {
+		return nil, err
+	}
+	s.layers = append(s.layers, last)
+	s.Learner = graph.NewLearner(s.Params(), opt)
+	return s, nil
+}
+
+// Name returns the synthesizer's name, the prefix of its parameters' names.
+func (s *Synthesizer) Name() string { return s.name }
+
+// Config returns the synthesizer's configuration.
+func (s *Synthesizer) Config() Config { return s.cfg }
+
+// Params returns the trainable parameters, layer by layer.
+func (s *Synthesizer) Params() []*graph.Param {
+	var ps []*graph.Param
+	for _, a := range s.layers {
+		ps = append(ps, a.Params()...)
+	}
+	return ps
+}
+
+// Stats returns the batch-norm running statistics, if any.
+func (s *Synthesizer) Stats() []*graph.Param {
+	var ps []*graph.Param
+	for _, a := range s.layers {
+		ps = append(ps, a.Stats()...)
+	}
+	return ps
+}
+
+func (s *Synthesizer) program(batch int) (*program, error) {
+	if p, ok := s.programs[batch]; ok {
+		return p, nil
+	}
+	b := graph.NewBuilder(s.dt, batch, true)
+	p := &program{h: b.Input("h", s.cfg.In), target: b.Input("target", s.cfg.In)}
+	x, inputs := p.h, G.Nodes{p.h}
+	var err error
+	if s.cfg.Classes > 0 {
+		p.labels = b.Input("labels", s.cfg.Classes)
+		inputs = append(inputs, p.labels)
+		if x, err = G.Concat(1, p.h, p.labels); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	for _, a := range s.layers {
+		if x, err = b.Dense(a, x); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	if s.cfg.Scale != 1 {
+		if x, err = G.Mul(x, graph.Constant(s.dt, s.cfg.Scale)); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	p.pred = x
+	if p.loss, err = squaredError(p.pred, p.target, batch, s.dt); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	if p.Program, _, err = b.Compile(inputs, G.Nodes{p.pred}, p.loss, nil, nil); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	p.predBuf = tensor.New(tensor.WithShape(batch, s.cfg.In), tensor.Of(s.dt))
+	s.programs[batch] = p
+	return p, nil
+}
+
+// squaredError returns (1/B)·Σ‖pred−target‖², the L2 regression loss.
+func squaredError(pred, target *G.Node, batch int, dt tensor.Dtype) (*G.Node, error) {
+	diff, err := G.Sub(pred, target)
+	if err != nil {
+		return nil, err
+	}
+	sq, err := G.Square(diff)
+	if err != nil {
+		return nil, err
+	}
+	total, err := G.Sum(sq)
+	if err != nil {
+		return nil, err
+	}
+	return G.Div(total, graph.Constant(dt, float64(batch)))
+}
+
+func (s *Synthesizer) bind(p *program, h, labels *tensor.Dense) error {
+	if err := graph.Bind(p.h, h); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	if p.labels != nil {
+		if labels == nil {
+			return fmt.Errorf("%s: a label-conditioned synthesizer needs labels", s.name)
+		}
+		if err := graph.Bind(p.labels, labels); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// Predict returns ĝ_i for the batch h_i (labels: one-hot, used only when
+// the synthesizer is conditioned). The result is owned by the synthesizer
+// until its next Predict with the same batch size.
+func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
+	p, err := s.program(h.Shape()[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := s.bind(p, h, labels); err != nil {
+		return nil, err
+	}
+	if err := p.Forward(); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	if err := graph.CopyValue(p.predBuf, p.pred.Value()); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	return p.predBuf, nil
+}
+
+// Learn computes the gradients of the L2 loss between M(h, labels) and the
+// target δ_i into the parameters' Grad tensors and returns the loss. Update
+// applies them.
+func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
+	p, err := s.program(h.Shape()[0])
+	if err != nil {
+		return 0, err
+	}
+	if err := s.bind(p, h, labels); err != nil {
+		return 0, err
+	}
+	if err := graph.Bind(p.target, target); err != nil {
+		return 0, fmt.Errorf("%s: %w", s.name, err)
+	}
+	if err := p.Backward(); err != nil {
+		return 0, fmt.Errorf("%s: %w", s.name, err)
+	}
+	return graph.Scalar(p.loss.Value()), nil
+}

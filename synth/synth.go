@@ -22,7 +22,7 @@ type Config struct {
 	Hidden    int     `json:"hidden"`     // hidden ReLU layers; 0 gives a linear model
 	Width     int     `json:"width"`      // units per hidden layer
 	BatchNorm bool    `json:"batch_norm"` // batch norm in the hidden layers
-	Scale     float64 `json:"scale"`      // ĝ_i is the model's output times Scale
+	Scale     float64 `json:"scale"`      // ĝ_i is the model's output times Scale/batch size
 }
 
 // Validate reports the first problem with c, if any.
@@ -127,12 +127,11 @@ func (s *Synthesizer) program(batch int) (*program, error) {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	if s.cfg.Scale != 1 {
-		if x, err = G.Mul(x, graph.Constant(s.dt, s.cfg.Scale)); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
-		}
+	// M models the per-sample gradient B·∂L/∂h_n, which does not depend on
+	// the batch size B (L is the batch mean); ĝ is its output times Scale/B.
+	if p.pred, err = G.Mul(x, graph.Constant(s.dt, s.cfg.Scale/float64(batch))); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
-	p.pred = x
 	if p.loss, err = squaredError(p.pred, p.target, batch, s.dt); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
@@ -144,7 +143,9 @@ func (s *Synthesizer) program(batch int) (*program, error) {
 	return p, nil
 }
 
-// squaredError returns (1/B)·Σ‖pred−target‖², the L2 regression loss.
+// squaredError returns B·Σ‖pred−target‖² = (1/B)·Σ_n ‖B·pred_n − B·target_n‖²:
+// the mean squared error of the per-sample gradients, the L2 regression
+// loss of a synthesizer.
 func squaredError(pred, target *G.Node, batch int, dt tensor.Dtype) (*G.Node, error) {
 	diff, err := G.Sub(pred, target)
 	if err != nil {
@@ -158,7 +159,7 @@ func squaredError(pred, target *G.Node, batch int, dt tensor.Dtype) (*G.Node, er
 	if err != nil {
 		return nil, err
 	}
-	return G.Div(total, graph.Constant(dt, float64(batch)))
+	return G.Mul(total, graph.Constant(dt, float64(batch)))
 }
 
 func (s *Synthesizer) bind(p *program, h, labels *tensor.Dense) error {

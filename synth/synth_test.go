@@ -85,7 +85,7 @@ func TestLearnGradientMatchesFiniteDifferences(t *testing.T) {
 				}
 				return l
 			}
-			// The loss is (1/B)Σ‖ĝ−δ‖²: check it against Predict.
+			// The loss is B·Σ‖ĝ−δ‖²: check it against Predict.
 			l := loss()
 			pred, err := s.Predict(h, labels)
 			if err != nil {
@@ -96,7 +96,7 @@ func TestLearnGradientMatchesFiniteDifferences(t *testing.T) {
 				d := v - target.Data().([]float64)[i]
 				want += d * d
 			}
-			if want /= batch; math.Abs(l-want) > 1e-9*math.Max(1, want) {
+			if want *= batch; math.Abs(l-want) > 1e-9*math.Max(1, want) {
 				t.Fatalf("loss %v, want %v", l, want)
 			}
 			loss()
@@ -134,7 +134,7 @@ func TestRegressionLowersLoss(t *testing.T) {
 	labels := tensor.New(tensor.WithShape(8, 2), tensor.Of(tensor.Float32))
 	for i := range h.Data().([]float32) {
 		h.Data().([]float32)[i] = float32(rng.NormFloat64())
-		target.Data().([]float32)[i] = 0.3 * h.Data().([]float32)[i]
+		target.Data().([]float32)[i] = 0.3 * h.Data().([]float32)[i] / 8 // batch-mean gradient: per sample 0.3·h
 	}
 	for r := 0; r < 8; r++ {
 		labels.Data().([]float32)[r*2+r%2] = 1

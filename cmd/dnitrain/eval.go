@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/dnitrain/dnitrain/engine"
+)
+
+func evalCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("eval", "Evaluates a checkpoint on the test set (or the training set).", stderr)
+	ckptPath := fs.String("checkpoint", "", "the checkpoint to evaluate (required)")
+	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
+	which := fs.String("set", "test", "which set to evaluate: test or train")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *ckptPath == "" {
+		return usageError{"--checkpoint is required"}
+	}
+	if *which != "test" && *which != "train" {
+		return usageError{fmt.Sprintf("--set must be test or train, got %q", *which)}
+	}
+	ck, err := engine.LoadCheckpoint(*ckptPath)
+	if err != nil {
+		return err
+	}
+	net, err := ck.Network()
+	if err != nil {
+		return err
+	}
+	pair, err := loadData(*dataDir)
+	if err != nil {
+		return err
+	}
+	set := pair.Test
+	if *which == "train" {
+		set = pair.Train
+	}
+	tr, err := engine.NewTrainer(net, pair.Train)
+	if err != nil {
+		return err
+	}
+	ev, err := tr.Evaluate(set)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s set of %s (%d samples), %s model at step %d: error %.2f%%, loss %.4f\n",
+		*which, pair.Source, ev.N, ck.Config.Mode, ck.Step, ev.Error, ev.Loss)
+	return nil
+}

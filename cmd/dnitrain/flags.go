@@ -1,0 +1,155 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/dnitrain/dnitrain/data"
+	"github.com/dnitrain/dnitrain/engine"
+	"github.com/dnitrain/dnitrain/optim"
+)
+
+// modelFlags are the flags that define a model and its training, shared by
+// train and info.
+type modelFlags struct {
+	mode, activation, optimizer, lrDecay string
+	layers, hidden, sgHidden, sgWidth    int
+	batch, evalBatch, epochs             int
+	batchNorm, sgBatchNorm, normalize    bool
+	sgScale, lr, sgLR, momentum, decay   float64
+	seed                                 uint64
+}
+
+// sgHiddenAuto asks for the mode's default synthesizer depth.
+const sgHiddenAuto = -1
+
+func (m *modelFlags) register(fs *flag.FlagSet) {
+	d := engine.DefaultConfig(1, 2)
+	fs.StringVar(&m.mode, "mode", string(d.Mode), "training mode: bprop, dni or cdni")
+	fs.IntVar(&m.layers, "layers", d.Layers, "weight layers, the output layer included")
+	fs.IntVar(&m.hidden, "hidden", d.Hidden, "units per hidden layer")
+	fs.StringVar(&m.activation, "activation", d.Activation, "hidden activation: relu, tanh, sigmoid or identity")
+	fs.BoolVar(&m.batchNorm, "batchnorm", false, "batch normalisation in the hidden layers")
+	fs.IntVar(&m.sgHidden, "sg-hidden", sgHiddenAuto, "hidden layers of each synthesizer (default 0 for cdni, 2 for dni)")
+	fs.IntVar(&m.sgWidth, "sg-width", d.SGWidth, "units per synthesizer hidden layer")
+	fs.BoolVar(&m.sgBatchNorm, "sg-batchnorm", false, "batch normalisation in the synthesizers' hidden layers")
+	fs.Float64Var(&m.sgScale, "sg-scale", d.SGScale, "factor applied to every synthetic gradient")
+	fs.BoolVar(&m.normalize, "normalize", true, "standardise inputs with the training set's mean and std")
+	fs.IntVar(&m.batch, "batch", d.Batch, "training batch size")
+	fs.IntVar(&m.evalBatch, "eval-batch", d.EvalBatch, "evaluation batch size")
+	fs.IntVar(&m.epochs, "epochs", d.Epochs, "epochs to train (in all, when resuming)")
+	fs.StringVar(&m.optimizer, "optimizer", string(d.Optimizer.Kind), "optimizer: adam or sgd (with --momentum)")
+	fs.Float64Var(&m.lr, "lr", d.Optimizer.LR, "learning rate of the layers")
+	fs.Float64Var(&m.sgLR, "sg-lr", 0, "learning rate of the synthesizers (default: --lr)")
+	fs.Float64Var(&m.momentum, "momentum", 0.9, "momentum of --optimizer sgd")
+	fs.StringVar(&m.lrDecay, "lr-decay", "", "comma-separated steps at which the learning rates are multiplied by --lr-decay-factor")
+	fs.Float64Var(&m.decay, "lr-decay-factor", 0.1, "learning-rate factor applied at each --lr-decay step")
+	fs.Uint64Var(&m.seed, "seed", d.Seed, "random seed: weights, and the order of every epoch")
+}
+
+// config turns the flags into an engine config for the training set train
+// (nil to check the flags alone).
+func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
+	c := engine.DefaultConfig(1, 2)
+	if train != nil {
+		c = engine.DefaultConfig(train.Features(), train.Classes)
+		if m.normalize {
+			c.InputMean, c.InputStd = engine.InputStats(train)
+		}
+	}
+	mode, err := engine.ParseMode(m.mode)
+	if err != nil {
+		return c, usageError{"--mode: " + err.Error()}
+	}
+	c.Mode = mode
+	c.Layers, c.Hidden, c.Activation, c.BatchNorm = m.layers, m.hidden, m.activation, m.batchNorm
+	c.SGHidden, c.SGWidth, c.SGBatchNorm, c.SGScale = m.sgHidden, m.sgWidth, m.sgBatchNorm, m.sgScale
+	if m.sgHidden == sgHiddenAuto {
+		c.SGHidden = 0
+		if mode == engine.DNI {
+			c.SGHidden = 2
+		}
+	}
+	c.Batch, c.EvalBatch, c.Epochs, c.Seed = m.batch, m.evalBatch, m.epochs, m.seed
+	steps, err := parseSteps(m.lrDecay)
+	if err != nil {
+		return c, usageError{"--lr-decay: " + err.Error()}
+	}
+	opt := func(lr float64) optim.Config {
+		o := optim.DefaultAdam(lr)
+		o.Kind = optim.Kind(m.optimizer)
+		if o.Kind == optim.SGD {
+			o = optim.Config{Kind: optim.SGD, LR: lr, Momentum: m.momentum}
+		}
+		o.DecaySteps, o.DecayFactor = steps, m.decay
+		return o
+	}
+	c.Optimizer = opt(m.lr)
+	sgLR := m.sgLR
+	if sgLR == 0 {
+		sgLR = m.lr
+	}
+	c.SGOptim = opt(sgLR)
+	if err := c.Validate(); err != nil {
+		return c, usageError{err.Error()}
+	}
+	return c, nil
+}
+
+func parseSteps(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var steps []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a step number", f)
+		}
+		steps = append(steps, n)
+	}
+	return steps, nil
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: dnitrain %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args and rejects positional arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// loadData reads the data set: the embedded MNIST, or the folder dir.
+func loadData(dir string) (*data.Pair, error) {
+	if dir == "" {
+		return data.LoadMNIST()
+	}
+	return data.LoadDir(dir)
+}
+
+// setFlags returns the names of the flags given on the command line.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/dnitrain/dnitrain/data"
+	"github.com/dnitrain/dnitrain/engine"
+)
+
+func infoCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("info", "Describes the model the flags (or a checkpoint) define, its parameters and the data set.", stderr)
+	var m modelFlags
+	m.register(fs)
+	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
+	ckptPath := fs.String("checkpoint", "", "describe the model saved in this checkpoint instead")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	pair, err := loadData(*dataDir)
+	if err != nil {
+		return err
+	}
+	var net *engine.Network
+	var tr *engine.Trainer
+	if *ckptPath != "" {
+		ck, err := engine.LoadCheckpoint(*ckptPath)
+		if err != nil {
+			return err
+		}
+		if net, err = ck.Network(); err != nil {
+			return err
+		}
+		if tr, err = engine.NewTrainer(net, pair.Train); err != nil {
+			return err
+		}
+		tr.Resume(ck)
+	} else {
+		cfg, err := m.config(pair.Train)
+		if err != nil {
+			return err
+		}
+		if net, err = engine.NewNetwork(cfg); err != nil {
+			return err
+		}
+		if tr, err = engine.NewTrainer(net, pair.Train); err != nil {
+			return err
+		}
+	}
+	describeRun(stdout, net, pair, tr)
+	return nil
+}
+
+// describeRun prints the data set, the model with its parameter counts, and
+// the training schedule.
+func describeRun(w io.Writer, net *engine.Network, pair *data.Pair, tr *engine.Trainer) {
+	cfg := net.Config()
+	fmt.Fprintf(w, "data:   %s: %d training and %d test images of %d×%d, %d classes\n",
+		pair.Source, pair.Train.N, pair.Test.N, pair.Train.Rows, pair.Train.Cols, pair.Train.Classes)
+	fmt.Fprintf(w, "model:  %s, %d weight layers\n", cfg.Mode, cfg.Layers)
+	for _, mi := range net.Describe() {
+		fmt.Fprintf(w, "  %-8s %-52s %10d parameters\n", mi.Name, mi.What, mi.Params)
+	}
+	layers, synths := net.ParamCount()
+	fmt.Fprintf(w, "params: %d in layers, %d in synthesizers\n", layers, synths)
+	opt := cfg.Optimizer
+	fmt.Fprintf(w, "train:  %s lr %g", opt.Kind, opt.LR)
+	if cfg.Mode.Decoupled() {
+		fmt.Fprintf(w, " (synthesizers %g)", cfg.SGOptim.LR)
+	}
+	if len(opt.DecaySteps) > 0 {
+		fmt.Fprintf(w, ", ×%g at steps %v", opt.DecayFactor, opt.DecaySteps)
+	}
+	fmt.Fprintf(w, "; batch %d, %d steps per epoch, %d epochs, seed %d; at step %d\n",
+		cfg.Batch, tr.StepsPerEpoch(), cfg.Epochs, cfg.Seed, tr.Step())
+}

@@ -1,0 +1,95 @@
+// Command dnitrain trains neural networks whose layers are decoupled by
+// synthetic gradients (Decoupled Neural Interfaces), and the backprop
+// baseline, on MNIST-layout data sets.
+//
+// Usage:
+//
+//	dnitrain train [flags]   train a model (MNIST, embedded, by default)
+//	dnitrain eval  [flags]   evaluate a checkpoint on the test set
+//	dnitrain info  [flags]   describe a model and its data set
+//
+// Run "dnitrain <command> -h" for the flags of each command.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes.
+const (
+	exitError       = 1   // the command failed
+	exitUsage       = 2   // bad command line
+	exitInterrupted = 130 // stopped by SIGINT
+	exitTerminated  = 143 // stopped by SIGTERM
+)
+
+// usageError marks an error in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// exitCode is an error that carries its own exit status.
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e exitCode) Error() string { return e.err.Error() }
+
+const topUsage = `dnitrain trains networks decoupled by synthetic gradients.
+
+Usage:
+  dnitrain train [flags]   train a model (the embedded MNIST by default)
+  dnitrain eval  [flags]   evaluate a checkpoint on a test set
+  dnitrain info  [flags]   describe a model, its parameters and its data set
+
+Run "dnitrain <command> -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line args and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "train":
+		err = trainCmd(args[1:], stdout, stderr)
+	case "eval":
+		err = evalCmd(args[1:], stdout, stderr)
+	case "info":
+		err = infoCmd(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, topUsage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "dnitrain: unknown command %q\n\n%s", args[0], topUsage)
+		return exitUsage
+	}
+	var usage usageError
+	var code exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "dnitrain %s: %v\n", args[0], err)
+		return exitUsage
+	case errors.As(err, &code):
+		fmt.Fprintf(stderr, "dnitrain %s: %v\n", args[0], err)
+		return code.code
+	default:
+		fmt.Fprintf(stderr, "dnitrain %s: %v\n", args[0], err)
+		return exitError
+	}
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeIDX writes a small MNIST-layout data set of 4×4 images into dir:
+// class c images are bright in row c, so that a model can learn them.
+func writeIDX(t *testing.T, dir string, nTrain, nTest int) {
+	t.Helper()
+	write := func(name string, magic uint32, dims []uint32, body []byte) {
+		var b bytes.Buffer
+		binary.Write(&b, binary.BigEndian, magic)
+		for _, d := range dims {
+			binary.Write(&b, binary.BigEndian, d)
+		}
+		b.Write(body)
+		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := func(prefix string, n int) {
+		imgs, labels := make([]byte, n*16), make([]byte, n)
+		for i := 0; i < n; i++ {
+			c := i % 4
+			labels[i] = byte(c)
+			for j := 0; j < 16; j++ {
+				imgs[i*16+j] = byte((i*7 + j*13) % 60)
+				if j/4 == c {
+					imgs[i*16+j] += 180
+				}
+			}
+		}
+		write(prefix+"-images-idx3-ubyte", 0x803, []uint32{uint32(n), 4, 4}, imgs)
+		write(prefix+"-labels-idx1-ubyte", 0x801, []uint32{uint32(n)}, labels)
+	}
+	set("train", nTrain)
+	set("t10k", nTest)
+}
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBadCommandLines(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, exitUsage, "Usage"},
+		{[]string{"fly"}, exitUsage, `unknown command "fly"`},
+		{[]string{"train", "--no-such-flag"}, exitUsage, "no-such-flag"},
+		{[]string{"train", "--mode", "sideways"}, exitUsage, "unknown mode"},
+		{[]string{"train", "--layers", "0"}, exitUsage, "--layers"},
+		{[]string{"train", "--batch", "-3"}, exitUsage, "--batch"},
+		{[]string{"train", "--lr", "-1"}, exitUsage, "learning rate"},
+		{[]string{"train", "--epochs", "0"}, exitUsage, "--epochs"},
+		{[]string{"train", "--sg-hidden", "2", "--sg-width", "0"}, exitUsage, "--sg-width"},
+		{[]string{"train", "--optimizer", "rmsprop"}, exitUsage, "unknown optimizer"},
+		{[]string{"train", "--lr-decay", "10,x"}, exitUsage, "--lr-decay"},
+		{[]string{"train", "extra"}, exitUsage, "unexpected argument"},
+		{[]string{"train", "--resume", "x.safetensors", "--hidden", "3"}, exitUsage, "--hidden cannot be changed"},
+		{[]string{"train", "--data", "/nonexistent-folder"}, exitError, "nonexistent-folder"},
+		{[]string{"eval"}, exitUsage, "--checkpoint is required"},
+		{[]string{"eval", "--checkpoint", "/nonexistent.safetensors"}, exitError, "nonexistent.safetensors"},
+	} {
+		code, _, stderr := runCLI(tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, stderr, tc.code, tc.msg)
+		}
+		if tc.code == exitError && strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%q: error is not one line: %q", tc.args, stderr)
+		}
+	}
+}
+
+func TestTrainResumeEvalInfo(t *testing.T) {
+	dir := t.TempDir()
+	writeIDX(t, dir, 96, 40)
+	ckpt := filepath.Join(dir, "run.safetensors")
+	metrics := filepath.Join(dir, "metrics.jsonl")
+	common := []string{"--data", dir, "--hidden", "16", "--batch", "32", "--lr", "0.01", "--metrics", metrics, "--checkpoint", ckpt}
+
+	code, stdout, stderr := runCLI(append([]string{"train", "--epochs", "2"}, common...)...)
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "epoch 2/2") {
+		t.Errorf("train output lacks the epoch lines:\n%s", stdout)
+	}
+	// Resuming with more epochs continues from step 6 (3 steps per epoch).
+	code, _, stderr = runCLI("train", "--resume", ckpt, "--epochs", "3", "--data", dir, "--metrics", metrics, "--checkpoint", ckpt, "--quiet")
+	if code != 0 {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+	if stderr != "" {
+		t.Errorf("--quiet printed %q", stderr)
+	}
+	f, err := os.Open(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []record
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("metrics line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("%d metrics records, want 3", len(recs))
+	}
+	for i, r := range recs {
+		if r.Epoch != i+1 || r.Step != 3*(i+1) || r.Mode != "cdni" || !(r.Seconds > 0) || !(r.SamplesPerSec > 0) {
+			t.Errorf("record %d: %+v", i, r)
+		}
+	}
+	if last := recs[2]; last.TestError > 50 {
+		t.Errorf("test error %.1f%% after 3 epochs of an easy problem", last.TestError)
+	}
+	// Training further than the checkpoint's epochs needs --epochs.
+	if code, _, stderr = runCLI("train", "--resume", ckpt, "--data", dir); code != exitUsage || !strings.Contains(stderr, "--epochs") {
+		t.Errorf("finished run resumed: exit %d, %q", code, stderr)
+	}
+
+	code, stdout, stderr = runCLI("eval", "--checkpoint", ckpt, "--data", dir)
+	if code != 0 || !strings.Contains(stdout, "step 9") || !strings.Contains(stdout, "error") {
+		t.Errorf("eval: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI("info", "--data", dir, "--mode", "dni", "--hidden", "16", "--sg-width", "8")
+	if code != 0 || !strings.Contains(stdout, "2×8 relu") || !strings.Contains(stdout, "96 training and 40 test images of 4×4") {
+		t.Errorf("info: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// A file that is not a checkpoint is refused with a clear message.
+	os.WriteFile(filepath.Join(dir, "garbage.safetensors"), []byte("not a checkpoint"), 0o644)
+	if code, _, stderr = runCLI("eval", "--checkpoint", filepath.Join(dir, "garbage.safetensors"), "--data", dir); code != exitError || !strings.Contains(stderr, "garbage.safetensors") {
+		t.Errorf("garbage checkpoint: exit %d, %q", code, stderr)
+	}
+}

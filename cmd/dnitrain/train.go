@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/dnitrain/dnitrain/data"
+	"github.com/dnitrain/dnitrain/engine"
+)
+
+// flagsFixedByCheckpoint are the model flags a resumed run takes from its
+// checkpoint; only --epochs may change.
+var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", "batchnorm", "sg-hidden",
+	"sg-width", "sg-batchnorm", "sg-scale", "batch", "eval-batch", "optimizer", "lr", "sg-lr", "momentum",
+	"lr-decay", "lr-decay-factor", "seed", "normalize"}
+
+func trainCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("train", "Trains a model and evaluates it on the test set after every epoch.", stderr)
+	var m modelFlags
+	m.register(fs)
+	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
+	metricsPath := fs.String("metrics", "", "append one JSON object per epoch to this file")
+	ckptPath := fs.String("checkpoint", "", "write a checkpoint (safetensors) here after every epoch")
+	resumePath := fs.String("resume", "", "continue the run saved in this checkpoint")
+	quiet := fs.Bool("quiet", false, "print nothing but errors")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	set := setFlags(fs)
+	if *resumePath == "" {
+		// Check the flags before spending time on the data.
+		if _, err := m.config(nil); err != nil {
+			return err
+		}
+	} else {
+		for _, name := range flagsFixedByCheckpoint {
+			if set[name] {
+				return usageError{fmt.Sprintf("--%s cannot be changed when resuming: the checkpoint fixes it (only --epochs can)", name)}
+			}
+		}
+	}
+
+	pair, err := loadData(*dataDir)
+	if err != nil {
+		return err
+	}
+	tr, err := newRun(&m, set, pair, *resumePath)
+	if err != nil {
+		return err
+	}
+	if tr.Done() {
+		return usageError{fmt.Sprintf("the run has already trained %d epochs; raise --epochs to continue", tr.Epoch())}
+	}
+	var metrics *os.File
+	if *metricsPath != "" {
+		if metrics, err = os.OpenFile(*metricsPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+			return err
+		}
+		defer metrics.Close()
+	}
+	out := stdout
+	if *quiet {
+		out = io.Discard
+	}
+	describeRun(out, tr.Network(), pair, tr)
+
+	ctx, sig := interruptible()
+	defer sig.stop()
+	bar := newProgress(stderr, *quiet)
+	cfg := tr.Network().Config()
+	for !tr.Done() {
+		bar.startEpoch(tr.Epoch()+1, cfg.Epochs)
+		stats, err := tr.RunEpoch(ctx, bar.update)
+		bar.clear()
+		if ctx.Err() != nil {
+			return sig.interrupted(tr, *ckptPath, out)
+		}
+		if err != nil {
+			return err
+		}
+		ev, err := tr.Evaluate(pair.Test)
+		if err != nil {
+			return err
+		}
+		rec := newRecord(cfg, tr, stats, ev)
+		fmt.Fprintln(out, rec.line(cfg.Epochs))
+		if metrics != nil {
+			if err := rec.append(metrics); err != nil {
+				return fmt.Errorf("write %s: %w", *metricsPath, err)
+			}
+		}
+		if *ckptPath != "" {
+			if err := tr.Save(*ckptPath); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// newRun builds a fresh trainer from the flags, or one resumed from a
+// checkpoint.
+func newRun(m *modelFlags, set map[string]bool, pair *data.Pair, resume string) (*engine.Trainer, error) {
+	if resume == "" {
+		cfg, err := m.config(pair.Train)
+		if err != nil {
+			return nil, err
+		}
+		net, err := engine.NewNetwork(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return engine.NewTrainer(net, pair.Train)
+	}
+	ck, err := engine.LoadCheckpoint(resume)
+	if err != nil {
+		return nil, err
+	}
+	if set["epochs"] {
+		ck.Config.Epochs = m.epochs
+		if err := ck.Config.Validate(); err != nil {
+			return nil, usageError{err.Error()}
+		}
+	}
+	net, err := ck.Network()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := engine.NewTrainer(net, pair.Train)
+	if err != nil {
+		return nil, err
+	}
+	tr.Resume(ck)
+	return tr, nil
+}
+
+// signals turns SIGINT and SIGTERM into a cancelled context and remembers
+// which one came. A second signal kills the process the default way.
+type signals struct {
+	ch   chan os.Signal
+	got  atomic.Value // os.Signal
+	stop func()
+}
+
+func interruptible() (context.Context, *signals) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &signals{ch: make(chan os.Signal, 1)}
+	signal.Notify(s.ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sg := <-s.ch:
+			s.got.Store(sg)
+			signal.Stop(s.ch)
+			cancel()
+		case <-done:
+		}
+	}()
+	s.stop = func() { signal.Stop(s.ch); close(done); cancel() }
+	return ctx, s
+}
+
+// interrupted ends a run stopped by a signal after its current step: it
+// writes the checkpoint, if one was asked for, and returns the conventional
+// exit status.
+func (s *signals) interrupted(tr *engine.Trainer, ckptPath string, out io.Writer) error {
+	code, name := exitInterrupted, "SIGINT"
+	if sg, _ := s.got.Load().(os.Signal); sg == syscall.SIGTERM {
+		code, name = exitTerminated, "SIGTERM"
+	}
+	msg := fmt.Sprintf("stopped by %s after step %d", name, tr.Step())
+	if ckptPath != "" {
+		if err := tr.Save(ckptPath); err != nil {
+			return exitCode{code, fmt.Errorf("%s; checkpoint not written: %w", msg, err)}
+		}
+		msg += "; checkpoint written to " + ckptPath + " (continue with --resume)"
+	}
+	return exitCode{code, errors.New(msg)}
+}
+
+// record is one line of the --metrics file.
+type record struct {
+	Epoch         int     `json:"epoch"`
+	Step          int     `json:"step"`
+	Mode          string  `json:"mode"`
+	TestError     float64 `json:"test_error"`
+	TestLoss      float64 `json:"test_loss"`
+	TrainLoss     float64 `json:"train_loss"`
+	TrainError    float64 `json:"train_error"`
+	SGLoss        float64 `json:"sg_loss"`
+	Seconds       float64 `json:"seconds"`
+	SamplesPerSec float64 `json:"samples_per_sec"`
+	Steps         int     `json:"steps"`
+}
+
+func newRecord(cfg engine.Config, tr *engine.Trainer, s engine.EpochStats, ev engine.Evaluation) record {
+	return record{Epoch: s.Epoch, Step: tr.Step(), Mode: string(cfg.Mode), TestError: ev.Error, TestLoss: ev.Loss,
+		TrainLoss: s.TrainLoss, TrainError: s.TrainError, SGLoss: s.SGLoss, Seconds: s.Seconds,
+		SamplesPerSec: s.SamplesPerSec(), Steps: s.Steps}
+}
+
+func (r record) line(epochs int) string {
+	l := fmt.Sprintf("epoch %d/%d  train loss %.4f  train error %.2f%%  test error %.2f%%  test loss %.4f",
+		r.Epoch, epochs, r.TrainLoss, r.TrainError, r.TestError, r.TestLoss)
+	if r.Mode != string(engine.Backprop) {
+		l += fmt.Sprintf("  sg loss %.3g", r.SGLoss)
+	}
+	return l + fmt.Sprintf("  %.1fs  %.0f samples/s", r.Seconds, r.SamplesPerSec)
+}
+
+func (r record) append(f *os.File) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	return err
+}

@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/safetensors"
+)
+
+// checkpointFormat marks a safetensors file as a dnitrain checkpoint.
+const checkpointFormat = "dnitrain-checkpoint-v1"
+
+// Metadata keys of a checkpoint.
+const (
+	metaFormat = "format"
+	metaConfig = "config"
+	metaStep   = "step"
+)
+
+// Save writes the trainer's full state to path in the safetensors format:
+// every layer's and synthesizer's weights, batch-norm statistics, optimizer
+// state, and metadata holding the config and the step. The write is atomic:
+// a crash leaves either the old file or the new one.
+func (t *Trainer) Save(path string) error {
+	cfg, err := json.Marshal(t.net.cfg)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	meta := map[string]string{metaFormat: checkpointFormat, metaConfig: string(cfg), metaStep: strconv.Itoa(t.step)}
+	var ts []safetensors.Tensor
+	for _, m := range t.net.modules() {
+		for _, st := range stateOf(m) {
+			ts = append(ts, safetensors.F32(st.name, st.value.Shape().Clone(), st.value.Data().([]float32)))
+		}
+		ts = append(ts, safetensors.I64(m.Name()+".optimizer_steps", []int{}, []int64{int64(m.Optimizer().Steps())}))
+	}
+	return safetensors.WriteFile(path, ts, meta)
+}
+
+// namedTensor is one tensor of a module's saved state.
+type namedTensor struct {
+	name  string
+	value *tensor.Dense
+}
+
+// stateOf lists everything of m that a checkpoint holds, but the optimizer's
+// step count: parameters, statistics and per-parameter optimizer slots.
+func stateOf(m module) []namedTensor {
+	var out []namedTensor
+	opt := m.Optimizer()
+	for k, p := range m.Params() {
+		out = append(out, namedTensor{p.Name, p.Value})
+		for j, slot := range opt.Slots(k) {
+			out = append(out, namedTensor{p.Name + "." + opt.SlotNames()[j], slot})
+		}
+	}
+	for _, p := range m.Stats() {
+		out = append(out, namedTensor{p.Name, p.Value})
+	}
+	return out
+}
+
+// Checkpoint is a decoded checkpoint file.
+type Checkpoint struct {
+	// Config is the run's configuration. Epochs may be raised before
+	// calling Network, to train further.
+	Config Config
+	// Step is the number of training steps taken when it was written.
+	Step int
+	path string
+	file *safetensors.File
+}
+
+// LoadCheckpoint reads and checks a checkpoint written by Save.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.Metadata[metaFormat] != checkpointFormat {
+		return nil, fmt.Errorf("%s: not a dnitrain checkpoint (format %q, want %q)", path, f.Metadata[metaFormat], checkpointFormat)
+	}
+	c := &Checkpoint{path: path, file: f}
+	if err := json.Unmarshal([]byte(f.Metadata[metaConfig]), &c.Config); err != nil {
+		return nil, fmt.Errorf("%s: config: %w", path, err)
+	}
+	if err := c.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: config: %w", path, err)
+	}
+	if c.Step, err = strconv.Atoi(f.Metadata[metaStep]); err != nil || c.Step < 0 {
+		return nil, fmt.Errorf("%s: bad step %q", path, f.Metadata[metaStep])
+	}
+	return c, nil
+}
+
+// Network builds the network of c.Config and loads the saved state into it.
+// Every tensor the network needs must be in the file with its exact shape,
+// and the file must hold nothing else.
+func (c *Checkpoint) Network() (*Network, error) {
+	net, err := NewNetwork(c.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.path, err)
+	}
+	used := map[string]bool{}
+	for _, m := range net.modules() {
+		for _, st := range stateOf(m) {
+			if err := c.load(st.name, st.value); err != nil {
+				return nil, err
+			}
+			used[st.name] = true
+		}
+		name := m.Name() + ".optimizer_steps"
+		steps, err := c.int(name)
+		if err != nil {
+			return nil, err
+		}
+		m.Optimizer().SetSteps(steps)
+		used[name] = true
+	}
+	for name := range c.file.Tensors {
+		if !used[name] {
+			return nil, fmt.Errorf("%s: unexpected tensor %q for this configuration", c.path, name)
+		}
+	}
+	return net, nil
+}
+
+func (c *Checkpoint) load(name string, dst *tensor.Dense) error {
+	t, err := c.file.Tensor(name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.path, err)
+	}
+	if !slices.Equal(t.Shape, []int(dst.Shape())) {
+		return fmt.Errorf("%s: tensor %q has shape %v, the configuration needs %v", c.path, name, t.Shape, dst.Shape())
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return fmt.Errorf("%s: tensor %q: %w", c.path, name, err)
+	}
+	copy(dst.Data().([]float32), v)
+	return nil
+}
+
+func (c *Checkpoint) int(name string) (int, error) {
+	t, err := c.file.Tensor(name)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", c.path, err)
+	}
+	v, err := t.Int64s()
+	if err != nil || len(v) != 1 || v[0] < 0 {
+		return 0, fmt.Errorf("%s: tensor %q is not a non-negative count", c.path, name)
+	}
+	return int(v[0]), nil
+}
+
+// Resume sets the step count of a trainer built on a checkpoint's network.
+func (t *Trainer) Resume(c *Checkpoint) { t.step = c.Step }

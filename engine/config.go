@@ -1,0 +1,126 @@
+// Package engine trains decoupled networks: it owns the training loop, the
+// modes (backprop, DNI, cDNI), batching, evaluation and checkpoints, and
+// leaves the numerics to graph and synth.
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/optim"
+)
+
+// Mode is how layers get the gradient they update from.
+type Mode string
+
+// The training modes.
+const (
+	// Backprop is the locked baseline: every layer waits for the true
+	// gradient from the layers above.
+	Backprop Mode = "bprop"
+	// DNI updates each hidden layer from ĝ_i = M_i(h_i) as soon as its
+	// forward pass is done.
+	DNI Mode = "dni"
+	// CDNI is DNI with synthesizers that also see the one-hot label.
+	CDNI Mode = "cdni"
+)
+
+// ParseMode returns the mode named s.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case Backprop, DNI, CDNI:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown mode %q (want bprop, dni or cdni)", s)
+}
+
+// Decoupled reports whether the mode uses synthetic gradients.
+func (m Mode) Decoupled() bool { return m == DNI || m == CDNI }
+
+// Config is everything that defines a training run. It is stored in every
+// checkpoint, so a run can be resumed or evaluated from the file alone.
+type Config struct {
+	Mode       Mode   `json:"mode"`
+	Inputs     int    `json:"inputs"`     // features per sample
+	Classes    int    `json:"classes"`    // output classes
+	Layers     int    `json:"layers"`     // weight layers, the output layer included
+	Hidden     int    `json:"hidden"`     // units per hidden layer
+	Activation string `json:"activation"` // of the hidden layers
+	BatchNorm  bool   `json:"batch_norm"` // in the hidden layers
+
+	SGHidden    int     `json:"sg_hidden"`     // hidden layers of each synthesizer
+	SGWidth     int     `json:"sg_width"`      // their width
+	SGBatchNorm bool    `json:"sg_batch_norm"` // batch norm inside synthesizers
+	SGScale     float64 `json:"sg_scale"`      // ĝ is the synthesizer's output times this
+
+	// Inputs are fed as (x − InputMean)/InputStd; see InputStats.
+	InputMean float64 `json:"input_mean"`
+	InputStd  float64 `json:"input_std"`
+
+	Batch     int          `json:"batch"`
+	EvalBatch int          `json:"eval_batch"`
+	Epochs    int          `json:"epochs"`
+	Seed      uint64       `json:"seed"`
+	Optimizer optim.Config `json:"optimizer"`    // of the layers
+	SGOptim   optim.Config `json:"sg_optimizer"` // of the synthesizers
+}
+
+// DefaultConfig returns the defaults of the dnitrain CLI for a data set with
+// the given number of input features and classes: a 3-layer network of 256
+// ReLU units trained with cDNI and a linear synthesizer, Adam at 3e-4.
+func DefaultConfig(inputs, classes int) Config {
+	return Config{
+		Mode: CDNI, Inputs: inputs, Classes: classes,
+		Layers: 3, Hidden: 256, Activation: graph.ReLU.String(),
+		SGHidden: 0, SGWidth: 1024, SGScale: 1, InputStd: 1,
+		Batch: 256, EvalBatch: 1000, Epochs: 10, Seed: 1,
+		Optimizer: optim.DefaultAdam(3e-4), SGOptim: optim.DefaultAdam(3e-4),
+	}
+}
+
+// Validate reports the first problem with c, phrased for a command-line user.
+func (c Config) Validate() error {
+	if _, err := ParseMode(string(c.Mode)); err != nil {
+		return err
+	}
+	if _, err := graph.ParseActivation(c.Activation); err != nil {
+		return err
+	}
+	const maxWidth = 1 << 16
+	switch {
+	case c.Inputs <= 0 || c.Inputs > 1<<20:
+		return fmt.Errorf("inputs must be in 1..%d, got %d", 1<<20, c.Inputs)
+	case c.Classes < 2 || c.Classes > maxWidth:
+		return fmt.Errorf("classes must be in 2..%d, got %d", maxWidth, c.Classes)
+	case c.Layers < 1 || c.Layers > 64:
+		return fmt.Errorf("--layers must be in 1..64, got %d", c.Layers)
+	case c.Mode.Decoupled() && c.Layers < 2:
+		return fmt.Errorf("--mode %s needs at least 2 layers (a hidden layer to decouple), got %d", c.Mode, c.Layers)
+	case c.Layers > 1 && (c.Hidden < 1 || c.Hidden > maxWidth):
+		return fmt.Errorf("--hidden must be in 1..%d, got %d", maxWidth, c.Hidden)
+	case c.SGHidden < 0 || c.SGHidden > 16:
+		return fmt.Errorf("--sg-hidden must be in 0..16, got %d", c.SGHidden)
+	case c.SGHidden > 0 && (c.SGWidth < 1 || c.SGWidth > maxWidth):
+		return fmt.Errorf("--sg-width must be in 1..%d, got %d", maxWidth, c.SGWidth)
+	case !(c.SGScale > 0) || c.SGScale > 1e6:
+		return fmt.Errorf("--sg-scale must be in (0, 1e6], got %v", c.SGScale)
+	case !(c.InputStd > 0) || math.IsInf(c.InputStd, 0) || math.IsNaN(c.InputMean) || math.IsInf(c.InputMean, 0):
+		return fmt.Errorf("input standardisation needs a finite mean and a positive std, got %v and %v", c.InputMean, c.InputStd)
+	case c.Batch < 1 || c.Batch > 1<<16:
+		return fmt.Errorf("--batch must be in 1..%d, got %d", 1<<16, c.Batch)
+	case c.EvalBatch < 1 || c.EvalBatch > 1<<16:
+		return fmt.Errorf("eval batch must be in 1..%d, got %d", 1<<16, c.EvalBatch)
+	case c.Epochs < 1 || c.Epochs > 100000:
+		return fmt.Errorf("--epochs must be in 1..100000, got %d", c.Epochs)
+	}
+	if err := c.Optimizer.Validate(); err != nil {
+		return fmt.Errorf("optimizer: %w", err)
+	}
+	if c.Mode.Decoupled() {
+		if err := c.SGOptim.Validate(); err != nil {
+			return fmt.Errorf("synthesizer optimizer: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,429 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/data"
+	"github.com/dnitrain/dnitrain/optim"
+)
+
+// toySet returns n random 3×4 "images" labelled by the largest of three
+// fixed linear projections: learnable, but not by a single layer at once.
+func toySet(name string, n int, seed uint64) *data.Set {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	proj := rand.New(rand.NewPCG(0, 0))
+	const f, classes = 12, 3
+	w := make([]float64, f*classes)
+	for i := range w {
+		w[i] = proj.NormFloat64()
+	}
+	s := &data.Set{Name: name, N: n, Rows: 3, Cols: 4, Classes: classes, Images: make([]float32, n*f), Labels: make([]uint8, n)}
+	for i := 0; i < n; i++ {
+		best, bestScore := 0, math.Inf(-1)
+		for c := 0; c < classes; c++ {
+			score := 0.0
+			for j := 0; j < f; j++ {
+				if c == 0 {
+					s.Images[i*f+j] = float32(rng.Float64())
+				}
+				score += w[j*classes+c] * (float64(s.Images[i*f+j]) - 0.5)
+			}
+			if score > bestScore {
+				best, bestScore = c, score
+			}
+		}
+		s.Labels[i] = uint8(best)
+	}
+	return s
+}
+
+func smallConfig(mode Mode) Config {
+	c := DefaultConfig(12, 3)
+	c.Mode = mode
+	c.Hidden, c.SGHidden, c.SGWidth = 8, 1, 6
+	c.Batch, c.EvalBatch, c.Epochs, c.Seed = 16, 32, 2, 7
+	c.Optimizer, c.SGOptim = optim.DefaultAdam(1e-2), optim.DefaultAdam(1e-3)
+	return c
+}
+
+func newTrainer(t *testing.T, cfg Config, set *data.Set) *Trainer {
+	t.Helper()
+	net, err := NewNetwork(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(net, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// state returns a copy of every tensor a checkpoint would hold.
+func state(n *Network) map[string][]float32 {
+	out := map[string][]float32{}
+	for _, m := range n.modules() {
+		for _, st := range stateOf(m) {
+			out[st.name] = append([]float32(nil), st.value.Data().([]float32)...)
+		}
+	}
+	return out
+}
+
+func layerWeights(n *Network) map[string][]float32 {
+	out := map[string][]float32{}
+	for _, d := range n.hidden {
+		for _, p := range d.Params() {
+			out[p.Name] = append([]float32(nil), p.Value.Data().([]float32)...)
+		}
+	}
+	for _, p := range n.top.Params() {
+		out[p.Name] = append([]float32(nil), p.Value.Data().([]float32)...)
+	}
+	return out
+}
+
+func requireEqual(t *testing.T, what string, got, want map[string][]float32, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d tensors, want %d", what, len(got), len(want))
+	}
+	for name, w := range want {
+		g, ok := got[name]
+		if !ok || len(g) != len(w) {
+			t.Fatalf("%s: tensor %s missing or resized", what, name)
+		}
+		for i := range w {
+			if d := math.Abs(float64(g[i] - w[i])); d > tol*math.Max(1, math.Abs(float64(w[i]))) {
+				t.Fatalf("%s: %s[%d] = %v, want %v", what, name, i, g[i], w[i])
+			}
+		}
+	}
+}
+
+// exactModel is a synthesizer that knows the answer: it returns the true
+// gradient ∂L/∂h recorded from a backprop pass on the same batch.
+type exactModel struct{ grad *tensor.Dense }
+
+func (m exactModel) Predict(h, _ *tensor.Dense) (*tensor.Dense, error) { return m.grad, nil }
+func (m exactModel) Learn(_, _, _ *tensor.Dense) (float64, error)      { return 0, nil }
+func (m exactModel) Update() error                                     { return nil }
+
+// trueGradients returns ∂L/∂h_i for every hidden layer of n on one batch,
+// without updating anything.
+func trueGradients(t *testing.T, n *Network, x, labels *tensor.Dense) []*tensor.Dense {
+	t.Helper()
+	h := x
+	var err error
+	for _, l := range n.hidden {
+		if h, err = l.Forward(h, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, g, err := n.top.Train(h, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grads := make([]*tensor.Dense, len(n.hidden))
+	for i := len(n.hidden) - 1; i >= 0; i-- {
+		grads[i] = g.Clone().(*tensor.Dense)
+		if i > 0 {
+			if g, err = n.hidden[i].Backward(g); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return grads
+}
+
+// With an exact synthesizer a decoupled step is a backprop step: the
+// bootstrapped targets and the updates must coincide.
+func TestExactSynthesizerStepEqualsBackpropStep(t *testing.T) {
+	for _, layers := range []int{2, 3, 4} {
+		t.Run(fmt.Sprint(layers, "layers"), func(t *testing.T) {
+			set := toySet("train", 64, 1)
+			cfg := smallConfig(Backprop)
+			cfg.Layers = layers
+			bp := newTrainer(t, cfg, set)
+			oracle := newTrainer(t, cfg, set)
+			cfg.Mode = DNI
+			dni := newTrainer(t, cfg, set)
+			requireEqual(t, "initial weights", layerWeights(dni.net), layerWeights(bp.net), 0)
+
+			b, _ := bp.loadBatch(0)
+			grads := trueGradients(t, oracle.net, b.x, b.labels)
+			for i, g := range grads {
+				dni.net.models[i] = exactModel{g}
+			}
+			if _, err := bp.net.trainStep(b.x, b.labels); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dni.net.trainStep(b.x, b.labels); err != nil {
+				t.Fatal(err)
+			}
+			requireEqual(t, "weights after one step", layerWeights(dni.net), layerWeights(bp.net), 1e-6)
+		})
+	}
+}
+
+// The synthesizers' last layer starts at zero, so on the first decoupled
+// step every layer below the top gets exactly zero gradient.
+func TestFirstDecoupledStepGivesLowerLayersZeroGradient(t *testing.T) {
+	for _, mode := range []Mode{DNI, CDNI} {
+		t.Run(string(mode), func(t *testing.T) {
+			cfg := smallConfig(mode)
+			cfg.Layers = 4
+			tr := newTrainer(t, cfg, toySet("train", 64, 1))
+			before := layerWeights(tr.net)
+			b, _ := tr.loadBatch(0)
+			if _, err := tr.net.trainStep(b.x, b.labels); err != nil {
+				t.Fatal(err)
+			}
+			after := layerWeights(tr.net)
+			for _, d := range tr.net.hidden {
+				for _, p := range d.Params() {
+					for i, g := range p.Grad.Data().([]float32) {
+						if g != 0 {
+							t.Fatalf("%s: gradient[%d] = %v, want exactly 0", p.Name, i, g)
+						}
+					}
+					if !equalSlices(before[p.Name], after[p.Name]) {
+						t.Fatalf("%s changed on the first step", p.Name)
+					}
+				}
+			}
+			if equalSlices(before[tr.net.top.W.Name], after[tr.net.top.W.Name]) {
+				t.Fatal("the top layer did not learn from the true gradient")
+			}
+		})
+	}
+}
+
+func equalSlices(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSameSeedSameWeights(t *testing.T) {
+	for _, mode := range []Mode{Backprop, DNI, CDNI} {
+		t.Run(string(mode), func(t *testing.T) {
+			set := toySet("train", 100, 1)
+			run := func(seed uint64) map[string][]float32 {
+				cfg := smallConfig(mode)
+				cfg.Seed = seed
+				tr := newTrainer(t, cfg, set)
+				if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+					t.Fatal(err)
+				}
+				return state(tr.net)
+			}
+			a := run(3)
+			requireEqual(t, "same seed", run(3), a, 0)
+			if b := run(4); equalSlices(b["layer0.W"], a["layer0.W"]) {
+				t.Fatal("a different seed gave the same weights")
+			}
+		})
+	}
+}
+
+// A run interrupted mid-epoch, checkpointed and resumed ends bit-identical
+// to an uninterrupted one.
+func TestCheckpointResumeIsExact(t *testing.T) {
+	for _, tc := range []struct {
+		mode Mode
+		bn   bool
+		opt  optim.Kind
+	}{{Backprop, false, optim.Adam}, {DNI, true, optim.Adam}, {CDNI, false, optim.SGD}} {
+		t.Run(fmt.Sprintf("%s_bn=%v_%s", tc.mode, tc.bn, tc.opt), func(t *testing.T) {
+			set := toySet("train", 100, 1) // 7 steps per epoch, the last of 4 samples
+			cfg := smallConfig(tc.mode)
+			cfg.BatchNorm, cfg.SGBatchNorm = tc.bn, tc.bn
+			if tc.opt == optim.SGD {
+				cfg.Optimizer = optim.Config{Kind: optim.SGD, LR: 0.05, Momentum: 0.9, DecaySteps: []int{5}, DecayFactor: 0.1}
+			}
+			whole := newTrainer(t, cfg, set)
+			for !whole.Done() {
+				if _, err := whole.RunEpoch(context.Background(), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			first := newTrainer(t, cfg, set)
+			ctx, cancel := context.WithCancel(context.Background())
+			_, err := first.RunEpoch(ctx, func(p Progress) {
+				if p.Step == 3 {
+					cancel()
+				}
+			})
+			if !errors.Is(err, context.Canceled) || first.Step() != 3 {
+				t.Fatalf("interrupted run: err %v after %d steps", err, first.Step())
+			}
+			path := filepath.Join(t.TempDir(), "ckpt.safetensors")
+			if err := first.Save(path); err != nil {
+				t.Fatal(err)
+			}
+			ck, err := LoadCheckpoint(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			net, err := ck.Network()
+			if err != nil {
+				t.Fatal(err)
+			}
+			requireEqual(t, "loaded state", state(net), state(first.net), 0)
+			resumed, err := NewTrainer(net, set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resumed.Resume(ck)
+			for !resumed.Done() {
+				if _, err := resumed.RunEpoch(context.Background(), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if resumed.Step() != whole.Step() {
+				t.Fatalf("resumed run took %d steps, uninterrupted %d", resumed.Step(), whole.Step())
+			}
+			requireEqual(t, "resumed vs uninterrupted", state(resumed.net), state(whole.net), 0)
+		})
+	}
+}
+
+func TestCheckpointForOtherConfigurationIsRefused(t *testing.T) {
+	set := toySet("train", 32, 1)
+	tr := newTrainer(t, smallConfig(CDNI), set)
+	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
+	if err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.Config.Hidden = 9
+	if _, err := ck.Network(); err == nil {
+		t.Fatal("a checkpoint loaded into a network of another width")
+	}
+	ck.Config.Hidden, ck.Config.Mode = 8, Backprop
+	if _, err := ck.Network(); err == nil {
+		t.Fatal("synthesizer tensors ignored silently")
+	}
+}
+
+// Every mode learns the toy problem well beyond chance (67% error). Batch
+// norm keeps the decoupled layers' ReLUs alive: without it, the early,
+// biased synthetic gradients of such small layers silence most units.
+func TestModesLearn(t *testing.T) {
+	train, test := toySet("train", 600, 1), toySet("test", 300, 2)
+	for _, tc := range []struct {
+		mode     Mode
+		maxError float64
+	}{{Backprop, 20}, {CDNI, 20}, {DNI, 50}} {
+		mode := tc.mode
+		t.Run(string(mode), func(t *testing.T) {
+			cfg := smallConfig(mode)
+			cfg.Epochs, cfg.Hidden, cfg.BatchNorm = 8, 32, true
+			cfg.SGOptim = optim.DefaultAdam(1e-2)
+			tr := newTrainer(t, cfg, train)
+			var last EpochStats
+			for !tr.Done() {
+				var err error
+				if last, err = tr.RunEpoch(context.Background(), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ev, err := tr.Evaluate(test)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Error > tc.maxError || ev.N != 300 {
+				t.Errorf("test error %.1f%% on %d samples after %d epochs, want ≤ %v%%", ev.Error, ev.N, cfg.Epochs, tc.maxError)
+			}
+			if mode.Decoupled() && !(last.SGLoss > 0) {
+				t.Errorf("synthesizer loss %v, want > 0", last.SGLoss)
+			}
+		})
+	}
+}
+
+func TestEvaluateCountsErrors(t *testing.T) {
+	set := toySet("test", 50, 5)
+	tr := newTrainer(t, smallConfig(Backprop), set)
+	// Zero weights in the output layer and a bias favouring class 1: every
+	// prediction is 1, so the error is the share of other labels.
+	top := tr.net.top
+	clear(top.W.Value.Data().([]float32))
+	copy(top.B.Value.Data().([]float32), []float32{0, 1, 0})
+	ev, err := tr.Evaluate(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := 0
+	for _, l := range set.Labels {
+		if l != 1 {
+			wrong++
+		}
+	}
+	if want := 100 * float64(wrong) / 50; math.Abs(ev.Error-want) > 1e-9 {
+		t.Errorf("error %v%%, want %v%%", ev.Error, want)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	base := smallConfig(CDNI)
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"mode", func(c *Config) { c.Mode = "sideways" }},
+		{"layers", func(c *Config) { c.Layers = 0 }},
+		{"dni one layer", func(c *Config) { c.Layers = 1 }},
+		{"hidden", func(c *Config) { c.Hidden = 0 }},
+		{"batch", func(c *Config) { c.Batch = 0 }},
+		{"epochs", func(c *Config) { c.Epochs = 0 }},
+		{"sg width", func(c *Config) { c.SGHidden, c.SGWidth = 2, 0 }},
+		{"sg scale", func(c *Config) { c.SGScale = -1 }},
+		{"lr", func(c *Config) { c.Optimizer.LR = 0 }},
+		{"activation", func(c *Config) { c.Activation = "swish" }},
+	} {
+		c := base
+		tc.edit(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	if err := base.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := base
+	c.Mode, c.Layers = Backprop, 1
+	if err := c.Validate(); err != nil {
+		t.Errorf("a 1-layer backprop model is valid: %v", err)
+	}
+}
+
+func TestDataMustMatchModel(t *testing.T) {
+	net, err := NewNetwork(DefaultConfig(784, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewTrainer(net, toySet("train", 10, 1)); err == nil {
+		t.Fatal("12-feature data accepted by a 784-input model")
+	}
+}
+

@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/data"
+)
+
+// Trainer drives a network through epochs of a training set. Its only
+// progress state is the number of steps taken: the order of every epoch is
+// derived from the seed and the epoch number, so a run resumed from a
+// checkpoint sees exactly the batches an uninterrupted one would.
+type Trainer struct {
+	net   *Network
+	train *data.Set
+	step  int
+	// batches caches the input buffers of each batch size, allocated once.
+	batches map[int]*batch
+	// order is the current epoch's permutation of the training set.
+	order      []int
+	orderEpoch int
+}
+
+// batch holds the tensors fed to the network for one batch size.
+type batch struct {
+	x, labels *tensor.Dense // inputs and one-hot labels
+	classes   []uint8       // the labels as class indices
+}
+
+// NewTrainer returns a trainer for net on the training set train, which must
+// match the network's input and class counts.
+func NewTrainer(net *Network, train *data.Set) (*Trainer, error) {
+	if err := checkSet(net.cfg, train); err != nil {
+		return nil, err
+	}
+	return &Trainer{net: net, train: train, batches: map[int]*batch{}, orderEpoch: -1}, nil
+}
+
+func checkSet(cfg Config, s *data.Set) error {
+	if s.Features() != cfg.Inputs {
+		return fmt.Errorf("%s set has %d features per sample (%d×%d), the model expects %d", s.Name, s.Features(), s.Rows, s.Cols, cfg.Inputs)
+	}
+	if s.Classes > cfg.Classes {
+		return fmt.Errorf("%s set has %d classes, the model has %d outputs", s.Name, s.Classes, cfg.Classes)
+	}
+	if s.N == 0 {
+		return fmt.Errorf("%s set is empty", s.Name)
+	}
+	return nil
+}
+
+// Network returns the network being trained.
+func (t *Trainer) Network() *Network { return t.net }
+
+// Step returns the number of training steps taken so far.
+func (t *Trainer) Step() int { return t.step }
+
+// StepsPerEpoch returns the number of batches in one epoch (the last one may
+// be smaller than the batch size).
+func (t *Trainer) StepsPerEpoch() int { return (t.train.N + t.net.cfg.Batch - 1) / t.net.cfg.Batch }
+
+// Epoch returns the number of completed epochs.
+func (t *Trainer) Epoch() int { return t.step / t.StepsPerEpoch() }
+
+// Done reports whether the configured number of epochs has been trained.
+func (t *Trainer) Done() bool { return t.Epoch() >= t.net.cfg.Epochs }
+
+// EpochStats summarises the training steps of one epoch.
+type EpochStats struct {
+	Epoch      int     // 1-based number of the epoch
+	Steps      int     // steps run in this call (fewer than an epoch after a resume)
+	Samples    int     // samples those steps saw
+	TrainLoss  float64 // mean cross-entropy over those steps' samples
+	TrainError float64 // percent of those samples misclassified before their update
+	SGLoss     float64 // mean synthesizer L2 loss (0 in bprop)
+	Seconds    float64 // wall time of the training steps
+}
+
+// SamplesPerSec returns the training throughput.
+func (s EpochStats) SamplesPerSec() float64 { return float64(s.Samples) / s.Seconds }
+
+// Progress is reported after every step of RunEpoch.
+type Progress struct {
+	Step, Steps int     // steps of this epoch done, and in all
+	Loss        float64 // mean loss of the epoch so far
+	Samples     int     // samples seen in this epoch so far
+	Elapsed     time.Duration
+}
+
+// RunEpoch trains the remaining steps of the current epoch. It stops early,
+// between steps, when ctx is cancelled, returning ctx's error with the stats
+// so far. onStep, when not nil, is called after every step.
+func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochStats, error) {
+	per := t.StepsPerEpoch()
+	epoch := t.Epoch()
+	stats := EpochStats{Epoch: epoch + 1}
+	var lossSum, sgSum float64
+	var wrong int
+	start := time.Now()
+	for t.step < (epoch+1)*per {
+		if err := ctx.Err(); err != nil {
+			return t.finish(stats, lossSum, sgSum, wrong, start), err
+		}
+		b, err := t.loadBatch(t.step % per)
+		if err != nil {
+			return stats, err
+		}
+		res, err := t.net.trainStep(b.x, b.labels)
+		if err != nil {
+			return stats, fmt.Errorf("step %d: %w", t.step, err)
+		}
+		if math.IsNaN(res.loss) || math.IsInf(res.loss, 0) {
+			return stats, fmt.Errorf("step %d: training loss is %v: the run diverged (try a smaller --lr)", t.step, res.loss)
+		}
+		n := len(b.classes)
+		t.step++
+		stats.Steps++
+		stats.Samples += n
+		lossSum += res.loss * float64(n)
+		sgSum += res.sgLoss
+		wrong += countWrong(res.logits, b.classes)
+		if onStep != nil {
+			onStep(Progress{Step: t.step - epoch*per, Steps: per, Loss: lossSum / float64(stats.Samples), Samples: stats.Samples, Elapsed: time.Since(start)})
+		}
+	}
+	return t.finish(stats, lossSum, sgSum, wrong, start), nil
+}
+
+func (t *Trainer) finish(s EpochStats, lossSum, sgSum float64, wrong int, start time.Time) EpochStats {
+	s.Seconds = time.Since(start).Seconds()
+	if s.Samples > 0 {
+		s.TrainLoss = lossSum / float64(s.Samples)
+		s.TrainError = 100 * float64(wrong) / float64(s.Samples)
+		s.SGLoss = sgSum / float64(s.Steps)
+	}
+	return s
+}
+
+// loadBatch fills the buffers for batch k of the current epoch.
+func (t *Trainer) loadBatch(k int) (*batch, error) {
+	if e := t.Epoch(); e != t.orderEpoch {
+		// A fresh stream per epoch: the order depends on (seed, epoch) only.
+		rng := rand.New(rand.NewPCG(t.net.cfg.Seed, uint64(1000+e)))
+		t.order = rng.Perm(t.train.N)
+		t.orderEpoch = e
+	}
+	lo := k * t.net.cfg.Batch
+	hi := min(lo+t.net.cfg.Batch, t.train.N)
+	b := t.buffers(t.batches, hi-lo)
+	fillBatch(b, t.train, t.order[lo:hi], t.net.cfg)
+	return b, nil
+}
+
+func (t *Trainer) buffers(cache map[int]*batch, size int) *batch {
+	if b, ok := cache[size]; ok {
+		return b
+	}
+	cfg := t.net.cfg
+	b := &batch{
+		x:       tensor.New(tensor.WithShape(size, cfg.Inputs), tensor.Of(tensor.Float32)),
+		labels:  tensor.New(tensor.WithShape(size, cfg.Classes), tensor.Of(tensor.Float32)),
+		classes: make([]uint8, size),
+	}
+	cache[size] = b
+	return b
+}
+
+// InputStats returns the mean and standard deviation of all the inputs of
+// s, for Config.InputMean and InputStd.
+func InputStats(s *data.Set) (mean, std float64) {
+	var sum, sq float64
+	for _, v := range s.Images {
+		sum += float64(v)
+		sq += float64(v) * float64(v)
+	}
+	n := float64(len(s.Images))
+	mean = sum / n
+	return mean, math.Sqrt(max(sq/n-mean*mean, 0))
+}
+
+// fillBatch copies the samples idx of s into b, standardised.
+func fillBatch(b *batch, s *data.Set, idx []int, cfg Config) {
+	x := b.x.Data().([]float32)
+	y := b.labels.Data().([]float32)
+	clear(y)
+	f, c := s.Features(), b.labels.Shape()[1]
+	mean, inv := float32(cfg.InputMean), float32(1/cfg.InputStd)
+	for r, i := range idx {
+		row := x[r*f : (r+1)*f]
+		for j, v := range s.Image(i) {
+			row[j] = (v - mean) * inv
+		}
+		b.classes[r] = s.Labels[i]
+		y[r*c+int(s.Labels[i])] = 1
+	}
+}
+
+// countWrong counts the rows whose largest logit is not the label's.
+func countWrong(logits *tensor.Dense, classes []uint8) int {
+	v := logits.Data().([]float32)
+	c := logits.Shape()[1]
+	wrong := 0
+	for r, label := range classes {
+		row := v[r*c : (r+1)*c]
+		best := 0
+		for j, x := range row {
+			if x > row[best] {
+				best = j
+			}
+		}
+		if best != int(label) {
+			wrong++
+		}
+	}
+	return wrong
+}
+
+// Evaluation is a model's loss and error rate on a data set.
+type Evaluation struct {
+	Loss  float64 // mean cross-entropy
+	Error float64 // percent misclassified
+	N     int     // samples
+}
+
+// Evaluate runs the network in inference mode over all of s.
+func (t *Trainer) Evaluate(s *data.Set) (Evaluation, error) {
+	if err := checkSet(t.net.cfg, s); err != nil {
+		return Evaluation{}, err
+	}
+	cache := map[int]*batch{}
+	idx := make([]int, s.N)
+	for i := range idx {
+		idx[i] = i
+	}
+	var lossSum float64
+	var wrong int
+	for lo := 0; lo < s.N; lo += t.net.cfg.EvalBatch {
+		hi := min(lo+t.net.cfg.EvalBatch, s.N)
+		b := t.buffers(cache, hi-lo)
+		fillBatch(b, s, idx[lo:hi], t.net.cfg)
+		loss, logits, err := t.net.evaluate(b.x, b.labels)
+		if err != nil {
+			return Evaluation{}, fmt.Errorf("evaluate %s set: %w", s.Name, err)
+		}
+		lossSum += loss * float64(hi-lo)
+		wrong += countWrong(logits, b.classes)
+	}
+	return Evaluation{Loss: lossSum / float64(s.N), Error: 100 * float64(wrong) / float64(s.N), N: s.N}, nil
+}

@@ -426,4 +426,3 @@ func TestDataMustMatchModel(t *testing.T) {
 		t.Fatal("12-feature data accepted by a 784-input model")
 	}
 }
-

@@ -32,7 +32,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&m.layers, "layers", d.Layers, "weight layers, the output layer included")
 	fs.IntVar(&m.hidden, "hidden", d.Hidden, "units per hidden layer")
 	fs.StringVar(&m.activation, "activation", d.Activation, "hidden activation: relu, tanh, sigmoid or identity")
-	fs.BoolVar(&m.batchNorm, "batchnorm", false, "batch normalisation in the hidden layers")
+	fs.BoolVar(&m.batchNorm, "batchnorm", d.BatchNorm, "batch normalisation in the hidden layers (--batchnorm=false to leave it out)")
 	fs.IntVar(&m.sgHidden, "sg-hidden", sgHiddenAuto, "hidden layers of each synthesizer (default 0 for cdni, 2 for dni)")
 	fs.IntVar(&m.sgWidth, "sg-width", d.SGWidth, "units per synthesizer hidden layer")
 	fs.BoolVar(&m.sgBatchNorm, "sg-batchnorm", false, "batch normalisation in the synthesizers' hidden layers")

@@ -1,0 +1,61 @@
+// Package bench holds the benchmarks of dnitrain: time per training step of
+// each mode on real MNIST batches, and the scripts that reproduce the
+// README's results table.
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/dnitrain/dnitrain/data"
+	"github.com/dnitrain/dnitrain/engine"
+)
+
+// stepsPerRun is the number of training steps one benchmark iteration runs:
+// one epoch over the first stepsPerRun batches of MNIST, real data rather
+// than one repeated batch (which drives gradients into slow denormals).
+const stepsPerRun = 10
+
+// BenchmarkStep reports the wall time of one training step (batch 256,
+// 784-256-256-10) for each mode, as ms/step.
+func BenchmarkStep(b *testing.B) {
+	pair, err := data.LoadMNIST()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		mode     engine.Mode
+		sgHidden int
+	}{
+		{"bprop", engine.Backprop, 0},
+		{"cdni_linear", engine.CDNI, 0},
+		{"dni_2x1024", engine.DNI, 2},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := engine.DefaultConfig(pair.Train.Features(), pair.Train.Classes)
+			cfg.Mode, cfg.SGHidden, cfg.Epochs = tc.mode, tc.sgHidden, 1<<20
+			cfg.InputMean, cfg.InputStd = engine.InputStats(pair.Train)
+			subset := *pair.Train
+			subset.N = stepsPerRun * cfg.Batch
+			net, err := engine.NewNetwork(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr, err := engine.NewTrainer(net, &subset)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tr.RunEpoch(context.Background(), nil); err != nil { // compile the graphs
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*stepsPerRun), "ms/step")
+		})
+	}
+}

@@ -42,6 +42,8 @@ func (m Mode) Decoupled() bool { return m == DNI || m == CDNI }
 // checkpoint, so a run can be resumed or evaluated from the file alone.
 type Config struct {
 	Mode       Mode   `json:"mode"`
+	Backend    string `json:"backend"`    // CPU or Reference
+	Threads    int    `json:"threads"`    // goroutines per kernel call of the CPU backend (0: all CPUs)
 	Inputs     int    `json:"inputs"`     // features per sample
 	Classes    int    `json:"classes"`    // output classes
 	Layers     int    `json:"layers"`     // weight layers, the output layer included
@@ -72,7 +74,7 @@ type Config struct {
 // trained with cDNI and a linear synthesizer, Adam at 3e-4.
 func DefaultConfig(inputs, classes int) Config {
 	return Config{
-		Mode: CDNI, Inputs: inputs, Classes: classes,
+		Mode: CDNI, Backend: CPU, Inputs: inputs, Classes: classes,
 		Layers: 3, Hidden: 256, Activation: graph.ReLU.String(), BatchNorm: true,
 		SGHidden: 0, SGWidth: 1024, SGScale: 1, InputStd: 1,
 		Batch: 256, EvalBatch: 1000, Epochs: 10, Seed: 1,
@@ -88,8 +90,13 @@ func (c Config) Validate() error {
 	if _, err := graph.ParseActivation(c.Activation); err != nil {
 		return err
 	}
+	if _, err := NewBackend(c.Backend, c.Threads); err != nil {
+		return err
+	}
 	const maxWidth = 1 << 16
 	switch {
+	case c.Threads < 0 || c.Threads > 1024:
+		return fmt.Errorf("--threads must be in 0..1024, got %d", c.Threads)
 	case c.Inputs <= 0 || c.Inputs > 1<<20:
 		return fmt.Errorf("inputs must be in 1..%d, got %d", 1<<20, c.Inputs)
 	case c.Classes < 2 || c.Classes > maxWidth:

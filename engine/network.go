@@ -36,8 +36,8 @@ type module interface {
 // model per hidden layer. Nothing mutable is shared between layers.
 type Network struct {
 	cfg    Config
-	hidden []*graph.Dense
-	top    *graph.Output
+	hidden []Layer
+	top    OutputLayer
 	models []GradientModel // models[i] predicts ∂L/∂h for hidden[i]
 }
 
@@ -55,19 +55,23 @@ func NewNetwork(cfg Config) (*Network, error) {
 		return nil, err
 	}
 	act, _ := graph.ParseActivation(cfg.Activation)
+	backend, err := NewBackend(cfg.Backend, cfg.Threads)
+	if err != nil {
+		return nil, err
+	}
 	n := &Network{cfg: cfg}
 	rng := rand.New(rand.NewPCG(cfg.Seed, layerStream))
 	in := cfg.Inputs
 	for i := 0; i < cfg.Layers-1; i++ {
 		spec := graph.Spec{In: in, Out: cfg.Hidden, Act: act, BatchNorm: cfg.BatchNorm}
-		d, err := graph.NewDense(fmt.Sprintf("layer%d", i), spec, i > 0, tensor.Float32, rng, cfg.Optimizer)
+		d, err := backend.Layer(fmt.Sprintf("layer%d", i), spec, i > 0, rng, cfg.Optimizer)
 		if err != nil {
 			return nil, err
 		}
 		n.hidden = append(n.hidden, d)
 		in = cfg.Hidden
 	}
-	top, err := graph.NewOutput(fmt.Sprintf("layer%d", cfg.Layers-1), in, cfg.Classes, cfg.Layers > 1, tensor.Float32, rng, cfg.Optimizer)
+	top, err := backend.Output(fmt.Sprintf("layer%d", cfg.Layers-1), in, cfg.Classes, cfg.Layers > 1, rng, cfg.Optimizer)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +85,7 @@ func NewNetwork(cfg Config) (*Network, error) {
 		if cfg.Mode == CDNI {
 			sc.Classes = cfg.Classes
 		}
-		s, err := synth.New(fmt.Sprintf("synth%d", i), sc, tensor.Float32, rng, cfg.SGOptim)
+		s, err := backend.Synthesizer(fmt.Sprintf("synth%d", i), sc, rng, cfg.SGOptim)
 		if err != nil {
 			return nil, err
 		}
@@ -250,15 +254,17 @@ func (n *Network) Describe() []ModuleInfo {
 		return c
 	}
 	for _, d := range n.hidden {
-		what := fmt.Sprintf("dense %d→%d %v", d.In, d.Out, d.Act)
-		if d.BatchNorm {
+		s := d.LayerSpec()
+		what := fmt.Sprintf("dense %d→%d %v", s.In, s.Out, s.Act)
+		if s.BatchNorm {
 			what += " batchnorm"
 		}
 		out = append(out, ModuleInfo{d.Name(), what, count(d)})
 	}
-	out = append(out, ModuleInfo{n.top.Name(), fmt.Sprintf("output %d→%d softmax cross-entropy", n.top.In, n.top.Out), count(n.top)})
+	top := n.top.LayerSpec()
+	out = append(out, ModuleInfo{n.top.Name(), fmt.Sprintf("output %d→%d softmax cross-entropy", top.In, top.Out), count(n.top)})
 	for _, m := range n.models {
-		s, ok := m.(*synth.Synthesizer)
+		s, ok := m.(Synthesizer)
 		if !ok {
 			continue
 		}

@@ -63,10 +63,11 @@ type Spec struct {
 	ZeroInit  bool // all parameters start at zero (a synthesizer's last layer)
 }
 
-// Batch norm constants, as in PyTorch's defaults.
+// Batch norm constants, as in PyTorch's defaults: ε under the square root,
+// and the weight of a batch's statistics in the running ones.
 const (
-	bnEps      = 1e-5
-	bnMomentum = 0.1
+	BatchNormEps      = 1e-5
+	BatchNormMomentum = 0.1
 )
 
 // Affine holds the parameters of one Spec: W and b, or W, γ and β with the
@@ -105,6 +106,9 @@ func NewAffine(prefix string, s Spec, dt tensor.Dtype, rng *rand.Rand) (*Affine,
 	return a, nil
 }
 
+// LayerSpec returns what the transform computes.
+func (a *Affine) LayerSpec() Spec { return a.Spec }
+
 // Params returns the trainable parameters.
 func (a *Affine) Params() []*Param {
 	if a.BatchNorm {
@@ -139,12 +143,12 @@ func (s batchStats) fold() {
 		case []float32:
 			b := batch.Data().([]float32)
 			for i := range r {
-				r[i] = float32((1-bnMomentum)*float64(r[i]) + bnMomentum*scale*float64(b[i]))
+				r[i] = float32((1-BatchNormMomentum)*float64(r[i]) + BatchNormMomentum*scale*float64(b[i]))
 			}
 		case []float64:
 			b := batch.Data().([]float64)
 			for i := range r {
-				r[i] = (1-bnMomentum)*r[i] + bnMomentum*scale*b[i]
+				r[i] = (1-BatchNormMomentum)*r[i] + BatchNormMomentum*scale*b[i]
 			}
 		}
 	}

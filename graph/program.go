@@ -88,7 +88,7 @@ func (b *Builder) batchNorm(a *Affine, z *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	eps := Constant(b.dt, bnEps)
+	eps := Constant(b.dt, BatchNormEps)
 	vEps, err := G.Add(vr, eps)
 	if err != nil {
 		return nil, err

@@ -42,6 +42,29 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Layer names one dense transform of a synthesizer.
+type Layer struct {
+	Name string
+	Spec graph.Spec
+}
+
+// Layers returns the dense transforms of a synthesizer named name, input
+// first: cfg.Hidden ReLU layers of cfg.Width units (batch norm optional),
+// then a linear layer to the width of h that starts at zero. Every
+// implementation of synthesizers builds this architecture.
+func Layers(name string, cfg Config) ([]Layer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var ls []Layer
+	in := cfg.In + cfg.Classes
+	for i := 0; i < cfg.Hidden; i++ {
+		ls = append(ls, Layer{fmt.Sprintf("%s.hidden%d", name, i), graph.Spec{In: in, Out: cfg.Width, Act: graph.ReLU, BatchNorm: cfg.BatchNorm}})
+		in = cfg.Width
+	}
+	return append(ls, Layer{name + ".out", graph.Spec{In: in, Out: cfg.In, Act: graph.Identity, ZeroInit: true}}), nil
+}
+
 // Synthesizer is one model M_i with its own graphs, machines and optimizer.
 type Synthesizer struct {
 	*graph.Learner
@@ -61,24 +84,18 @@ type program struct {
 // New returns a synthesizer whose last layer starts at zero, so that its
 // first predictions are exactly zero.
 func New(name string, cfg Config, dt tensor.Dtype, rng *rand.Rand, opt optim.Config) (*Synthesizer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
 	s := &Synthesizer{cfg: cfg, name: name, dt: dt, programs: map[int]*program{}}
-	in := cfg.In + cfg.Classes
-	for i := 0; i < cfg.Hidden; i++ {
-		a, err := graph.NewAffine(fmt.Sprintf("%s.hidden%d", name, i), graph.Spec{In: in, Out: cfg.Width, Act: graph.ReLU, BatchNorm: cfg.BatchNorm}, dt, rng)
+	specs, err := Layers(name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range specs {
+		a, err := graph.NewAffine(l.Name, l.Spec, dt, rng)
 		if err != nil {
 			return nil, err
 		}
 		s.layers = append(s.layers, a)
-		in = cfg.Width
 	}
-	last, err := graph.NewAffine(name+".out", graph.Spec{In: in, Out: cfg.In, Act: graph.Identity, ZeroInit: true}, dt, rng)
-	if err != nil {
-		return nil, err
-	}
-	s.layers = append(s.layers, last)
 	s.Learner = graph.NewLearner(s.Params(), opt)
 	return s, nil
 }

@@ -16,6 +16,8 @@ import (
 // train and info.
 type modelFlags struct {
 	mode, activation, optimizer, lrDecay string
+	backend                              string
+	threads                              int
 	layers, hidden, sgHidden, sgWidth    int
 	batch, evalBatch, epochs             int
 	batchNorm, sgBatchNorm, normalize    bool
@@ -29,6 +31,8 @@ const sgHiddenAuto = -1
 func (m *modelFlags) register(fs *flag.FlagSet) {
 	d := engine.DefaultConfig(1, 2)
 	fs.StringVar(&m.mode, "mode", string(d.Mode), "training mode: bprop, dni or cdni")
+	fs.StringVar(&m.backend, "backend", d.Backend, "compute backend: cpu (fused kernels) or reference (Gorgonia graphs, slow)")
+	fs.IntVar(&m.threads, "threads", d.Threads, "threads each kernel call may use (0: all CPUs)")
 	fs.IntVar(&m.layers, "layers", d.Layers, "weight layers, the output layer included")
 	fs.IntVar(&m.hidden, "hidden", d.Hidden, "units per hidden layer")
 	fs.StringVar(&m.activation, "activation", d.Activation, "hidden activation: relu, tanh, sigmoid or identity")
@@ -64,7 +68,7 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 	if err != nil {
 		return c, usageError{"--mode: " + err.Error()}
 	}
-	c.Mode = mode
+	c.Mode, c.Backend, c.Threads = mode, m.backend, m.threads
 	c.Layers, c.Hidden, c.Activation, c.BatchNorm = m.layers, m.hidden, m.activation, m.batchNorm
 	c.SGHidden, c.SGWidth, c.SGBatchNorm, c.SGScale = m.sgHidden, m.sgWidth, m.sgBatchNorm, m.sgScale
 	if m.sgHidden == sgHiddenAuto {
@@ -145,6 +149,20 @@ func loadData(dir string) (*data.Pair, error) {
 		return data.LoadMNIST()
 	}
 	return data.LoadDir(dir)
+}
+
+// overrideRuntime applies the flags that may differ from a checkpoint's
+// config: where the run executes, not what it computes.
+func (m *modelFlags) overrideRuntime(c *engine.Config, set map[string]bool) {
+	if set["backend"] {
+		c.Backend = m.backend
+	}
+	if set["threads"] {
+		c.Threads = m.threads
+	}
+	if set["epochs"] {
+		c.Epochs = m.epochs
+	}
 }
 
 // setFlags returns the names of the flags given on the command line.

@@ -16,7 +16,7 @@ import (
 )
 
 // flagsFixedByCheckpoint are the model flags a resumed run takes from its
-// checkpoint; only --epochs may change.
+// checkpoint; only --epochs, --backend and --threads may change.
 var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", "batchnorm", "sg-hidden",
 	"sg-width", "sg-batchnorm", "sg-scale", "batch", "eval-batch", "optimizer", "lr", "sg-lr", "momentum",
 	"lr-decay", "lr-decay-factor", "seed", "normalize"}
@@ -42,7 +42,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	} else {
 		for _, name := range flagsFixedByCheckpoint {
 			if set[name] {
-				return usageError{fmt.Sprintf("--%s cannot be changed when resuming: the checkpoint fixes it (only --epochs can)", name)}
+				return usageError{fmt.Sprintf("--%s cannot be changed when resuming: the checkpoint fixes it (only --epochs, --backend and --threads can)", name)}
 			}
 		}
 	}
@@ -123,11 +123,9 @@ func newRun(m *modelFlags, set map[string]bool, pair *data.Pair, resume string) 
 	if err != nil {
 		return nil, err
 	}
-	if set["epochs"] {
-		ck.Config.Epochs = m.epochs
-		if err := ck.Config.Validate(); err != nil {
-			return nil, usageError{err.Error()}
-		}
+	m.overrideRuntime(&ck.Config, set)
+	if err := ck.Config.Validate(); err != nil {
+		return nil, usageError{err.Error()}
 	}
 	net, err := ck.Network()
 	if err != nil {

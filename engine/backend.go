@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/fused"
+	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/optim"
+	"github.com/dnitrain/dnitrain/synth"
+)
+
+// Layer is a hidden layer as the engine drives it: forward h_{i-1} → h_i,
+// and backward from an upstream gradient g_i (true or synthetic) to the
+// parameter gradients and δ_{i-1}.
+type Layer interface {
+	module
+	LayerSpec() graph.Spec
+	Forward(x *tensor.Dense, train bool) (*tensor.Dense, error)
+	Backward(g *tensor.Dense) (*tensor.Dense, error)
+	Update() error
+}
+
+// OutputLayer is the top layer with its loss: the only layer that sees the
+// labels' loss and the true gradient.
+type OutputLayer interface {
+	module
+	LayerSpec() graph.Spec
+	Train(x, labels *tensor.Dense) (loss float64, logits, dx *tensor.Dense, err error)
+	Evaluate(x, labels *tensor.Dense) (loss float64, logits *tensor.Dense, err error)
+	Update() error
+}
+
+// Synthesizer is a GradientModel with parameters, as the backends build it.
+type Synthesizer interface {
+	GradientModel
+	module
+	Config() synth.Config
+}
+
+// Backend builds the layers and synthesizers of a network. All backends
+// name and initialise parameters identically (graph.NewAffine), so
+// checkpoints move freely between them.
+type Backend interface {
+	Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error)
+	Output(name string, in, classes int, inputGrad bool, rng *rand.Rand, opt optim.Config) (OutputLayer, error)
+	Synthesizer(name string, c synth.Config, rng *rand.Rand, opt optim.Config) (Synthesizer, error)
+}
+
+// The backends.
+const (
+	// CPU runs the fused kernels of package kernels: the fast path.
+	CPU = "cpu"
+	// Reference runs every layer as its own Gorgonia graph on Gorgonia's tape
+	// machine: slow, and the oracle the fast path is checked against.
+	Reference = "reference"
+)
+
+// NewBackend returns the backend named name; threads bounds the goroutines
+// the CPU backend's kernels use (0: one per available CPU).
+func NewBackend(name string, threads int) (Backend, error) {
+	switch name {
+	case CPU:
+		if threads <= 0 {
+			threads = runtime.GOMAXPROCS(0)
+		}
+		return cpuBackend{fused.Options{Threads: threads}}, nil
+	case Reference:
+		return referenceBackend{}, nil
+	}
+	return nil, fmt.Errorf("unknown backend %q (want %s or %s)", name, CPU, Reference)
+}
+
+type cpuBackend struct{ opts fused.Options }
+
+func (b cpuBackend) Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error) {
+	return fused.NewDense(name, s, inputGrad, rng, opt, b.opts)
+}
+
+func (b cpuBackend) Output(name string, in, classes int, inputGrad bool, rng *rand.Rand, opt optim.Config) (OutputLayer, error) {
+	return fused.NewOutput(name, in, classes, inputGrad, rng, opt, b.opts)
+}
+
+func (b cpuBackend) Synthesizer(name string, c synth.Config, rng *rand.Rand, opt optim.Config) (Synthesizer, error) {
+	return fused.NewSynthesizer(name, c, rng, opt, b.opts)
+}
+
+type referenceBackend struct{}
+
+func (referenceBackend) Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error) {
+	return graph.NewDense(name, s, inputGrad, tensor.Float32, rng, opt)
+}
+
+func (referenceBackend) Output(name string, in, classes int, inputGrad bool, rng *rand.Rand, opt optim.Config) (OutputLayer, error) {
+	return graph.NewOutput(name, in, classes, inputGrad, tensor.Float32, rng, opt)
+}
+
+func (referenceBackend) Synthesizer(name string, c synth.Config, rng *rand.Rand, opt optim.Config) (Synthesizer, error) {
+	return synth.New(name, c, tensor.Float32, rng, opt)
+}

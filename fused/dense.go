@@ -1,0 +1,102 @@
+package fused
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/kernels"
+	"github.com/dnitrain/dnitrain/optim"
+)
+
+// Dense is a hidden layer h_i = act(BN(h_{i-1}·W + b)) on the fused kernels.
+type Dense struct {
+	*graph.Affine
+	*graph.Learner
+	name      string
+	inputGrad bool
+	gemm      *kernels.Gemm
+	buffers   map[cacheKey]*denseBuffers
+	last      *denseBuffers // of the last training Forward
+	lastX     []float32     // its input
+}
+
+type denseBuffers struct {
+	*affineBuffers
+	dx *tensor.Dense // nil without an input gradient
+}
+
+// NewDense returns a hidden layer. inputGrad says whether Backward must
+// produce δ_{i-1} (not needed for the first layer, whose input is data).
+func NewDense(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config, o Options) (*Dense, error) {
+	a, err := graph.NewAffine(name, s, tensor.Float32, rng)
+	if err != nil {
+		return nil, err
+	}
+	return &Dense{Affine: a, Learner: graph.NewLearner(a.Params(), opt), name: name, inputGrad: inputGrad,
+		gemm: o.gemm(), buffers: map[cacheKey]*denseBuffers{}}, nil
+}
+
+// Name returns the layer's name, the prefix of its parameters' names.
+func (d *Dense) Name() string { return d.name }
+
+func (d *Dense) buffersFor(batch int, train bool) *denseBuffers {
+	key := cacheKey{batch, train}
+	if b, ok := d.buffers[key]; ok {
+		return b
+	}
+	b := &denseBuffers{affineBuffers: newAffineBuffers(d.Affine, batch, train)}
+	if train && d.inputGrad {
+		b.dx = matrix(batch, d.In)
+	}
+	d.buffers[key] = b
+	return b
+}
+
+// Forward computes h_i from the batch x (rows are samples). The result is
+// owned by the layer and valid until the next Forward with the same batch
+// size and mode; x must stay unchanged until Backward.
+func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
+	rows, err := checkInput(d.name, x, d.In)
+	if err != nil {
+		return nil, err
+	}
+	b := d.buffersFor(rows, train)
+	forward(d.gemm, d.Affine, b.affineBuffers, data(x), rows, train)
+	if train {
+		d.last, d.lastX = b, data(x)
+	}
+	return b.out, nil
+}
+
+// Backward takes the upstream gradient g_i = ∂L/∂h_i for the batch of the
+// last training Forward, stores the parameter gradients and returns δ_{i-1}
+// (nil when the layer was built without an input gradient).
+func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
+	b := d.last
+	if b == nil {
+		return nil, fmt.Errorf("%s: backward before a training forward pass", d.name)
+	}
+	rows := len(d.lastX) / d.In
+	if _, err := checkInput(d.name+" upstream gradient", g, d.Out); err != nil || g.Shape()[0] != rows {
+		return nil, fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), rows, d.Out)
+	}
+	var dx []float32
+	if b.dx != nil {
+		dx = data(b.dx)
+	}
+	backward(d.gemm, d.Affine, b.affineBuffers, d.lastX, data(g), dx, rows)
+	return b.dx, nil
+}
+
+// checkInput checks that x is a float32 matrix with the given number of
+// columns and returns its number of rows.
+func checkInput(what string, x *tensor.Dense, cols int) (int, error) {
+	s := x.Shape()
+	if len(s) != 2 || s[1] != cols || s[0] < 1 || x.Dtype() != tensor.Float32 {
+		return 0, fmt.Errorf("%s: got a %v %v tensor, want float32 rows×%d", what, x.Dtype(), s, cols)
+	}
+	return s[0], nil
+}

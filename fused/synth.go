@@ -1,0 +1,196 @@
+package fused
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/kernels"
+	"github.com/dnitrain/dnitrain/optim"
+	"github.com/dnitrain/dnitrain/synth"
+)
+
+// Synthesizer is a synthetic-gradient model M_i on the fused kernels. It
+// computes what synth.Synthesizer computes: ĝ = M([h, label])·Scale/B,
+// trained on B·Σ‖ĝ − δ‖².
+type Synthesizer struct {
+	*graph.Learner
+	cfg     synth.Config
+	name    string
+	layers  []*graph.Affine
+	gemm    *kernels.Gemm
+	buffers map[int]*synthBuffers
+	// The last Predict's forward pass, which Learn reuses when it is given
+	// the same tensors and no Update came in between.
+	fwdH, fwdLabels *tensor.Dense
+}
+
+type synthBuffers struct {
+	input  []float32 // [h, labels] when conditioned
+	layers []*affineBuffers
+	dIn    [][]float32 // dIn[l]: ∂loss/∂(input of layer l), for l > 0
+	grad   []float32   // ∂loss/∂ĝ
+}
+
+// NewSynthesizer returns a synthesizer whose last layer starts at zero.
+// Its parameters are named and initialised as synth.New's.
+func NewSynthesizer(name string, cfg synth.Config, rng *rand.Rand, opt optim.Config, o Options) (*Synthesizer, error) {
+	specs, err := synth.Layers(name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Synthesizer{cfg: cfg, name: name, gemm: o.gemm(), buffers: map[int]*synthBuffers{}}
+	var params []*graph.Param
+	for _, l := range specs {
+		a, err := graph.NewAffine(l.Name, l.Spec, tensor.Float32, rng)
+		if err != nil {
+			return nil, err
+		}
+		s.layers = append(s.layers, a)
+		params = append(params, a.Params()...)
+	}
+	s.Learner = graph.NewLearner(params, opt)
+	return s, nil
+}
+
+// Name returns the synthesizer's name, the prefix of its parameters' names.
+func (s *Synthesizer) Name() string { return s.name }
+
+// Config returns the synthesizer's configuration.
+func (s *Synthesizer) Config() synth.Config { return s.cfg }
+
+// Params returns the trainable parameters, layer by layer.
+func (s *Synthesizer) Params() []*graph.Param {
+	var ps []*graph.Param
+	for _, a := range s.layers {
+		ps = append(ps, a.Params()...)
+	}
+	return ps
+}
+
+// Stats returns the batch-norm running statistics, if any.
+func (s *Synthesizer) Stats() []*graph.Param {
+	var ps []*graph.Param
+	for _, a := range s.layers {
+		ps = append(ps, a.Stats()...)
+	}
+	return ps
+}
+
+func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
+	if b, ok := s.buffers[batch]; ok {
+		return b
+	}
+	b := &synthBuffers{grad: make([]float32, batch*s.cfg.In)}
+	if s.cfg.Classes > 0 {
+		b.input = make([]float32, batch*(s.cfg.In+s.cfg.Classes))
+	}
+	for l, a := range s.layers {
+		b.layers = append(b.layers, newAffineBuffers(a, batch, true))
+		var d []float32
+		if l > 0 {
+			d = make([]float32, batch*a.In)
+		}
+		b.dIn = append(b.dIn, d)
+	}
+	s.buffers[batch] = b
+	return b
+}
+
+// forward runs the model on h (and labels) and returns its buffers, ĝ in
+// the last layer's output, and the input of the first layer.
+func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, []float32, error) {
+	rows, err := checkInput(s.name, h, s.cfg.In)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := s.buffersFor(rows)
+	x := data(h)
+	if s.cfg.Classes > 0 {
+		if labels == nil {
+			return nil, nil, fmt.Errorf("%s: a label-conditioned synthesizer needs labels", s.name)
+		}
+		if r, err := checkInput(s.name+" labels", labels, s.cfg.Classes); err != nil || r != rows {
+			return nil, nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
+		}
+		concatColumns(b.input, x, data(labels), rows, s.cfg.In, s.cfg.Classes)
+		x = b.input
+	}
+	in := x
+	for l, a := range s.layers {
+		forward(s.gemm, a, b.layers[l], in, rows, true)
+		in = b.layers[l].h
+	}
+	kernels.Scale(in, float32(s.cfg.Scale/float64(rows)))
+	s.fwdH, s.fwdLabels = h, labels
+	return b, x, nil
+}
+
+// concatColumns writes [a | b] row by row into dst.
+func concatColumns(dst, a, b []float32, rows, ca, cb int) {
+	w := ca + cb
+	for r := 0; r < rows; r++ {
+		copy(dst[r*w:r*w+ca], a[r*ca:(r+1)*ca])
+		copy(dst[r*w+ca:(r+1)*w], b[r*cb:(r+1)*cb])
+	}
+}
+
+// Predict returns ĝ_i for the batch h_i (labels: one-hot, used only when
+// the synthesizer is conditioned). The result is owned by the synthesizer
+// until its next call with the same batch size. h and labels must stay
+// unchanged until a Learn that is to reuse this forward pass.
+func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
+	b, _, err := s.forward(h, labels)
+	if err != nil {
+		return nil, err
+	}
+	return b.layers[len(s.layers)-1].out, nil
+}
+
+// Learn computes the gradients of the L2 loss between ĝ = M(h, labels) and
+// the target δ_i and returns the loss; Update applies them. The forward
+// pass of the last Predict is reused when it saw the same h and labels.
+func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
+	rows, err := checkInput(s.name+" target", target, s.cfg.In)
+	if err != nil {
+		return 0, err
+	}
+	b, ok := s.buffers[rows]
+	var x []float32
+	switch {
+	case ok && h == s.fwdH && labels == s.fwdLabels:
+		x = data(h)
+		if s.cfg.Classes > 0 {
+			x = b.input
+		}
+	default:
+		if b, x, err = s.forward(h, labels); err != nil {
+			return 0, err
+		}
+	}
+	if h.Shape()[0] != rows {
+		return 0, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
+	}
+	last := len(s.layers) - 1
+	loss := kernels.SyntheticGradientLoss(b.grad, b.layers[last].h, data(target), rows)
+	// ĝ = out·Scale/B, so ∂loss/∂out = ∂loss/∂ĝ·Scale/B.
+	kernels.Scale(b.grad, float32(s.cfg.Scale/float64(rows)))
+	g := b.grad
+	for l := last; l >= 0; l-- {
+		in := x
+		if l > 0 {
+			in = b.layers[l-1].h
+		}
+		backward(s.gemm, s.layers[l], b.layers[l], in, g, b.dIn[l], rows)
+		g = b.dIn[l]
+	}
+	return loss, nil
+}
+
+// Update applies the gradients of the last Learn.
+func (s *Synthesizer) Update() error {
+	s.fwdH, s.fwdLabels = nil, nil // the parameters change: no forward pass to reuse
+	return s.Learner.Update()
+}

@@ -1,0 +1,128 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// sgemmBenchShape is one layer of the network: a batch of inputs through a
+// dense layer with in inputs and out outputs.
+type sgemmBenchShape struct{ batch, in, out int }
+
+var sgemmBenchShapes = []sgemmBenchShape{{256, 784, 256}, {256, 256, 256}, {256, 1024, 1024}}
+
+// sgemmBenchCase is one of the three products a dense layer computes.
+type sgemmBenchCase struct {
+	name           string
+	transA, transB bool
+	m, n, k        int
+}
+
+// sgemmBenchCases returns the products of a dense layer with weights W
+// (in×out), input x (batch×in) and output gradient g (batch×out): the forward
+// x·W (NN), the input gradient g·Wᵀ (NT) and the weight gradient xᵀ·g (TN).
+// All three take 2·batch·in·out floating-point operations.
+func sgemmBenchCases(s sgemmBenchShape) []sgemmBenchCase {
+	return []sgemmBenchCase{
+		{"NN", false, false, s.batch, s.out, s.in},
+		{"NT", false, true, s.batch, s.in, s.out},
+		{"TN", true, false, s.in, s.out, s.batch},
+	}
+}
+
+func (c sgemmBenchCase) String() string {
+	return fmt.Sprintf("%s/m=%d,n=%d,k=%d", c.name, c.m, c.n, c.k)
+}
+
+// sgemmBenchOperands returns random, minimally strided operands for c.
+func sgemmBenchOperands(c sgemmBenchCase) (a []float32, lda int, b []float32, ldb int, cc []float32, ldc int) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	random := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = rng.Float32()*2 - 1
+		}
+		return s
+	}
+	lda, ldb = c.k, c.n
+	if c.transA {
+		lda = c.m
+	}
+	if c.transB {
+		ldb = c.k
+	}
+	return random(c.m * c.k), lda, random(c.k * c.n), ldb, random(c.m * c.n), c.n
+}
+
+// sgemmBenchRun times f, one call of the product c, and reports its speed.
+func sgemmBenchRun(b *testing.B, c sgemmBenchCase, f func()) {
+	f() // warm the buffers and caches
+	b.ResetTimer()
+	for b.Loop() {
+		f()
+	}
+	flops := 2 * float64(c.m) * float64(c.n) * float64(c.k)
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkSgemm times Sgemm with each micro-kernel, and gonum's pure-Go
+// Sgemm, on the products of the network's dense layers, with one goroutine
+// and with two. Gonum's Sgemm starts as many goroutines as GOMAXPROCS allows,
+// so GOMAXPROCS is set to the thread count while it runs.
+func BenchmarkSgemm(b *testing.B) {
+	for _, s := range sgemmBenchShapes {
+		for _, c := range sgemmBenchCases(s) {
+			a, lda, bm, ldb, cm, ldc := sgemmBenchOperands(c)
+			for _, threads := range []int{1, 2} {
+				for _, ker := range sgemmKernels {
+					g := &Gemm{Threads: threads, kern: ker}
+					b.Run(fmt.Sprintf("%dx%dx%d/%v/%s/threads=%d", s.batch, s.in, s.out, c, ker.name, threads), func(b *testing.B) {
+						sgemmBenchRun(b, c, func() {
+							g.Sgemm(c.transA, c.transB, c.m, c.n, c.k, 1, a, lda, bm, ldb, 0, cm, ldc)
+						})
+					})
+				}
+				b.Run(fmt.Sprintf("%dx%dx%d/%v/gonum/threads=%d", s.batch, s.in, s.out, c, threads), func(b *testing.B) {
+					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+					tA, tB := blas.NoTrans, blas.NoTrans
+					if c.transA {
+						tA = blas.Trans
+					}
+					if c.transB {
+						tB = blas.Trans
+					}
+					var impl gonum.Implementation
+					sgemmBenchRun(b, c, func() {
+						impl.Sgemm(tA, tB, c.m, c.n, c.k, 1, a, lda, bm, ldb, 0, cm, ldc)
+					})
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkSgemmKernel times each micro-kernel alone on packed panels that
+// stay in the L1 cache, which bounds what Sgemm can reach.
+func BenchmarkSgemmKernel(b *testing.B) {
+	const kc = 256
+	for _, ker := range sgemmKernels {
+		b.Run(ker.name, func(b *testing.B) {
+			a := make([]float32, kc*ker.mr)
+			bp := make([]float32, kc*ker.nr)
+			c := make([]float32, ker.mr*ker.nr)
+			for i := range a {
+				a[i] = 1
+			}
+			for b.Loop() {
+				ker.fn(kc, a, bp, c, ker.nr, 1, 1)
+			}
+			flops := 2 * float64(kc*ker.mr*ker.nr)
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

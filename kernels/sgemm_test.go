@@ -1,0 +1,300 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// sgemmCase is one call of Sgemm: shapes, leading-dimension padding, scalars.
+type sgemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	pad            int // added to each minimal leading dimension
+	alpha, beta    float32
+}
+
+func (tc sgemmCase) String() string {
+	return fmt.Sprintf("%s%s/m=%d,n=%d,k=%d/pad=%d/alpha=%g,beta=%g",
+		sgemmTransName(tc.transA), sgemmTransName(tc.transB), tc.m, tc.n, tc.k, tc.pad, tc.alpha, tc.beta)
+}
+
+func sgemmTransName(t bool) string {
+	if t {
+		return "T"
+	}
+	return "N"
+}
+
+// sgemmOperands returns random A, B and C for tc with their leading
+// dimensions. C is filled with NaN when beta is zero, which Sgemm must
+// overwrite without reading.
+func sgemmOperands(rng *rand.Rand, tc sgemmCase) (a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	rowsA, colsA := tc.m, tc.k
+	if tc.transA {
+		rowsA, colsA = tc.k, tc.m
+	}
+	rowsB, colsB := tc.k, tc.n
+	if tc.transB {
+		rowsB, colsB = tc.n, tc.k
+	}
+	lda, ldb, ldc = max(colsA, 1)+tc.pad, max(colsB, 1)+tc.pad, max(tc.n, 1)+tc.pad
+	fill := func(rows, ld int) []float32 {
+		s := make([]float32, rows*ld)
+		for i := range s {
+			s[i] = float32(rng.NormFloat64())
+		}
+		return s
+	}
+	a, b, c = fill(rowsA, lda), fill(rowsB, ldb), fill(tc.m, ldc)
+	if tc.beta == 0 {
+		for i := range c {
+			c[i] = float32(math.NaN())
+		}
+	}
+	return a, lda, b, ldb, c, ldc
+}
+
+// sgemmWant returns SgemmRef's result for tc on the given inputs, and for
+// each element of C the bound on its error: 1e-5 of the sum of the magnitudes
+// of its terms, alpha·Σ|a||b| + |beta·c0|. A float32 sum of k terms is good to
+// about k·2⁻²⁴ of that in the worst case, and far better on random data,
+// whose rounding errors partly cancel.
+func sgemmWant(tc sgemmCase, a []float32, lda int, b []float32, ldb int, c0 []float32, ldc int) (want []float32, bound []float64) {
+	want = append([]float32(nil), c0...)
+	SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+	absA := make([]float32, len(a))
+	for i, v := range a {
+		absA[i] = float32(math.Abs(float64(v)))
+	}
+	absB := make([]float32, len(b))
+	for i, v := range b {
+		absB[i] = float32(math.Abs(float64(v)))
+	}
+	mag := make([]float32, len(c0))
+	SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, absA, lda, absB, ldb, 0, mag, ldc)
+	bound = make([]float64, len(c0))
+	for i := range bound {
+		m := math.Abs(float64(tc.alpha)) * float64(mag[i])
+		if tc.beta != 0 {
+			m += math.Abs(float64(tc.beta) * float64(c0[i]))
+		}
+		bound[i] = 1e-5 * m
+	}
+	return want, bound
+}
+
+// sgemmCompare reports the first element of got outside its bound, and any
+// change to the padding between the rows of C.
+func sgemmCompare(tc sgemmCase, c0, got, want []float32, bound []float64, ldc int) error {
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < ldc && i*ldc+j < len(got); j++ {
+			x := i*ldc + j
+			if j >= tc.n {
+				if math.Float32bits(got[x]) != math.Float32bits(c0[x]) {
+					return fmt.Errorf("padding C[%d][%d] changed from %v to %v", i, j, c0[x], got[x])
+				}
+				continue
+			}
+			if d := math.Abs(float64(got[x]) - float64(want[x])); !(d <= bound[x]) {
+				return fmt.Errorf("C[%d][%d] = %v, reference %v (|diff| %g, bound %g)", i, j, got[x], want[x], d, bound[x])
+			}
+		}
+	}
+	return nil
+}
+
+// sgemmTestKernels returns the micro-kernels this CPU and build can run, each
+// with its own blocking and again with blocks of a few tiles, so that small
+// products also cross every block boundary.
+func sgemmTestKernels() []*microKernel {
+	var ks []*microKernel
+	for _, k := range sgemmKernels {
+		small := *k
+		small.name += "-smallblocks"
+		small.mc, small.kc, small.nc = 2*k.mr, 5, 3*k.nr
+		ks = append(ks, k, &small)
+	}
+	return ks
+}
+
+func TestSgemmMatchesReference(t *testing.T) {
+	// Sizes around every tile (4, 6, 12, 16, 32) and block (144, 256) edge.
+	sizes := [][3]int{ // m, n, k
+		{1, 1, 1}, {7, 15, 17}, {16, 16, 16}, {17, 33, 31}, {31, 7, 33},
+		{33, 31, 7}, {15, 17, 1}, {1, 257, 255}, {257, 1, 33}, {13, 300, 3},
+		{255, 33, 257}, {257, 255, 31}, {150, 100, 513},
+	}
+	kernels := sgemmTestKernels()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i, s := range sizes {
+		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			for _, beta := range []float32{0, 1, 0.5} {
+				tc := sgemmCase{
+					transA: tr[0], transB: tr[1], m: s[0], n: s[1], k: s[2],
+					pad: []int{0, 3}[i%2], alpha: []float32{1, -1.5}[(i/2)%2], beta: beta,
+				}
+				a, lda, b, ldb, c0, ldc := sgemmOperands(rng, tc)
+				want, bound := sgemmWant(tc, a, lda, b, ldb, c0, ldc)
+				c := make([]float32, len(c0))
+				for _, ker := range kernels {
+					for _, threads := range []int{1, 2, 3} {
+						copy(c, c0)
+						g := &Gemm{Threads: threads, kern: ker}
+						g.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+						if err := sgemmCompare(tc, c0, c, want, bound, ldc); err != nil {
+							t.Errorf("%v, kernel %s, %d threads: %v", tc, ker.name, threads, err)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmKernels runs each micro-kernel on a product that needs two blocks
+// of rows and of depth with its own blocking, and shows which kernels this CPU
+// lets the other tests reach.
+func TestSgemmKernels(t *testing.T) {
+	for _, name := range []string{"avx512", "avx2", "generic"} {
+		var ker *microKernel
+		for _, k := range sgemmKernels {
+			if k.name == name {
+				ker = k
+			}
+		}
+		t.Run(name, func(t *testing.T) {
+			if ker == nil {
+				t.Skipf("micro-kernel %s not supported by this CPU or build", name)
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			tc := sgemmCase{transA: true, m: ker.mc + ker.mr + 1, n: 5*ker.nr + 3, k: ker.kc + 7, alpha: 0.5, beta: 0.5, pad: 1}
+			a, lda, b, ldb, c0, ldc := sgemmOperands(rng, tc)
+			want, bound := sgemmWant(tc, a, lda, b, ldb, c0, ldc)
+			c := make([]float32, len(c0))
+			for _, threads := range []int{1, 2} {
+				copy(c, c0)
+				g := &Gemm{Threads: threads, kern: ker}
+				g.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+				if err := sgemmCompare(tc, c0, c, want, bound, ldc); err != nil {
+					t.Errorf("%v, %d threads: %v", tc, threads, err)
+				}
+			}
+		})
+	}
+}
+
+func TestSgemmDegenerate(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, tc := range []struct {
+		name        string
+		m, n, k     int
+		alpha, beta float32
+		c, want     []float32
+	}{
+		{"k=0 beta=0 clears NaN", 2, 2, 0, 1, 0, []float32{nan, nan, nan, nan}, []float32{0, 0, 0, 0}},
+		{"k=0 beta=2 scales", 2, 2, 0, 1, 2, []float32{1, 2, 3, 4}, []float32{2, 4, 6, 8}},
+		{"alpha=0 beta=1 keeps C", 2, 2, 3, 0, 1, []float32{1, 2, nan, 4}, []float32{1, 2, nan, 4}},
+		{"alpha=0 beta=0 clears NaN", 2, 2, 3, 0, 0, []float32{nan, 1, nan, 4}, []float32{0, 0, 0, 0}},
+		{"m=0", 0, 2, 3, 1, 0, nil, nil},
+		{"n=0", 2, 0, 3, 1, 0, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := []float32{1, 2, 3, 4, 5, 6}
+			b := []float32{1, 2, 3, 4, 5, 6}
+			lda, ldb, ldc := max(tc.k, 1), max(tc.n, 1), max(tc.n, 1)
+			var g Gemm
+			g.Sgemm(false, false, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, tc.c, ldc)
+			for i := range tc.want {
+				if g, w := tc.c[i], tc.want[i]; g != w && !(g != g && w != w) {
+					t.Errorf("c[%d] = %v, want %v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSgemmPanics(t *testing.T) {
+	s := make([]float32, 100)
+	for _, tc := range []struct {
+		name                   string
+		transA, transB         bool
+		m, n, k, lda, ldb, ldc int
+		lenA, lenB, lenC       int
+		want                   string
+	}{
+		{"negative m", false, false, -1, 2, 2, 2, 2, 2, 100, 100, 100, "kernels: Sgemm: m < 0"},
+		{"negative n", false, false, 2, -1, 2, 2, 2, 2, 100, 100, 100, "kernels: Sgemm: n < 0"},
+		{"negative k", false, false, 2, 2, -1, 2, 2, 2, 100, 100, 100, "kernels: Sgemm: k < 0"},
+		{"lda < k", false, false, 2, 3, 4, 3, 3, 3, 100, 100, 100, "kernels: Sgemm: bad lda"},
+		{"lda < m transposed", true, false, 5, 3, 4, 4, 3, 3, 100, 100, 100, "kernels: Sgemm: bad lda"},
+		{"ldb < n", false, false, 2, 3, 4, 4, 2, 3, 100, 100, 100, "kernels: Sgemm: bad ldb"},
+		{"ldb < k transposed", false, true, 2, 3, 4, 4, 3, 3, 100, 100, 100, "kernels: Sgemm: bad ldb"},
+		{"ldc < n", false, false, 2, 3, 4, 4, 3, 2, 100, 100, 100, "kernels: Sgemm: bad ldc"},
+		{"ld zero", false, false, 2, 0, 0, 0, 1, 1, 100, 100, 100, "kernels: Sgemm: bad lda"},
+		{"short a", false, false, 2, 3, 4, 4, 3, 3, 7, 100, 100, "kernels: Sgemm: insufficient length of a"},
+		{"short b", false, false, 2, 3, 4, 4, 3, 3, 100, 11, 100, "kernels: Sgemm: insufficient length of b"},
+		{"short c", false, false, 2, 3, 4, 4, 3, 5, 100, 100, 7, "kernels: Sgemm: insufficient length of c"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, f := range []struct {
+				name string
+				call func()
+			}{
+				{"Sgemm", func() {
+					var g Gemm
+					g.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, s[:tc.lenA], tc.lda, s[:tc.lenB], tc.ldb, 0, s[:tc.lenC], tc.ldc)
+				}},
+				{"SgemmRef", func() {
+					SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, s[:tc.lenA], tc.lda, s[:tc.lenB], tc.ldb, 0, s[:tc.lenC], tc.ldc)
+				}},
+			} {
+				func() {
+					defer func() {
+						if r := recover(); r != tc.want {
+							t.Errorf("%s panicked with %v, want %q", f.name, r, tc.want)
+						}
+					}()
+					f.call()
+				}()
+			}
+		})
+	}
+}
+
+// TestSgemmSliceLengths checks that the smallest slices the documentation
+// allows are accepted: the last row of each matrix need not be padded.
+func TestSgemmSliceLengths(t *testing.T) {
+	const m, n, k, pad = 19, 21, 23, 5
+	rng := rand.New(rand.NewPCG(5, 6))
+	tc := sgemmCase{m: m, n: n, k: k, pad: pad, alpha: 1, beta: 0.5}
+	a, lda, b, ldb, c, ldc := sgemmOperands(rng, tc)
+	a, b, c = a[:(m-1)*lda+k], b[:(k-1)*ldb+n], c[:(m-1)*ldc+n]
+	c0 := append([]float32(nil), c...)
+	want, bound := sgemmWant(tc, a, lda, b, ldb, c0, ldc)
+	for _, ker := range sgemmTestKernels() {
+		copy(c, c0)
+		g := &Gemm{kern: ker}
+		g.Sgemm(false, false, m, n, k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+		if err := sgemmCompare(tc, c0, c, want, bound, ldc); err != nil {
+			t.Errorf("kernel %s: %v", ker.name, err)
+		}
+	}
+}
+
+func TestSgemmAllocs(t *testing.T) {
+	const m, n, k = 64, 300, 200
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}} {
+		tc := sgemmCase{transA: tr[0], transB: tr[1], m: m, n: n, k: k, alpha: 1, beta: 0}
+		a, lda, b, ldb, c, ldc := sgemmOperands(rng, tc)
+		var g Gemm
+		allocs := testing.AllocsPerRun(20, func() {
+			g.Sgemm(tc.transA, tc.transB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+		})
+		if allocs != 0 {
+			t.Errorf("%v: %v allocations per call, want 0", tc, allocs)
+		}
+	}
+}

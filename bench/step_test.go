@@ -34,7 +34,7 @@ func BenchmarkStep(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := engine.DefaultConfig(pair.Train.Features(), pair.Train.Classes)
-			cfg.Mode, cfg.SGHidden, cfg.Epochs = tc.mode, tc.sgHidden, 1<<20
+			cfg.Mode, cfg.SGHidden, cfg.Epochs = tc.mode, tc.sgHidden, 100000
 			cfg.InputMean, cfg.InputStd = engine.InputStats(pair.Train)
 			subset := *pair.Train
 			subset.N = stepsPerRun * cfg.Batch
@@ -49,6 +49,7 @@ func BenchmarkStep(b *testing.B) {
 			if _, err := tr.RunEpoch(context.Background(), nil); err != nil { // compile the graphs
 				b.Fatal(err)
 			}
+			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := tr.RunEpoch(context.Background(), nil); err != nil {

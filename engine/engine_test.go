@@ -467,3 +467,27 @@ func TestDataMustMatchModel(t *testing.T) {
 		t.Fatal("12-feature data accepted by a 784-input model")
 	}
 }
+
+// In steady state a training step of the CPU backend allocates nothing: all
+// buffers are made on the first step of each batch size.
+func TestCPUTrainStepDoesNotAllocate(t *testing.T) {
+	for _, mode := range []Mode{Backprop, DNI, CDNI} {
+		t.Run(string(mode), func(t *testing.T) {
+			cfg := smallConfig(mode)
+			cfg.Threads = 1
+			tr := newTrainer(t, cfg, toySet("train", 64, 1))
+			b, _ := tr.loadBatch(0)
+			if _, err := tr.net.trainStep(b.x, b.labels); err != nil {
+				t.Fatal(err)
+			}
+			allocs := testing.AllocsPerRun(20, func() {
+				if _, err := tr.net.trainStep(b.x, b.labels); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%v allocations per step, want 0", allocs)
+			}
+		})
+	}
+}

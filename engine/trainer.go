@@ -147,7 +147,13 @@ func (t *Trainer) loadBatch(k int) (*batch, error) {
 	if e := t.Epoch(); e != t.orderEpoch {
 		// A fresh stream per epoch: the order depends on (seed, epoch) only.
 		rng := rand.New(rand.NewPCG(t.net.cfg.Seed, uint64(1000+e)))
-		t.order = rng.Perm(t.train.N)
+		if len(t.order) != t.train.N {
+			t.order = make([]int, t.train.N)
+		}
+		for i := range t.order {
+			t.order[i] = i
+		}
+		rng.Shuffle(len(t.order), func(i, j int) { t.order[i], t.order[j] = t.order[j], t.order[i] })
 		t.orderEpoch = e
 	}
 	lo := k * t.net.cfg.Batch
@@ -186,8 +192,8 @@ func InputStats(s *data.Set) (mean, std float64) {
 
 // fillBatch copies the samples idx of s into b, standardised.
 func fillBatch(b *batch, s *data.Set, idx []int, cfg Config) {
-	x := b.x.Data().([]float32)
-	y := b.labels.Data().([]float32)
+	x := b.x.Float32s() // Data() would allocate on every call
+	y := b.labels.Float32s()
 	clear(y)
 	f, c := s.Features(), b.labels.Shape()[1]
 	mean, inv := float32(cfg.InputMean), float32(1/cfg.InputStd)
@@ -203,7 +209,7 @@ func fillBatch(b *batch, s *data.Set, idx []int, cfg Config) {
 
 // countWrong counts the rows whose largest logit is not the label's.
 func countWrong(logits *tensor.Dense, classes []uint8) int {
-	v := logits.Data().([]float32)
+	v := logits.Float32s()
 	c := logits.Shape()[1]
 	wrong := 0
 	for r, label := range classes {

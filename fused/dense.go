@@ -59,7 +59,7 @@ func (d *Dense) buffersFor(batch int, train bool) *denseBuffers {
 // owned by the layer and valid until the next Forward with the same batch
 // size and mode; x must stay unchanged until Backward.
 func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
-	rows, err := checkInput(d.name, x, d.In)
+	rows, err := checkInput(d.name, "input", x, d.In)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 		return nil, fmt.Errorf("%s: backward before a training forward pass", d.name)
 	}
 	rows := len(d.lastX) / d.In
-	if _, err := checkInput(d.name+" upstream gradient", g, d.Out); err != nil || g.Shape()[0] != rows {
+	if _, err := checkInput(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != rows {
 		return nil, fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), rows, d.Out)
 	}
 	var dx []float32
@@ -91,12 +91,14 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 	return b.dx, nil
 }
 
-// checkInput checks that x is a float32 matrix with the given number of
-// columns and returns its number of rows.
-func checkInput(what string, x *tensor.Dense, cols int) (int, error) {
+// checkInput checks that x, the input called what of the module named
+// name, is a float32 matrix with the given number of columns, and returns
+// its number of rows. (The two names are joined only on error: the check
+// runs every step and must not allocate.)
+func checkInput(name, what string, x *tensor.Dense, cols int) (int, error) {
 	s := x.Shape()
 	if len(s) != 2 || s[1] != cols || s[0] < 1 || x.Dtype() != tensor.Float32 {
-		return 0, fmt.Errorf("%s: got a %v %v tensor, want float32 rows×%d", what, x.Dtype(), s, cols)
+		return 0, fmt.Errorf("%s: %s: got a %v %v tensor, want float32 rows×%d", name, what, x.Dtype(), s, cols)
 	}
 	return s[0], nil
 }

@@ -27,8 +27,9 @@ func (o Options) gemm() *kernels.Gemm { return &kernels.Gemm{Threads: o.Threads}
 // batchNorm are the constants shared with graph's batch norm.
 var batchNorm = kernels.BatchNorm{Eps: graph.BatchNormEps, Momentum: graph.BatchNormMomentum}
 
-// data returns the float32 elements of t.
-func data(t *tensor.Dense) []float32 { return t.Data().([]float32) }
+// data returns the float32 elements of t. (Dense.Data allocates an
+// interface on every call; Float32s does not.)
+func data(t *tensor.Dense) []float32 { return t.Float32s() }
 
 // matrix returns a new rows×cols float32 tensor.
 func matrix(rows, cols int) *tensor.Dense {

@@ -102,7 +102,7 @@ func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
 // forward runs the model on h (and labels) and returns its buffers, ĝ in
 // the last layer's output, and the input of the first layer.
 func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, []float32, error) {
-	rows, err := checkInput(s.name, h, s.cfg.In)
+	rows, err := checkInput(s.name, "input", h, s.cfg.In)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, []float32
 		if labels == nil {
 			return nil, nil, fmt.Errorf("%s: a label-conditioned synthesizer needs labels", s.name)
 		}
-		if r, err := checkInput(s.name+" labels", labels, s.cfg.Classes); err != nil || r != rows {
+		if r, err := checkInput(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
 			return nil, nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
 		}
 		concatColumns(b.input, x, data(labels), rows, s.cfg.In, s.cfg.Classes)
@@ -153,7 +153,7 @@ func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
 // the target δ_i and returns the loss; Update applies them. The forward
 // pass of the last Predict is reused when it saw the same h and labels.
 func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
-	rows, err := checkInput(s.name+" target", target, s.cfg.In)
+	rows, err := checkInput(s.name, "target", target, s.cfg.In)
 	if err != nil {
 		return 0, err
 	}

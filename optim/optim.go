@@ -128,24 +128,25 @@ func (o *Optimizer) Step(params, grads []*tensor.Dense) error {
 	}
 	lr := o.cfg.RateAt(o.steps)
 	o.steps++
+	// Float32s and Float64s, unlike Data, do not allocate.
 	for k, p := range params {
-		switch w := p.Data().(type) {
-		case []float32:
-			step(o, w, grads[k].Data().([]float32), o.slots[k], lr)
-		case []float64:
-			step(o, w, grads[k].Data().([]float64), o.slots[k], lr)
+		s := o.slots[k]
+		switch p.Dtype() {
+		case tensor.Float32:
+			if o.cfg.Kind == SGD {
+				kernels.MomentumStep(p.Float32s(), grads[k].Float32s(), s[0].Float32s(), lr, o.cfg.Momentum)
+			} else {
+				kernels.AdamStep(p.Float32s(), grads[k].Float32s(), s[0].Float32s(), s[1].Float32s(), lr, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, o.steps)
+			}
+		case tensor.Float64:
+			if o.cfg.Kind == SGD {
+				kernels.MomentumStep(p.Float64s(), grads[k].Float64s(), s[0].Float64s(), lr, o.cfg.Momentum)
+			} else {
+				kernels.AdamStep(p.Float64s(), grads[k].Float64s(), s[0].Float64s(), s[1].Float64s(), lr, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, o.steps)
+			}
 		default:
 			return fmt.Errorf("optimizer: unsupported parameter type %v", p.Dtype())
 		}
 	}
 	return nil
-}
-
-func step[T kernels.Float](o *Optimizer, w, g []T, slots []*tensor.Dense, lr float64) {
-	switch o.cfg.Kind {
-	case SGD:
-		kernels.MomentumStep(w, g, slots[0].Data().([]T), lr, o.cfg.Momentum)
-	default:
-		kernels.AdamStep(w, g, slots[0].Data().([]T), slots[1].Data().([]T), lr, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, o.steps)
-	}
 }

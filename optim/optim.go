@@ -136,7 +136,7 @@ func (o *Optimizer) Step(params, grads []*tensor.Dense) error {
 			if o.cfg.Kind == SGD {
 				kernels.MomentumStep(p.Float32s(), grads[k].Float32s(), s[0].Float32s(), lr, o.cfg.Momentum)
 			} else {
-				kernels.AdamStep(p.Float32s(), grads[k].Float32s(), s[0].Float32s(), s[1].Float32s(), lr, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, o.steps)
+				kernels.AdamStep32(p.Float32s(), grads[k].Float32s(), s[0].Float32s(), s[1].Float32s(), lr, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, o.steps)
 			}
 		case tensor.Float64:
 			if o.cfg.Kind == SGD {

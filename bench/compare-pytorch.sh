@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Trains the same MNIST epoch (784-256-256-10, batch norm, batch 256, Adam
+# 3e-4) with PyTorch CPU and with dnitrain, one after the other in one run,
+# for bprop, cdni (linear synthesizer) and dni (2×1024 synthesizer), and
+# prints seconds per epoch and the ratio dnitrain/PyTorch. PyTorch runs with
+# 1 and 2 threads and the faster counts; dnitrain with --threads 2.
+#
+# Set-up (Debian 12, as root): apt-get install python3-torch libopenblas0-pthread
+# Usage: bench/compare-pytorch.sh [EPOCHS]   (default 1; the mean is compared)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+epochs=${1:-1}
+out=$(mktemp -d)
+go build -o "$out/dnitrain" ./cmd/dnitrain
+py() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/pytorch_mnist.py "$@"; }
+mean_seconds() { /usr/bin/python3 -c '
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print("%.3f %.2f" % (sum(r["seconds"] for r in rs) / len(rs), rs[-1]["test_error"]))' "$1"; }
+printf "| mode | PyTorch s/epoch (threads) | PyTorch test error | dnitrain s/epoch | dnitrain test error | dnitrain / PyTorch |\n|---|---|---|---|---|---|\n"
+for mode in bprop cdni dni; do
+  best="" best_threads=""
+  for threads in 1 2; do
+    py --mode "$mode" --epochs "$epochs" --threads "$threads" > "$out/torch-$mode-$threads.jsonl"
+    read -r secs err < <(mean_seconds "$out/torch-$mode-$threads.jsonl")
+    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs best_err=$err best_threads=$threads; fi
+  done
+  "$out/dnitrain" train --quiet --mode "$mode" --epochs "$epochs" --threads 2 --metrics "$out/dni-$mode.jsonl"
+  read -r ours our_err < <(mean_seconds "$out/dni-$mode.jsonl")
+  ratio=$(awk "BEGIN{printf \"%.2f\", $ours / $best}")
+  printf "| %s | %.2f (%s) | %s%% | %.2f | %s%% | %s |\n" "$mode" "$best" "$best_threads" "$best_err" "$ours" "$our_err" "$ratio"
+done
+rm -rf "$out"

@@ -1,0 +1,49 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// func adamAVX2(w, g, m, v []float32, b1, ob1, b2, ob2, stepSize, invSqrtC2, eps float32)
+//
+// Updates the first len(w)&^7 elements, 8 at a time:
+//   m = b1·m + ob1·g;  v = b2·v + ob2·g²;  w -= stepSize·m / (√v·invSqrtC2 + eps)
+TEXT ·adamAVX2(SB), NOSPLIT, $0-124
+	MOVQ w_base+0(FP), DI
+	MOVQ w_len+8(FP), DX
+	MOVQ g_base+24(FP), SI
+	MOVQ m_base+48(FP), R8
+	MOVQ v_base+72(FP), R9
+	VBROADCASTSS b1+96(FP), Y8
+	VBROADCASTSS ob1+100(FP), Y9
+	VBROADCASTSS b2+104(FP), Y10
+	VBROADCASTSS ob2+108(FP), Y11
+	VBROADCASTSS stepSize+112(FP), Y12
+	VBROADCASTSS invSqrtC2+116(FP), Y13
+	VBROADCASTSS eps+120(FP), Y14
+	ANDQ $~7, DX
+	XORQ AX, AX
+
+loop:
+	CMPQ AX, DX
+	JGE  done
+	VMOVUPS     (SI)(AX*4), Y0
+	VMULPS      (R8)(AX*4), Y8, Y1
+	VFMADD231PS Y0, Y9, Y1
+	VMOVUPS     Y1, (R8)(AX*4)
+	VMULPS      Y0, Y0, Y2
+	VMULPS      (R9)(AX*4), Y10, Y3
+	VFMADD231PS Y2, Y11, Y3
+	VMOVUPS     Y3, (R9)(AX*4)
+	VSQRTPS     Y3, Y4
+	VMULPS      Y13, Y4, Y4
+	VADDPS      Y14, Y4, Y4
+	VMULPS      Y12, Y1, Y5
+	VDIVPS      Y4, Y5, Y5
+	VMOVUPS     (DI)(AX*4), Y6
+	VSUBPS      Y5, Y6, Y6
+	VMOVUPS     Y6, (DI)(AX*4)
+	ADDQ        $8, AX
+	JMP         loop
+
+done:
+	VZEROUPPER
+	RET

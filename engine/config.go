@@ -60,6 +60,11 @@ type Config struct {
 	InputMean float64 `json:"input_mean"`
 	InputStd  float64 `json:"input_std"`
 
+	// Decoupling options (decoupled modes only but UpdateProb).
+	Lambda     float64   `json:"lambda"`      // BP(λ): weight of the true gradient in each update
+	SGWarmup   int       `json:"sg_warmup"`   // steps during which hidden layers do not update
+	UpdateProb []float64 `json:"update_prob"` // per-step update probability: one for all layers, or one per layer
+
 	Batch     int          `json:"batch"`
 	EvalBatch int          `json:"eval_batch"`
 	Epochs    int          `json:"epochs"`
@@ -122,6 +127,9 @@ func (c Config) Validate() error {
 	case c.Epochs < 1 || c.Epochs > 100000:
 		return fmt.Errorf("--epochs must be in 1..100000, got %d", c.Epochs)
 	}
+	if err := c.validateDecoupling(); err != nil {
+		return err
+	}
 	if err := c.Optimizer.Validate(); err != nil {
 		return fmt.Errorf("optimizer: %w", err)
 	}
@@ -131,4 +139,36 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+func (c Config) validateDecoupling() error {
+	if !(c.Lambda >= 0 && c.Lambda <= 1) {
+		return fmt.Errorf("--lambda must be in [0, 1], got %v", c.Lambda)
+	}
+	if c.Lambda > 0 && !c.Mode.Decoupled() {
+		return fmt.Errorf("--lambda mixes synthetic and true gradients: it needs --mode dni or cdni")
+	}
+	if c.SGWarmup < 0 {
+		return fmt.Errorf("--sg-warmup must not be negative, got %d", c.SGWarmup)
+	}
+	if len(c.UpdateProb) != 0 && len(c.UpdateProb) != 1 && len(c.UpdateProb) != c.Layers {
+		return fmt.Errorf("--update-prob takes one probability or one per layer (%d), got %d", c.Layers, len(c.UpdateProb))
+	}
+	for _, p := range c.UpdateProb {
+		if !(p > 0 && p <= 1) {
+			return fmt.Errorf("--update-prob values must be in (0, 1], got %v", p)
+		}
+	}
+	return nil
+}
+
+// updateProb returns the probability that layer i updates at a step.
+func (c Config) updateProb(i int) float64 {
+	switch len(c.UpdateProb) {
+	case 0:
+		return 1
+	case 1:
+		return c.UpdateProb[0]
+	}
+	return c.UpdateProb[i]
 }

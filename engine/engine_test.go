@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -168,10 +169,10 @@ func TestExactSynthesizerStepEqualsBackpropStep(t *testing.T) {
 			for i, g := range grads {
 				dni.net.models[i] = exactModel{g}
 			}
-			if _, err := bp.net.trainStep(b.x, b.labels); err != nil {
+			if _, err := bp.net.trainStep(b.x, b.labels, 0); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := dni.net.trainStep(b.x, b.labels); err != nil {
+			if _, err := dni.net.trainStep(b.x, b.labels, 0); err != nil {
 				t.Fatal(err)
 			}
 			requireEqual(t, "weights after one step", layerWeights(dni.net), layerWeights(bp.net), 1e-6)
@@ -190,7 +191,7 @@ func TestFirstDecoupledStepGivesLowerLayersZeroGradient(t *testing.T) {
 				tr := newTrainer(t, cfg, toySet("train", 64, 1))
 				before := layerWeights(tr.net)
 				b, _ := tr.loadBatch(0)
-				if _, err := tr.net.trainStep(b.x, b.labels); err != nil {
+				if _, err := tr.net.trainStep(b.x, b.labels, 0); err != nil {
 					t.Fatal(err)
 				}
 				after := layerWeights(tr.net)
@@ -243,7 +244,7 @@ func TestBackendsFollowTheSameCurve(t *testing.T) {
 					t.Fatalf("step %d: loss %v, reference %v", i, fastLoss[i], refLoss[i])
 				}
 			}
-			requireEqual(t, "layer weights after 3 epochs", fastState, refState, 1e-3)
+			requireEqual(t, "layer weights after 3 epochs", fastState, refState, 5e-3)
 		})
 	}
 }
@@ -477,11 +478,11 @@ func TestCPUTrainStepDoesNotAllocate(t *testing.T) {
 			cfg.Threads = 1
 			tr := newTrainer(t, cfg, toySet("train", 64, 1))
 			b, _ := tr.loadBatch(0)
-			if _, err := tr.net.trainStep(b.x, b.labels); err != nil {
+			if _, err := tr.net.trainStep(b.x, b.labels, 0); err != nil {
 				t.Fatal(err)
 			}
 			allocs := testing.AllocsPerRun(20, func() {
-				if _, err := tr.net.trainStep(b.x, b.labels); err != nil {
+				if _, err := tr.net.trainStep(b.x, b.labels, 0); err != nil {
 					t.Fatal(err)
 				}
 			})
@@ -489,5 +490,99 @@ func TestCPUTrainStepDoesNotAllocate(t *testing.T) {
 				t.Errorf("%v allocations per step, want 0", allocs)
 			}
 		})
+	}
+}
+
+// BP(λ) at λ = 1 is backprop, and at λ = 0 makes the same updates as the
+// decoupled step.
+func TestLambdaEndpoints(t *testing.T) {
+	set := toySet("train", 64, 1)
+	for _, layers := range []int{2, 4} {
+		cfg := smallConfig(Backprop)
+		cfg.Layers = layers
+		bp := newTrainer(t, cfg, set)
+		cfg.Mode, cfg.Lambda = CDNI, 1
+		one := newTrainer(t, cfg, set)
+		b, _ := bp.loadBatch(0)
+		for step := 0; step < 3; step++ {
+			if _, err := bp.net.trainStep(b.x, b.labels, step); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := one.net.trainStep(b.x, b.labels, step); err != nil {
+				t.Fatal(err)
+			}
+		}
+		requireEqual(t, fmt.Sprint("λ=1 against bprop, ", layers, " layers"), layerWeights(one.net), layerWeights(bp.net), 1e-6)
+
+		cfg.Lambda = 0
+		dec, zero := newTrainer(t, cfg, set), newTrainer(t, cfg, set)
+		for step := 0; step < 3; step++ {
+			if _, err := dec.net.decoupledStep(b.x, b.labels, step); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := zero.net.lambdaStep(b.x, b.labels, step); err != nil {
+				t.Fatal(err)
+			}
+		}
+		requireEqual(t, fmt.Sprint("λ=0 against cdni, ", layers, " layers"), state(zero.net), state(dec.net), 1e-6)
+	}
+}
+
+func TestSynthesizerWarmupHoldsHiddenLayers(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.SGWarmup = 3
+	tr := newTrainer(t, cfg, toySet("train", 64, 1))
+	before := state(tr.net)
+	b, _ := tr.loadBatch(0)
+	for step := 0; step < 3; step++ {
+		if _, err := tr.net.trainStep(b.x, b.labels, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := state(tr.net)
+	for name := range before {
+		changed := !equalSlices(before[name], after[name])
+		hidden := strings.HasPrefix(name, "layer0.") || strings.HasPrefix(name, "layer1.")
+		if hidden && changed && !strings.Contains(name, ".bn_") && !strings.Contains(name, "adam") {
+			t.Errorf("%s changed during the warm-up", name)
+		}
+	}
+	for _, name := range []string{"layer2.W", "synth1.out.W"} {
+		if equalSlices(before[name], after[name]) {
+			t.Errorf("%s did not learn during the warm-up", name)
+		}
+	}
+	if _, err := tr.net.trainStep(b.x, b.labels, 3); err != nil {
+		t.Fatal(err)
+	}
+	if equalSlices(after["layer1.W"], state(tr.net)["layer1.W"]) {
+		t.Error("layer1 did not update after the warm-up")
+	}
+}
+
+func TestUpdateProbability(t *testing.T) {
+	cfg := smallConfig(DNI)
+	cfg.UpdateProb = []float64{0.5, 1, 0.25}
+	tr := newTrainer(t, cfg, toySet("train", 64, 1))
+	b, _ := tr.loadBatch(0)
+	updates := make([]int, 3)
+	const steps = 200
+	for step := 0; step < steps; step++ {
+		before := layerWeights(tr.net)
+		if _, err := tr.net.trainStep(b.x, b.labels, step); err != nil {
+			t.Fatal(err)
+		}
+		after := layerWeights(tr.net)
+		for i := range updates {
+			if !equalSlices(before[fmt.Sprintf("layer%d.W", i)], after[fmt.Sprintf("layer%d.W", i)]) {
+				updates[i]++
+			}
+		}
+	}
+	for i, p := range cfg.UpdateProb {
+		// Layer 0's first step has a zero gradient: Adam leaves it in place.
+		if lo, hi := p*steps-30, p*steps+30; float64(updates[i]) < lo || float64(updates[i]) > hi {
+			t.Errorf("layer %d updated on %d of %d steps, want about %v", i, updates[i], steps, p*steps)
+		}
 	}
 }

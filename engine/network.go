@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 
@@ -39,6 +40,7 @@ type Network struct {
 	hidden []Layer
 	top    OutputLayer
 	models []GradientModel // models[i] predicts ∂L/∂h for hidden[i]
+	lambda map[int]*lambdaBuffers
 }
 
 // Random-number streams: layers and synthesizers draw their initial weights
@@ -132,18 +134,21 @@ type stepResult struct {
 	sgLoss float64       // mean L2 loss of the synthesizers (0 in bprop)
 }
 
-// trainStep runs one training step of the configured mode on batch x with
-// one-hot labels.
-func (n *Network) trainStep(x, labels *tensor.Dense) (stepResult, error) {
-	if n.cfg.Mode.Decoupled() {
-		return n.decoupledStep(x, labels)
+// trainStep runs training step number step of the configured mode on batch
+// x with one-hot labels.
+func (n *Network) trainStep(x, labels *tensor.Dense, step int) (stepResult, error) {
+	switch {
+	case !n.cfg.Mode.Decoupled():
+		return n.backpropStep(x, labels, step)
+	case n.cfg.Lambda > 0:
+		return n.lambdaStep(x, labels, step)
 	}
-	return n.backpropStep(x, labels)
+	return n.decoupledStep(x, labels, step)
 }
 
 // backpropStep is the locked baseline: forward through every layer, then the
 // true gradient flows down and each layer updates when it arrives.
-func (n *Network) backpropStep(x, labels *tensor.Dense) (stepResult, error) {
+func (n *Network) backpropStep(x, labels *tensor.Dense, step int) (stepResult, error) {
 	h := x
 	var err error
 	for _, layer := range n.hidden {
@@ -151,75 +156,184 @@ func (n *Network) backpropStep(x, labels *tensor.Dense) (stepResult, error) {
 			return stepResult{}, err
 		}
 	}
-	loss, logits, g, err := n.top.Train(h, labels)
+	loss, logits, g, err := n.topStep(h, labels, step)
 	if err != nil {
-		return stepResult{}, err
-	}
-	if err := n.top.Update(); err != nil {
 		return stepResult{}, err
 	}
 	for i := len(n.hidden) - 1; i >= 0; i-- {
 		if g, err = n.hidden[i].Backward(g); err != nil {
 			return stepResult{}, err
 		}
-		if err := n.hidden[i].Update(); err != nil {
+		if err := n.update(i, step); err != nil {
 			return stepResult{}, err
 		}
 	}
 	return stepResult{loss: loss, logits: logits}, nil
 }
 
-// decoupledStep is one DNI/cDNI step, layer by layer from the bottom. Layer i
-// computes h_i, asks M_i for ĝ_i, updates at once from ĝ_i·∂h_i/∂θ_i and
-// pushes δ_{i-1} = ĝ_i·∂h_i/∂h_{i-1} down as the regression target of
-// M_{i-1} (bootstrapping). The top layer sends the true gradient of the loss
-// as the target of the last synthesizer.
-func (n *Network) decoupledStep(x, labels *tensor.Dense) (stepResult, error) {
+// decoupledStep is one DNI/cDNI step, layer by layer from the bottom: each
+// hidden layer runs layerStep, and the δ_{i-1} it pushes down trains
+// M_{i-1}; the top layer's true gradient trains the last synthesizer.
+func (n *Network) decoupledStep(x, labels *tensor.Dense, step int) (stepResult, error) {
 	var sgLoss float64
-	// learn trains M_i on the target pushed back from layer i+1.
-	learn := func(i int, h, target *tensor.Dense) error {
-		l, err := n.models[i].Learn(h, labels, target)
-		if err != nil {
-			return err
-		}
-		sgLoss += l
-		return n.models[i].Update()
-	}
 	in := x
-	for i, layer := range n.hidden {
-		h, err := layer.Forward(in, true)
+	for i := range n.hidden {
+		h, delta, err := n.layerStep(i, step, in, labels)
 		if err != nil {
-			return stepResult{}, err
-		}
-		gHat, err := n.models[i].Predict(h, labels)
-		if err != nil {
-			return stepResult{}, err
-		}
-		delta, err := layer.Backward(gHat)
-		if err != nil {
-			return stepResult{}, err
-		}
-		if err := layer.Update(); err != nil {
 			return stepResult{}, err
 		}
 		if i > 0 {
-			if err := learn(i-1, in, delta); err != nil {
+			l, err := n.learn(i-1, in, labels, delta)
+			if err != nil {
 				return stepResult{}, err
 			}
+			sgLoss += l
 		}
 		in = h
 	}
-	loss, logits, trueGrad, err := n.top.Train(in, labels)
+	loss, logits, trueGrad, err := n.topStep(in, labels, step)
 	if err != nil {
 		return stepResult{}, err
 	}
-	if err := n.top.Update(); err != nil {
+	l, err := n.learn(len(n.hidden)-1, in, labels, trueGrad)
+	if err != nil {
 		return stepResult{}, err
 	}
-	if err := learn(len(n.hidden)-1, in, trueGrad); err != nil {
+	return stepResult{loss: loss, logits: logits, sgLoss: (sgLoss + l) / float64(len(n.models))}, nil
+}
+
+// layerStep is what hidden layer i does with its input in a decoupled step:
+// compute h_i, ask M_i for ĝ_i, take the gradients ĝ_i·∂h_i/∂θ_i and update
+// at once (without waiting for any layer above), and return h_i with
+// δ_{i-1} = ĝ_i·∂h_i/∂h_{i-1}, the target for M_{i-1}.
+func (n *Network) layerStep(i, step int, in, labels *tensor.Dense) (h, delta *tensor.Dense, err error) {
+	layer := n.hidden[i]
+	if h, err = layer.Forward(in, true); err != nil {
+		return nil, nil, err
+	}
+	gHat, err := n.models[i].Predict(h, labels)
+	if err != nil {
+		return nil, nil, err
+	}
+	if delta, err = layer.Backward(gHat); err != nil {
+		return nil, nil, err
+	}
+	return h, delta, n.update(i, step)
+}
+
+// topStep runs the output layer on its input: the loss, the logits, and the
+// true gradient ∂L/∂h_{N-1} it sends down; the layer updates.
+func (n *Network) topStep(in, labels *tensor.Dense, step int) (loss float64, logits, grad *tensor.Dense, err error) {
+	if loss, logits, grad, err = n.top.Train(in, labels); err != nil {
+		return 0, nil, nil, err
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return 0, nil, nil, fmt.Errorf("training loss is %v: the run diverged (try a smaller --lr)", loss)
+	}
+	return loss, logits, grad, n.update(len(n.hidden), step)
+}
+
+// learn trains M_i on the target δ_i for its input h_i, and updates it.
+func (n *Network) learn(i int, h, labels, target *tensor.Dense) (float64, error) {
+	l, err := n.models[i].Learn(h, labels, target)
+	if err != nil {
+		return 0, err
+	}
+	return l, n.models[i].Update()
+}
+
+// lambdaStep is BP(λ): every layer runs forward first and M_i predicts ĝ_i;
+// then, from the top down, layer i updates from the mixture
+// λ·g_i + (1−λ)·ĝ_i of the gradient g_i arriving from above and the
+// synthetic one, and g_i is M_i's regression target. λ = 1 is backprop;
+// λ = 0 gives DNI's updates, though the layers then wait for the top.
+func (n *Network) lambdaStep(x, labels *tensor.Dense, step int) (stepResult, error) {
+	rows := x.Shape()[0]
+	scratch := n.lambdaScratch(rows)
+	in := x
+	var err error
+	for i, layer := range n.hidden {
+		if in, err = layer.Forward(in, true); err != nil {
+			return stepResult{}, err
+		}
+		scratch.outputs[i] = in
+		if scratch.predicted[i], err = n.models[i].Predict(in, labels); err != nil {
+			return stepResult{}, err
+		}
+	}
+	loss, logits, g, err := n.topStep(in, labels, step)
+	if err != nil {
 		return stepResult{}, err
+	}
+	var sgLoss float64
+	lambda := float32(n.cfg.Lambda)
+	for i := len(n.hidden) - 1; i >= 0; i-- {
+		mixed, gs, gHat := scratch.mixed[i].Float32s(), g.Float32s(), scratch.predicted[i].Float32s()
+		for k := range mixed {
+			mixed[k] = lambda*gs[k] + (1-lambda)*gHat[k]
+		}
+		l, err := n.learn(i, scratch.outputs[i], labels, g)
+		if err != nil {
+			return stepResult{}, err
+		}
+		sgLoss += l
+		if g, err = n.hidden[i].Backward(scratch.mixed[i]); err != nil {
+			return stepResult{}, err
+		}
+		if err := n.update(i, step); err != nil {
+			return stepResult{}, err
+		}
 	}
 	return stepResult{loss: loss, logits: logits, sgLoss: sgLoss / float64(len(n.models))}, nil
+}
+
+// lambdaBuffers hold a BP(λ) step's per-layer tensors for one batch size.
+type lambdaBuffers struct {
+	outputs, predicted []*tensor.Dense // h_i and ĝ_i, owned by the layers and synthesizers
+	mixed              []*tensor.Dense // λ·g_i + (1−λ)·ĝ_i
+}
+
+func (n *Network) lambdaScratch(rows int) *lambdaBuffers {
+	if b, ok := n.lambda[rows]; ok {
+		return b
+	}
+	h := len(n.hidden)
+	b := &lambdaBuffers{outputs: make([]*tensor.Dense, h), predicted: make([]*tensor.Dense, h)}
+	for range n.hidden {
+		b.mixed = append(b.mixed, tensor.New(tensor.WithShape(rows, n.cfg.Hidden), tensor.Of(tensor.Float32)))
+	}
+	if n.lambda == nil {
+		n.lambda = map[int]*lambdaBuffers{}
+	}
+	n.lambda[rows] = b
+	return b
+}
+
+// update applies layer i's gradients (i = len(hidden) is the top layer)
+// unless the schedule skips it at this step: hidden layers wait out the
+// synthesizer warm-up, and with an update probability p < 1 each layer
+// updates on a fraction p of the steps, drawn from (seed, step, layer).
+func (n *Network) update(i, step int) error {
+	if i < len(n.hidden) && step < n.cfg.SGWarmup && n.cfg.Mode.Decoupled() {
+		return nil
+	}
+	if p := n.cfg.updateProb(i); p < 1 && uniform(n.cfg.Seed, uint64(step), uint64(i)) >= p {
+		return nil
+	}
+	if i == len(n.hidden) {
+		return n.top.Update()
+	}
+	return n.hidden[i].Update()
+}
+
+// uniform returns a number in [0, 1) that depends only on its arguments
+// (SplitMix64 over their mix), so that random choices need no state.
+func uniform(seed, a, b uint64) float64 {
+	z := seed ^ (a+1)*0x9e3779b97f4a7c15 ^ (b+1)*0xc2b2ae3d27d4eb4f
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	z ^= z >> 31
+	return float64(z>>11) / (1 << 53)
 }
 
 // evaluate returns the summed loss and the logits of a batch, without

@@ -16,8 +16,9 @@ import (
 // train and info.
 type modelFlags struct {
 	mode, activation, optimizer, lrDecay string
-	backend                              string
-	threads                              int
+	backend, updateProb                  string
+	threads, sgWarmup                    int
+	lambda                               float64
 	layers, hidden, sgHidden, sgWidth    int
 	batch, evalBatch, epochs             int
 	batchNorm, sgBatchNorm, normalize    bool
@@ -41,6 +42,9 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&m.sgWidth, "sg-width", d.SGWidth, "units per synthesizer hidden layer")
 	fs.BoolVar(&m.sgBatchNorm, "sg-batchnorm", false, "batch normalisation in the synthesizers' hidden layers")
 	fs.Float64Var(&m.sgScale, "sg-scale", d.SGScale, "factor applied to every synthetic gradient")
+	fs.IntVar(&m.sgWarmup, "sg-warmup", 0, "steps during which the synthesizers train but hidden layers do not update")
+	fs.Float64Var(&m.lambda, "lambda", 0, "BP(λ): weight of the true gradient in every update (0 synthetic only, 1 backprop)")
+	fs.StringVar(&m.updateProb, "update-prob", "", "probability that a layer updates at a step: one value, or one per layer, comma-separated (default 1)")
 	fs.BoolVar(&m.normalize, "normalize", true, "standardise inputs with the training set's mean and std")
 	fs.IntVar(&m.batch, "batch", d.Batch, "training batch size")
 	fs.IntVar(&m.evalBatch, "eval-batch", d.EvalBatch, "evaluation batch size")
@@ -71,6 +75,10 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 	c.Mode, c.Backend, c.Threads = mode, m.backend, m.threads
 	c.Layers, c.Hidden, c.Activation, c.BatchNorm = m.layers, m.hidden, m.activation, m.batchNorm
 	c.SGHidden, c.SGWidth, c.SGBatchNorm, c.SGScale = m.sgHidden, m.sgWidth, m.sgBatchNorm, m.sgScale
+	c.SGWarmup, c.Lambda = m.sgWarmup, m.lambda
+	if c.UpdateProb, err = parseFloats(m.updateProb); err != nil {
+		return c, usageError{"--update-prob: " + err.Error()}
+	}
 	if m.sgHidden == sgHiddenAuto {
 		c.SGHidden = 0
 		if mode == engine.DNI {
@@ -101,6 +109,21 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 		return c, usageError{err.Error()}
 	}
 	return c, nil
+}
+
+func parseFloats(s string) ([]float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var fs []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", f)
+		}
+		fs = append(fs, v)
+	}
+	return fs, nil
 }
 
 func parseSteps(s string) ([]int, error) {

@@ -19,7 +19,7 @@ import (
 // checkpoint; only --epochs, --backend and --threads may change.
 var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", "batchnorm", "sg-hidden",
 	"sg-width", "sg-batchnorm", "sg-scale", "batch", "eval-batch", "optimizer", "lr", "sg-lr", "momentum",
-	"lr-decay", "lr-decay-factor", "seed", "normalize"}
+	"lr-decay", "lr-decay-factor", "seed", "normalize", "sg-warmup", "lambda", "update-prob"}
 
 func trainCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", "Trains a model and evaluates it on the test set after every epoch.", stderr)

@@ -6,6 +6,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/dnitrain/dnitrain/graph"
 	"github.com/dnitrain/dnitrain/optim"
@@ -44,6 +45,9 @@ type Config struct {
 	Mode       Mode   `json:"mode"`
 	Backend    string `json:"backend"`    // CPU or Reference
 	Threads    int    `json:"threads"`    // goroutines per kernel call of the CPU backend (0: all CPUs)
+	Exec       string `json:"exec"`       // ExecSync or ExecAsync
+	Workers    int    `json:"workers"`    // async: workers, each running consecutive layers (0: one per CPU, at most one per layer)
+	Queue      int    `json:"queue"`      // async: batches in flight between two workers; bounds how stale a target may be
 	Inputs     int    `json:"inputs"`     // features per sample
 	Classes    int    `json:"classes"`    // output classes
 	Layers     int    `json:"layers"`     // weight layers, the output layer included
@@ -79,7 +83,7 @@ type Config struct {
 // trained with cDNI and a linear synthesizer, Adam at 3e-4.
 func DefaultConfig(inputs, classes int) Config {
 	return Config{
-		Mode: CDNI, Backend: CPU, Inputs: inputs, Classes: classes,
+		Mode: CDNI, Backend: CPU, Exec: ExecSync, Queue: 2, Inputs: inputs, Classes: classes,
 		Layers: 3, Hidden: 256, Activation: graph.ReLU.String(), BatchNorm: true,
 		SGHidden: 0, SGWidth: 1024, SGScale: 1, InputStd: 1,
 		Batch: 256, EvalBatch: 1000, Epochs: 10, Seed: 1,
@@ -142,6 +146,24 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validateDecoupling() error {
+	switch c.Exec {
+	case ExecSync:
+	case ExecAsync:
+		if !c.Mode.Decoupled() {
+			return fmt.Errorf("--exec async needs --mode dni or cdni: backprop locks every layer")
+		}
+		if c.Lambda > 0 {
+			return fmt.Errorf("--lambda waits for the true gradient: it needs --exec sync")
+		}
+	default:
+		return fmt.Errorf("unknown --exec %q (want %s or %s)", c.Exec, ExecSync, ExecAsync)
+	}
+	if c.Workers < 0 || c.Workers > 1024 {
+		return fmt.Errorf("--workers must be in 0..1024, got %d", c.Workers)
+	}
+	if c.Queue < 1 || c.Queue > 1024 {
+		return fmt.Errorf("--queue must be in 1..1024, got %d", c.Queue)
+	}
 	if !(c.Lambda >= 0 && c.Lambda <= 1) {
 		return fmt.Errorf("--lambda must be in [0, 1], got %v", c.Lambda)
 	}
@@ -160,6 +182,15 @@ func (c Config) validateDecoupling() error {
 		}
 	}
 	return nil
+}
+
+// workers returns the number of async workers: Workers, or one per CPU,
+// at most one per layer.
+func (c Config) workers() int {
+	if c.Workers > 0 {
+		return min(c.Workers, c.Layers)
+	}
+	return min(runtime.GOMAXPROCS(0), c.Layers)
 }
 
 // updateProb returns the probability that layer i updates at a step.

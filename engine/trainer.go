@@ -97,6 +97,9 @@ type Progress struct {
 // between steps, when ctx is cancelled, returning ctx's error with the stats
 // so far. onStep, when not nil, is called after every step.
 func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochStats, error) {
+	if t.net.cfg.Exec == ExecAsync {
+		return t.runEpochAsync(ctx, onStep)
+	}
 	per := t.StepsPerEpoch()
 	epoch := t.Epoch()
 	stats := EpochStats{Epoch: epoch + 1}
@@ -107,7 +110,7 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochSta
 		if err := ctx.Err(); err != nil {
 			return t.finish(stats, lossSum, sgSum, wrong, start), err
 		}
-		b, err := t.loadBatch(t.step % per)
+		b, err := t.loadBatch(epoch, t.step%per)
 		if err != nil {
 			return stats, err
 		}
@@ -139,9 +142,9 @@ func (t *Trainer) finish(s EpochStats, lossSum, sgSum float64, wrong int, start 
 	return s
 }
 
-// loadBatch fills the buffers for batch k of the current epoch.
-func (t *Trainer) loadBatch(k int) (*batch, error) {
-	if e := t.Epoch(); e != t.orderEpoch {
+// loadBatch fills the buffers for batch k of epoch e.
+func (t *Trainer) loadBatch(e, k int) (*batch, error) {
+	if e != t.orderEpoch {
 		// A fresh stream per epoch: the order depends on (seed, epoch) only.
 		rng := rand.New(rand.NewPCG(t.net.cfg.Seed, uint64(1000+e)))
 		if len(t.order) != t.train.N {

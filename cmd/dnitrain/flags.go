@@ -16,7 +16,8 @@ import (
 // train and info.
 type modelFlags struct {
 	mode, activation, optimizer, lrDecay string
-	backend, updateProb                  string
+	backend, updateProb, exec            string
+	workers, queue                       int
 	threads, sgWarmup                    int
 	lambda                               float64
 	layers, hidden, sgHidden, sgWidth    int
@@ -34,6 +35,9 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.mode, "mode", string(d.Mode), "training mode: bprop, dni or cdni")
 	fs.StringVar(&m.backend, "backend", d.Backend, "compute backend: cpu (fused kernels) or reference (Gorgonia graphs, slow)")
 	fs.IntVar(&m.threads, "threads", d.Threads, "threads each kernel call may use (0: all CPUs)")
+	fs.StringVar(&m.exec, "exec", d.Exec, "execution: sync (one loop, deterministic) or async (layers on concurrent workers)")
+	fs.IntVar(&m.workers, "workers", d.Workers, "async: workers, each running consecutive layers (0: one per CPU, at most one per layer)")
+	fs.IntVar(&m.queue, "queue", d.Queue, "async: batches in flight between two workers, which bounds how stale a target may be")
 	fs.IntVar(&m.layers, "layers", d.Layers, "weight layers, the output layer included")
 	fs.IntVar(&m.hidden, "hidden", d.Hidden, "units per hidden layer")
 	fs.StringVar(&m.activation, "activation", d.Activation, "hidden activation: relu, tanh, sigmoid or identity")
@@ -73,6 +77,7 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 		return c, usageError{"--mode: " + err.Error()}
 	}
 	c.Mode, c.Backend, c.Threads = mode, m.backend, m.threads
+	c.Exec, c.Workers, c.Queue = m.exec, m.workers, m.queue
 	c.Layers, c.Hidden, c.Activation, c.BatchNorm = m.layers, m.hidden, m.activation, m.batchNorm
 	c.SGHidden, c.SGWidth, c.SGBatchNorm, c.SGScale = m.sgHidden, m.sgWidth, m.sgBatchNorm, m.sgScale
 	c.SGWarmup, c.Lambda = m.sgWarmup, m.lambda
@@ -182,6 +187,15 @@ func (m *modelFlags) overrideRuntime(c *engine.Config, set map[string]bool) {
 	}
 	if set["threads"] {
 		c.Threads = m.threads
+	}
+	if set["exec"] {
+		c.Exec = m.exec
+	}
+	if set["workers"] {
+		c.Workers = m.workers
+	}
+	if set["queue"] {
+		c.Queue = m.queue
 	}
 	if set["epochs"] {
 		c.Epochs = m.epochs

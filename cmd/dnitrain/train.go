@@ -16,7 +16,8 @@ import (
 )
 
 // flagsFixedByCheckpoint are the model flags a resumed run takes from its
-// checkpoint; only --epochs, --backend and --threads may change.
+// checkpoint; where it runs (--epochs, --backend, --threads, --exec,
+// --workers, --queue) may change.
 var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", "batchnorm", "sg-hidden",
 	"sg-width", "sg-batchnorm", "sg-scale", "batch", "eval-batch", "optimizer", "lr", "sg-lr", "momentum",
 	"lr-decay", "lr-decay-factor", "seed", "normalize", "sg-warmup", "lambda", "update-prob"}
@@ -42,7 +43,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	} else {
 		for _, name := range flagsFixedByCheckpoint {
 			if set[name] {
-				return usageError{fmt.Sprintf("--%s cannot be changed when resuming: the checkpoint fixes it (only --epochs, --backend and --threads can)", name)}
+				return usageError{fmt.Sprintf("--%s cannot be changed when resuming: the checkpoint fixes it (only --epochs and how the run executes can)", name)}
 			}
 		}
 	}

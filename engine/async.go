@@ -1,0 +1,435 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"gorgonia.org/tensor"
+)
+
+// The ways to execute training steps.
+const (
+	// ExecSync runs each step layer by layer on one goroutine:
+	// deterministic.
+	ExecSync = "sync"
+	// ExecAsync runs groups of consecutive layers on their own workers,
+	// joined by bounded queues: activations flow up, δ targets flow down,
+	// and no layer waits for the layers above it to update.
+	ExecAsync = "async"
+)
+
+// message carries one step's batch between workers: the activations (or
+// the input) with the labels going up, or a δ target going down. Its
+// buffers are allocated once per batch size and travel back on a free list.
+type message struct {
+	step int
+	b    *batch
+	// sizes holds a batch per batch size (the last of an epoch is smaller).
+	sizes         map[int]*batch
+	cols, classes int
+}
+
+func newMessage(cols, classes int) *message {
+	return &message{sizes: map[int]*batch{}, cols: cols, classes: classes}
+}
+
+// resize points m.b at the buffers for rows samples.
+func (m *message) resize(rows int) *batch {
+	b, ok := m.sizes[rows]
+	if !ok {
+		b = &batch{x: tensor.New(tensor.WithShape(rows, m.cols), tensor.Of(tensor.Float32)), classes: make([]uint8, rows)}
+		if m.classes > 0 {
+			b.labels = tensor.New(tensor.WithShape(rows, m.classes), tensor.Of(tensor.Float32))
+		}
+		m.sizes[rows] = b
+	}
+	m.b = b
+	return b
+}
+
+// fill copies a step's tensors into m.
+func (m *message) fill(step int, x, labels *tensor.Dense, classes []uint8) {
+	b := m.resize(x.Shape()[0])
+	m.step = step
+	copy(b.x.Float32s(), x.Float32s())
+	if labels != nil {
+		copy(b.labels.Float32s(), labels.Float32s())
+	}
+	copy(b.classes, classes)
+}
+
+// link joins a worker to the one above it (or the feeder to the first
+// worker). Each direction has a fixed set of buffers: a sender takes one
+// from the free list, so the number of steps in flight is bounded.
+type link struct {
+	data, dataFree       chan *message // batches going up
+	targets, targetsFree chan *message // δ targets going down (nil from the feeder)
+}
+
+func newLink(buffers, cols, classes, targetCols int) *link {
+	l := &link{data: make(chan *message, buffers), dataFree: make(chan *message, buffers)}
+	for range buffers {
+		l.dataFree <- newMessage(cols, classes)
+	}
+	if targetCols > 0 {
+		l.targets, l.targetsFree = make(chan *message, buffers), make(chan *message, buffers)
+		for range buffers {
+			l.targetsFree <- newMessage(targetCols, 0)
+		}
+	}
+	return l
+}
+
+// worker runs stages first..last of the network: hidden layers, and the top
+// layer when last == len(hidden).
+type worker struct {
+	net         *Network
+	first, last int
+	in, up      *link // up is nil for the top worker
+	// saved keeps the output of the worker's last hidden layer, and the
+	// labels, of each step whose δ target has not come back from above:
+	// the input on which that layer's synthesizer will learn.
+	saved   []*message
+	pending int
+	sgLoss  float64
+	sgCount int
+	// Results of the top worker.
+	onResult func(loss float64, logits *tensor.Dense, classes []uint8)
+}
+
+func (w *worker) hasTop() bool { return w.last == len(w.net.hidden) }
+
+// lastHidden returns the index of the worker's last hidden layer, or -1.
+func (w *worker) lastHidden() int {
+	if w.hasTop() {
+		return w.last - 1
+	}
+	return w.last
+}
+
+func (w *worker) run(ctx context.Context) error {
+	for {
+		m, ok, err := w.receive(ctx)
+		if err != nil || !ok {
+			if err == nil {
+				err = w.drain(ctx)
+			}
+			return err
+		}
+		if err := w.step(ctx, m); err != nil {
+			return fmt.Errorf("step %d: %w", m.step, err)
+		}
+		w.in.dataFree <- m // never blocks: the buffer came from this list
+	}
+}
+
+// receive waits for the next batch from below, learning from δ targets from
+// above meanwhile. It waits for targets alone when every saved slot is in
+// use: that bounds how far this worker runs ahead of the one above.
+func (w *worker) receive(ctx context.Context) (*message, bool, error) {
+	var targets chan *message
+	if w.up != nil {
+		targets = w.up.targets
+	}
+	for {
+		if w.pending == len(w.saved) && w.up != nil {
+			if err := w.awaitTarget(ctx); err != nil {
+				return nil, false, err
+			}
+			continue
+		}
+		select {
+		case m, ok := <-w.in.data:
+			return m, ok, nil
+		case t := <-targets:
+			if err := w.learnFromAbove(t); err != nil {
+				return nil, false, err
+			}
+		case <-ctx.Done():
+			return nil, false, context.Cause(ctx)
+		}
+	}
+}
+
+func (w *worker) awaitTarget(ctx context.Context) error {
+	select {
+	case t := <-w.up.targets:
+		return w.learnFromAbove(t)
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// drain waits for the targets of every step still saved, then tells the
+// worker above that no more batches come.
+func (w *worker) drain(ctx context.Context) error {
+	if w.up == nil {
+		return nil
+	}
+	for w.pending > 0 {
+		if err := w.awaitTarget(ctx); err != nil {
+			return err
+		}
+	}
+	close(w.up.data)
+	return nil
+}
+
+// learnFromAbove trains the synthesizer of the worker's last hidden layer
+// on the δ target t sent down for an earlier step.
+func (w *worker) learnFromAbove(t *message) error {
+	s := w.saved[t.step%len(w.saved)]
+	if s.step != t.step || w.pending == 0 {
+		return fmt.Errorf("target for step %d arrived, step %d was saved", t.step, s.step)
+	}
+	l, err := w.net.learn(w.last, s.b.x, s.b.labels, t.b.x)
+	if err != nil {
+		return fmt.Errorf("step %d: %w", t.step, err)
+	}
+	w.sgLoss += l
+	w.sgCount++
+	w.pending--
+	w.up.targetsFree <- t
+	return nil
+}
+
+// step runs the worker's layers on one batch: the decoupled step of
+// Network.decoupledStep, cut at the worker's boundaries.
+func (w *worker) step(ctx context.Context, m *message) error {
+	n := w.net
+	in, labels := m.b.x, m.b.labels
+	for i := w.first; i <= w.lastHidden(); i++ {
+		h, delta, err := n.layerStep(i, m.step, in, labels)
+		if err != nil {
+			return err
+		}
+		if err := w.target(ctx, i-1, m.step, in, labels, delta); err != nil {
+			return err
+		}
+		in = h
+	}
+	if w.hasTop() {
+		loss, logits, grad, err := n.topStep(in, labels, m.step)
+		if err != nil {
+			return err
+		}
+		if err := w.target(ctx, w.last-1, m.step, in, labels, grad); err != nil {
+			return err
+		}
+		w.onResult(loss, logits, m.b.classes)
+		return nil
+	}
+	// Keep h and the labels until the target comes back, and send them up.
+	s := w.saved[m.step%len(w.saved)]
+	s.fill(m.step, in, labels, m.b.classes)
+	w.pending++
+	u, err := w.take(ctx, w.up.dataFree)
+	if err != nil {
+		return err
+	}
+	u.fill(m.step, in, labels, m.b.classes)
+	w.up.data <- u
+	return nil
+}
+
+// target delivers δ_i, the target of M_i computed by layer i+1: to M_i at
+// once when layer i is on this worker, down to the worker below otherwise.
+func (w *worker) target(ctx context.Context, i, step int, h, labels, delta *tensor.Dense) error {
+	switch {
+	case i < 0:
+		return nil // the first layer's input is data
+	case i >= w.first:
+		l, err := w.net.learn(i, h, labels, delta)
+		w.sgLoss += l
+		w.sgCount++
+		return err
+	}
+	t, err := w.take(ctx, w.in.targetsFree)
+	if err != nil {
+		return err
+	}
+	t.fill(step, delta, nil, nil)
+	w.in.targets <- t
+	return nil
+}
+
+// take waits for a free buffer, learning from targets from above meanwhile
+// so that two workers waiting on each other's buffers cannot deadlock.
+func (w *worker) take(ctx context.Context, free chan *message) (*message, error) {
+	var targets chan *message
+	if w.up != nil {
+		targets = w.up.targets
+	}
+	for {
+		select {
+		case m := <-free:
+			return m, nil
+		case t := <-targets:
+			if err := w.learnFromAbove(t); err != nil {
+				return nil, err
+			}
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// partition splits the stages (hidden layers, then the top) into at most
+// workers groups of consecutive stages, balancing their estimated cost.
+func (n *Network) partition(workers int) [][2]int {
+	costs := n.stageCosts()
+	stages := len(costs)
+	workers = max(1, min(workers, stages))
+	// best[k][j]: the least maximum group cost splitting stages [0, j) into k groups.
+	inf := int64(1) << 62
+	best := make([][]int64, workers+1)
+	cut := make([][]int, workers+1)
+	for k := range best {
+		best[k] = make([]int64, stages+1)
+		cut[k] = make([]int, stages+1)
+		for j := range best[k] {
+			best[k][j] = inf
+		}
+	}
+	best[0][0] = 0
+	for k := 1; k <= workers; k++ {
+		for j := k; j <= stages; j++ {
+			var group int64
+			for i := j - 1; i >= k-1; i-- {
+				group += costs[i]
+				if c := max(best[k-1][i], group); c < best[k][j] {
+					best[k][j], cut[k][j] = c, i
+				}
+			}
+		}
+	}
+	groups := make([][2]int, workers)
+	for k, j := workers, stages; k > 0; k-- {
+		i := cut[k][j]
+		groups[k-1] = [2]int{i, j - 1}
+		j = i
+	}
+	return groups
+}
+
+// stageCosts estimates the multiply-adds per sample of each stage's
+// training step: a layer's forward and backward GEMMs and its synthesizer's.
+func (n *Network) stageCosts() []int64 {
+	gemms := func(in, out int, inputGrad bool) int64 {
+		c := int64(2 * in * out) // forward and weight gradient
+		if inputGrad {
+			c += int64(in * out)
+		}
+		return c
+	}
+	var costs []int64
+	for i, l := range n.hidden {
+		s := l.LayerSpec()
+		c := gemms(s.In, s.Out, i > 0)
+		if m, ok := n.models[i].(Synthesizer); ok {
+			cfg := m.Config()
+			in := cfg.In + cfg.Classes
+			for k := 0; k < cfg.Hidden; k++ {
+				c += gemms(in, cfg.Width, k > 0)
+				in = cfg.Width
+			}
+			c += gemms(in, cfg.In, cfg.Hidden > 0)
+		}
+		costs = append(costs, c)
+	}
+	s := n.top.LayerSpec()
+	return append(costs, gemms(s.In, s.Out, len(n.hidden) > 0))
+}
+
+// runEpochAsync trains the remaining steps of the current epoch on workers.
+func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (EpochStats, error) {
+	cfg := t.net.cfg
+	per := t.StepsPerEpoch()
+	epoch := t.Epoch()
+	stats := EpochStats{Epoch: epoch + 1}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	groups := t.net.partition(cfg.workers())
+	buffers := cfg.Queue
+	feed := newLink(buffers, cfg.Inputs, cfg.Classes, 0)
+	workers := make([]*worker, len(groups))
+	var lossSum float64
+	var wrong int
+	start := time.Now()
+	in := feed
+	for k, g := range groups {
+		w := &worker{net: t.net, first: g[0], last: g[1], in: in}
+		if !w.hasTop() {
+			w.up = newLink(buffers, cfg.Hidden, cfg.Classes, cfg.Hidden)
+			for range buffers + 1 {
+				w.saved = append(w.saved, newMessage(cfg.Hidden, cfg.Classes))
+			}
+			in = w.up
+		} else {
+			w.onResult = func(loss float64, logits *tensor.Dense, classes []uint8) {
+				rows := len(classes)
+				t.step++
+				stats.Steps++
+				stats.Samples += rows
+				lossSum += loss * float64(rows)
+				wrong += countWrong(logits, classes)
+				if onStep != nil {
+					onStep(Progress{Step: t.step - epoch*per, Steps: per, Loss: lossSum / float64(stats.Samples), Samples: stats.Samples, Elapsed: time.Since(start)})
+				}
+			}
+		}
+		workers[k] = w
+	}
+
+	var wg sync.WaitGroup
+	fail := func(err error) {
+		if err != nil {
+			cancel(err)
+		}
+	}
+	wg.Add(1)
+	go func() { // the feeder: the epoch's batches, in order
+		defer wg.Done()
+		defer close(feed.data)
+		for step := t.step; step < (epoch+1)*per; step++ {
+			var m *message
+			select {
+			case m = <-feed.dataFree:
+			case <-ctx.Done():
+				return
+			}
+			b, err := t.loadBatch(epoch, step%per)
+			if err != nil {
+				fail(err)
+				return
+			}
+			m.fill(step, b.x, b.labels, b.classes)
+			feed.data <- m
+		}
+	}()
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fail(w.run(ctx))
+		}()
+	}
+	wg.Wait()
+
+	var sgSum float64
+	var sgCount int
+	for _, w := range workers {
+		sgSum += w.sgLoss
+		sgCount += w.sgCount
+	}
+	stats = t.finish(stats, lossSum, 0, wrong, start)
+	if sgCount > 0 {
+		stats.SGLoss = sgSum / float64(sgCount)
+	}
+	// The cause is nil after a complete epoch, the parent's error after a
+	// cancellation, and the first failure otherwise.
+	return stats, context.Cause(ctx)
+}

@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/optim"
+)
+
+func asyncConfig(mode Mode, layers, workers int) Config {
+	c := smallConfig(mode)
+	c.Layers, c.Exec, c.Workers, c.Queue = layers, ExecAsync, workers, 2
+	c.Hidden, c.Epochs = 32, 1
+	c.Optimizer, c.SGOptim = optim.DefaultAdam(1e-2), optim.DefaultAdam(1e-2)
+	return c
+}
+
+// With one worker the asynchronous executor runs the decoupled step in the
+// same order as the synchronous one: the results are identical.
+func TestAsyncOneWorkerEqualsSync(t *testing.T) {
+	set := toySet("train", 100, 1)
+	for _, mode := range []Mode{DNI, CDNI} {
+		cfg := asyncConfig(mode, 4, 1)
+		async := newTrainer(t, cfg, set)
+		cfg.Exec = ExecSync
+		sync := newTrainer(t, cfg, set)
+		sa, err := async.RunEpoch(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss, err := sync.RunEpoch(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requireEqual(t, string(mode), state(async.net), state(sync.net), 0)
+		if sa.Steps != ss.Steps || sa.TrainLoss != ss.TrainLoss || async.Step() != sync.Step() {
+			t.Errorf("%s: async %+v, sync %+v", mode, sa, ss)
+		}
+	}
+}
+
+func TestAsyncWorkersLearn(t *testing.T) {
+	train, test := toySet("train", 600, 1), toySet("test", 300, 2)
+	for _, workers := range []int{2, 3, 4} {
+		t.Run(fmt.Sprint(workers, "workers"), func(t *testing.T) {
+			cfg := asyncConfig(CDNI, 4, workers)
+			cfg.Epochs = 6
+			tr := newTrainer(t, cfg, train)
+			var last EpochStats
+			for !tr.Done() {
+				var err error
+				if last, err = tr.RunEpoch(context.Background(), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tr.Step() != 6*tr.StepsPerEpoch() || last.Samples != 600 {
+				t.Fatalf("%d steps, last epoch %d samples", tr.Step(), last.Samples)
+			}
+			ev, err := tr.Evaluate(test)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Error > 25 || !(last.SGLoss > 0) {
+				t.Errorf("test error %.1f%%, synthesizer loss %v", ev.Error, last.SGLoss)
+			}
+		})
+	}
+}
+
+func TestPartitionBalancesCost(t *testing.T) {
+	cfg := DefaultConfig(784, 10)
+	cfg.Layers = 4
+	net, err := NewNetwork(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		workers int
+		want    string
+	}{
+		{1, "[[0 3]]"},
+		{2, "[[0 0] [1 3]]"}, // layer 0 (784→256) weighs as much as the rest
+		{4, "[[0 0] [1 1] [2 2] [3 3]]"},
+		{9, "[[0 0] [1 1] [2 2] [3 3]]"},
+	} {
+		if got := fmt.Sprint(net.partition(tc.workers)); got != tc.want {
+			t.Errorf("%d workers: %s, want %s", tc.workers, got, tc.want)
+		}
+	}
+}
+
+// faultyModel wraps a synthesizer to inject faults into a worker: an error
+// at a given Predict call, or a delay on every one.
+type faultyModel struct {
+	GradientModel
+	calls   atomic.Int64
+	failAt  int64
+	delay   time.Duration
+	started chan struct{}
+}
+
+func (f *faultyModel) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
+	c := f.calls.Add(1)
+	if c == 1 && f.started != nil {
+		close(f.started)
+	}
+	if f.failAt > 0 && c == f.failAt {
+		return nil, errors.New("injected fault")
+	}
+	time.Sleep(f.delay)
+	return f.GradientModel.Predict(h, labels)
+}
+
+// settle waits for goroutines from earlier tests to exit and returns the
+// count.
+func settle() int {
+	for range 50 {
+		runtime.Gosched()
+		time.Sleep(2 * time.Millisecond)
+	}
+	return runtime.NumGoroutine()
+}
+
+func TestAsyncWorkerFailureStopsTheRun(t *testing.T) {
+	before := settle()
+	cfg := asyncConfig(CDNI, 4, 4)
+	tr := newTrainer(t, cfg, toySet("train", 400, 1))
+	tr.net.models[2] = &faultyModel{GradientModel: tr.net.models[2], failAt: 5}
+	_, err := tr.RunEpoch(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "injected fault") || !strings.Contains(err.Error(), "step 4") {
+		t.Fatalf("error %v, want the injected fault at step 4", err)
+	}
+	if after := settle(); after > before {
+		t.Errorf("%d goroutines before the run, %d after", before, after)
+	}
+}
+
+func TestAsyncCancelStopsPromptly(t *testing.T) {
+	before := settle()
+	cfg := asyncConfig(DNI, 4, 4)
+	tr := newTrainer(t, cfg, toySet("train", 2000, 1))
+	slow := &faultyModel{GradientModel: tr.net.models[1], delay: 5 * time.Millisecond, started: make(chan struct{})}
+	tr.net.models[1] = slow
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-slow.started; cancel() }()
+	start := time.Now()
+	_, err := tr.RunEpoch(ctx, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v to stop", d)
+	}
+	if tr.Step() >= tr.StepsPerEpoch() {
+		t.Errorf("all %d steps ran despite the cancellation", tr.Step())
+	}
+	if after := settle(); after > before {
+		t.Errorf("%d goroutines before the run, %d after", before, after)
+	}
+}
+
+// A slow worker slows the run down but changes nothing else: every step is
+// trained and every target arrives.
+func TestAsyncSlowWorker(t *testing.T) {
+	cfg := asyncConfig(CDNI, 4, 4)
+	tr := newTrainer(t, cfg, toySet("train", 160, 1))
+	tr.net.models[0] = &faultyModel{GradientModel: tr.net.models[0], delay: time.Millisecond}
+	stats, err := tr.RunEpoch(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Steps != tr.StepsPerEpoch() || stats.Samples != 160 {
+		t.Errorf("%+v", stats)
+	}
+}

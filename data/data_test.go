@@ -464,3 +464,14 @@ func TestSetImagePanics(t *testing.T) {
 		}()
 	}
 }
+
+func TestHead(t *testing.T) {
+	s := &Set{Name: "x", N: 3, Rows: 1, Cols: 2, Classes: 10, Images: []float32{1, 2, 3, 4, 5, 6}, Labels: []uint8{7, 8, 9}}
+	h := s.Head(2)
+	if h.N != 2 || len(h.Images) != 4 || len(h.Labels) != 2 || h.Image(1)[1] != 4 {
+		t.Errorf("Head(2) = %+v", h)
+	}
+	if s.Head(10).N != 3 || s.Head(-1).N != 0 {
+		t.Error("Head does not clamp n")
+	}
+}

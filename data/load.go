@@ -307,3 +307,14 @@ func newSet(setName, imgName, lblName string, img, lbl decoded) (*Set, error) {
 		Classes: mnistClasses,
 	}, nil
 }
+
+// Head returns a set holding the first n samples of s (all of them if n is
+// larger), sharing its memory.
+func (s *Set) Head(n int) *Set {
+	n = max(0, min(n, s.N))
+	h := *s
+	h.N = n
+	h.Images = s.Images[:n*s.Features()]
+	h.Labels = s.Labels[:n]
+	return &h
+}

@@ -7,6 +7,7 @@
 //	dnitrain train [flags]   train a model (MNIST, embedded, by default)
 //	dnitrain eval  [flags]   evaluate a checkpoint on the test set
 //	dnitrain info  [flags]   describe a model and its data set
+//	dnitrain bench [flags]   run the benchmark suite, write a report
 //
 // Run "dnitrain <command> -h" for the flags of each command.
 package main
@@ -46,6 +47,7 @@ Usage:
   dnitrain train [flags]   train a model (the embedded MNIST by default)
   dnitrain eval  [flags]   evaluate a checkpoint on a test set
   dnitrain info  [flags]   describe a model, its parameters and its data set
+  dnitrain bench [flags]   run the benchmark suite and write a report folder
 
 Run "dnitrain <command> -h" for a command's flags.
 `
@@ -68,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = evalCmd(args[1:], stdout, stderr)
 	case "info":
 		err = infoCmd(args[1:], stdout, stderr)
+	case "bench":
+		err = benchCmd(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, topUsage)
 		return 0

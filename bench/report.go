@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Write saves the report into dir: report.md (the summary), report.json
+// (every figure), and the plots error_vs_time.png, error_vs_steps.png and
+// throughput.png.
+func (r *Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(raw, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := r.plotCurves(filepath.Join(dir, "error_vs_time.png"), "training time (s)", func(p Point) float64 { return p.Seconds }); err != nil {
+		return err
+	}
+	if err := r.plotCurves(filepath.Join(dir, "error_vs_steps.png"), "steps", func(p Point) float64 { return float64(p.Step) }); err != nil {
+		return err
+	}
+	if err := r.plotThroughput(filepath.Join(dir, "throughput.png")); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown()), 0o644)
+}
+
+// Markdown returns the report's summary.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# dnitrain benchmark report (%s profile)\n\n", r.Profile)
+	fmt.Fprintf(&b, "%s, %d CPUs, %s; the suite took %.0f s.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.CPUs, r.Data, r.Seconds)
+	b.WriteString("## Learning curves (3 layers)\n\n![test error against time](error_vs_time.png) ![test error against steps](error_vs_steps.png)\n\n")
+	b.WriteString("| run | epochs | steps | training s | test error |\n|---|---|---|---|---|\n")
+	for _, c := range r.Curves {
+		if len(c.Points) == 0 {
+			continue
+		}
+		p := c.Points[len(c.Points)-1]
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %.2f%% |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError)
+	}
+	b.WriteString("\n## Throughput (cDNI, 4 layers, one epoch)\n\n![throughput](throughput.png)\n\n")
+	b.WriteString("| execution | workers | threads per worker | samples/s | test error after the epoch |\n|---|---|---|---|---|\n")
+	for _, t := range r.Throughput {
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.2f%% |\n", t.Exec, t.Workers, t.Threads, t.SamplesPerSec, t.TestError)
+	}
+	a := r.Async
+	fmt.Fprintf(&b, "\nAsync with 2 workers of 1 thread: **%.2f×** the throughput of sync with 1 thread, **%.2f×** sync with %d threads. "+
+		"Test error after one epoch: %.2f%% async, %.2f%% sync. After the same %g s of training: %.2f%% async (%d steps), %.2f%% sync (%d steps).\n",
+		a.SpeedupThreads1, a.SpeedupThreadsAll, r.CPUs, a.ErrorAsync, a.ErrorSync, a.BudgetSeconds, a.BudgetErrorAsync, a.BudgetStepsAsync, a.BudgetErrorSync, a.BudgetStepsSync)
+	b.WriteString("\n## The paper's MNIST table, on this machine's schedule\n\n")
+	b.WriteString("Test error (%) of fully connected networks; the paper trained 500k steps, these runs far fewer.\n\n")
+	b.WriteString("| layers | bprop | dni | cdni | paper bprop | paper dni | paper cdni | epochs |\n|---|---|---|---|---|---|---|---|\n")
+	for layers := 3; layers <= 6; layers++ {
+		cells, paper := map[string]string{}, map[string]string{}
+		epochs := 0
+		for _, row := range r.Table {
+			if row.Layers != layers {
+				continue
+			}
+			cells[row.Mode] = fmt.Sprintf("%.2f", row.TestError)
+			paper[row.Mode] = "–"
+			if row.Paper > 0 {
+				paper[row.Mode] = fmt.Sprintf("%.1f", row.Paper)
+			}
+			epochs = row.Epochs
+		}
+		if epochs == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %d |\n", layers, cells["bprop"], cells["dni"], cells["cdni"], paper["bprop"], paper["dni"], paper["cdni"], epochs)
+	}
+	return b.String()
+}
+
+func (r *Report) plotCurves(path, xLabel string, x func(Point) float64) error {
+	p := plot.New()
+	p.Title.Text = "MNIST, 3 layers"
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = "test error (%)"
+	for i, c := range r.Curves {
+		xys := make(plotter.XYs, len(c.Points))
+		for j, pt := range c.Points {
+			xys[j] = plotter.XY{X: x(pt), Y: pt.TestError}
+		}
+		line, points, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return err
+		}
+		line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
+		points.Shape = plotutil.Shape(i)
+		p.Add(line, points)
+		p.Legend.Add(c.Name, line, points)
+	}
+	p.Legend.Top = true
+	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+}
+
+func (r *Report) plotThroughput(path string) error {
+	p := plot.New()
+	p.Title.Text = "cDNI, 4 layers: throughput against workers (1 thread each)"
+	p.X.Label.Text = "workers"
+	p.Y.Label.Text = "samples/s"
+	var async, ideal plotter.XYs
+	var base float64
+	for _, t := range r.Throughput {
+		if t.Exec != "async" {
+			continue
+		}
+		if t.Workers == 1 {
+			base = t.SamplesPerSec
+		}
+		async = append(async, plotter.XY{X: float64(t.Workers), Y: t.SamplesPerSec})
+	}
+	for _, pt := range async {
+		ideal = append(ideal, plotter.XY{X: pt.X, Y: base * pt.X})
+	}
+	if err := plotutil.AddLinePoints(p, "async", async, "linear in workers", ideal); err != nil {
+		return err
+	}
+	for i, t := range r.Throughput {
+		if t.Exec != "sync" {
+			continue
+		}
+		l := plotter.NewFunction(func(float64) float64 { return t.SamplesPerSec })
+		l.Color = color.Gray{Y: uint8(80 + 60*i)}
+		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(l)
+		p.Legend.Add(t.Name, l)
+	}
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Y.Min = 0
+	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+}

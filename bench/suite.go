@@ -1,0 +1,315 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/dnitrain/dnitrain/data"
+	"github.com/dnitrain/dnitrain/engine"
+)
+
+// Profile sizes a run of the suite.
+type Profile struct {
+	Name       string
+	TrainN     int // training samples used (0: all)
+	TestN      int // test samples used (0: all)
+	Epochs     int // epochs of each learning curve
+	TableEpoch int // epochs of each paper-table run
+	Budget     time.Duration
+}
+
+// The profiles: Quick checks that everything runs, in about a minute on
+// two cores; Full makes the README's figures.
+var (
+	Quick = Profile{Name: "quick", TrainN: 5120, TestN: 2000, Epochs: 2, TableEpoch: 1, Budget: 3 * time.Second}
+	Full  = Profile{Name: "full", Epochs: 10, TableEpoch: 3, Budget: 30 * time.Second}
+)
+
+// Options configure a run of the suite.
+type Options struct {
+	Profile Profile
+	Data    *data.Pair
+	Log     io.Writer // progress lines; nil for none
+}
+
+// Report is everything the suite measured.
+type Report struct {
+	Profile    string       `json:"profile"`
+	Started    time.Time    `json:"started"`
+	CPUs       int          `json:"cpus"`
+	Data       string       `json:"data"`
+	Curves     []Curve      `json:"curves"`
+	Throughput []Throughput `json:"throughput"`
+	Async      AsyncCheck   `json:"async"`
+	Table      []TableRow   `json:"table"`
+	Seconds    float64      `json:"seconds"`
+	log        io.Writer
+	pair       *data.Pair
+	profile    Profile
+}
+
+// Curve is the test error of one configuration after every epoch.
+type Curve struct {
+	Name   string  `json:"name"`
+	Points []Point `json:"points"`
+}
+
+// Point is one evaluation of a curve.
+type Point struct {
+	Epoch     int     `json:"epoch"`
+	Step      int     `json:"step"`
+	Seconds   float64 `json:"seconds"` // training time so far
+	TestError float64 `json:"test_error"`
+}
+
+// Throughput is the training speed of one execution set-up.
+type Throughput struct {
+	Name          string  `json:"name"`
+	Exec          string  `json:"exec"`
+	Workers       int     `json:"workers"`
+	Threads       int     `json:"threads"`
+	SamplesPerSec float64 `json:"samples_per_sec"`
+	TestError     float64 `json:"test_error"` // after the epoch
+}
+
+// AsyncCheck compares asynchronous and synchronous execution of cDNI with 4
+// layers: throughput and test error after one epoch, and test error after
+// the same wall-time budget.
+type AsyncCheck struct {
+	SpeedupThreads1   float64 `json:"speedup_vs_sync_threads1"`    // async 2 workers ×1 thread over sync ×1 thread
+	SpeedupThreadsAll float64 `json:"speedup_vs_sync_threads_all"` // over sync with every CPU in its kernels
+	ErrorAsync        float64 `json:"error_async_one_epoch"`
+	ErrorSync         float64 `json:"error_sync_one_epoch"`
+	BudgetSeconds     float64 `json:"budget_seconds"`
+	BudgetErrorAsync  float64 `json:"budget_error_async"`
+	BudgetErrorSync   float64 `json:"budget_error_sync"`
+	BudgetStepsAsync  int     `json:"budget_steps_async"`
+	BudgetStepsSync   int     `json:"budget_steps_sync"`
+}
+
+// TableRow is one cell group of the paper-table reproduction.
+type TableRow struct {
+	Layers    int     `json:"layers"`
+	Mode      string  `json:"mode"`
+	Epochs    int     `json:"epochs"`
+	TestError float64 `json:"test_error"`
+	Paper     float64 `json:"paper_test_error"` // 0 when the paper gives none
+}
+
+// Run runs the suite.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	p := o.Profile
+	pair := &data.Pair{Train: o.Data.Train.Head(orAll(p.TrainN, o.Data.Train.N)), Test: o.Data.Test.Head(orAll(p.TestN, o.Data.Test.N)), Source: o.Data.Source}
+	r := &Report{Profile: p.Name, Started: time.Now(), CPUs: runtime.GOMAXPROCS(0), log: o.Log, pair: pair, profile: p,
+		Data: fmt.Sprintf("%s: %d training, %d test samples", pair.Source, pair.Train.N, pair.Test.N)}
+	steps := []func(context.Context) error{r.curves, r.throughput, r.asyncCheck, r.table}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return r, err
+		}
+	}
+	r.Seconds = time.Since(r.Started).Seconds()
+	return r, nil
+}
+
+func orAll(n, all int) int {
+	if n <= 0 {
+		return all
+	}
+	return n
+}
+
+func (r *Report) logf(format string, args ...any) {
+	if r.log != nil {
+		fmt.Fprintf(r.log, format+"\n", args...)
+	}
+}
+
+// config returns the suite's base configuration: the CLI's defaults on the
+// suite's data.
+func (r *Report) config(mode engine.Mode, layers int) engine.Config {
+	c := engine.DefaultConfig(r.pair.Train.Features(), r.pair.Train.Classes)
+	c.InputMean, c.InputStd = engine.InputStats(r.pair.Train)
+	c.Mode, c.Layers = mode, layers
+	if mode == engine.DNI {
+		c.SGHidden = 2
+	}
+	return c
+}
+
+// train runs cfg for its epochs, evaluating after each, and returns the
+// points. A non-zero budget stops training when it is spent.
+func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Duration) ([]Point, *engine.Trainer, error) {
+	net, err := engine.NewNetwork(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := engine.NewTrainer(net, r.pair.Train)
+	if err != nil {
+		return nil, nil, err
+	}
+	var points []Point
+	var seconds float64
+	for !tr.Done() {
+		ectx, cancel := ctx, context.CancelFunc(func() {})
+		if budget > 0 {
+			ectx, cancel = context.WithTimeout(ctx, budget-time.Duration(seconds*float64(time.Second)))
+		}
+		stats, err := tr.RunEpoch(ectx, nil)
+		cancel()
+		seconds += stats.Seconds
+		outOfTime := budget > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
+		if err != nil && !outOfTime {
+			return nil, nil, err
+		}
+		ev, err := tr.Evaluate(r.pair.Test)
+		if err != nil {
+			return nil, nil, err
+		}
+		points = append(points, Point{Epoch: stats.Epoch, Step: tr.Step(), Seconds: seconds, TestError: ev.Error})
+		if outOfTime {
+			break
+		}
+	}
+	return points, tr, nil
+}
+
+// curves records test error against steps and time for each mode, and for
+// asynchronous cDNI.
+func (r *Report) curves(ctx context.Context) error {
+	type run struct {
+		name string
+		cfg  engine.Config
+	}
+	var runs []run
+	for _, m := range []engine.Mode{engine.Backprop, engine.DNI, engine.CDNI} {
+		runs = append(runs, run{string(m), r.config(m, 3)})
+	}
+	async := r.config(engine.CDNI, 3)
+	async.Exec, async.Workers, async.Threads = engine.ExecAsync, 2, 1
+	runs = append(runs, run{"cdni async (2 workers)", async})
+	for _, rn := range runs {
+		rn.cfg.Epochs = r.profile.Epochs
+		points, _, err := r.train(ctx, rn.cfg, 0)
+		if err != nil {
+			return fmt.Errorf("curve %s: %w", rn.name, err)
+		}
+		r.Curves = append(r.Curves, Curve{Name: rn.name, Points: points})
+		last := points[len(points)-1]
+		r.logf("curve %-24s %d epochs  %.1fs  test error %.2f%%", rn.name, last.Epoch, last.Seconds, last.TestError)
+	}
+	return nil
+}
+
+// throughput measures one epoch of 4-layer cDNI under each execution set-up.
+func (r *Report) throughput(ctx context.Context) error {
+	cpus := runtime.GOMAXPROCS(0)
+	setups := []Throughput{{Name: "sync, 1 thread", Exec: engine.ExecSync, Threads: 1}}
+	if cpus > 1 {
+		setups = append(setups, Throughput{Name: fmt.Sprintf("sync, %d threads", cpus), Exec: engine.ExecSync, Threads: cpus})
+	}
+	for w := 1; w <= max(2, cpus)+1 && w <= 4; w++ {
+		setups = append(setups, Throughput{Name: fmt.Sprintf("async, %d workers", w), Exec: engine.ExecAsync, Workers: w, Threads: 1})
+	}
+	for _, s := range setups {
+		cfg := r.config(engine.CDNI, 4)
+		cfg.Exec, cfg.Workers, cfg.Threads, cfg.Epochs = s.Exec, s.Workers, s.Threads, 1
+		if s.Exec == engine.ExecSync {
+			s.Workers = 1
+		}
+		net, err := engine.NewNetwork(cfg)
+		if err != nil {
+			return err
+		}
+		tr, err := engine.NewTrainer(net, r.pair.Train)
+		if err != nil {
+			return err
+		}
+		stats, err := tr.RunEpoch(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("throughput %s: %w", s.Name, err)
+		}
+		ev, err := tr.Evaluate(r.pair.Test)
+		if err != nil {
+			return err
+		}
+		s.SamplesPerSec, s.TestError = stats.SamplesPerSec(), ev.Error
+		r.Throughput = append(r.Throughput, s)
+		r.logf("throughput %-20s %8.0f samples/s  test error %.2f%%", s.Name, s.SamplesPerSec, s.TestError)
+	}
+	return nil
+}
+
+// asyncCheck compares async (2 workers, 1 thread each) with sync, from the
+// throughput runs, and after an equal wall-time budget.
+func (r *Report) asyncCheck(ctx context.Context) error {
+	find := func(exec string, workers, threads int) Throughput {
+		for _, t := range r.Throughput {
+			if t.Exec == exec && t.Threads == threads && (exec == engine.ExecSync || t.Workers == workers) {
+				return t
+			}
+		}
+		return Throughput{}
+	}
+	async, sync1 := find(engine.ExecAsync, 2, 1), find(engine.ExecSync, 1, 1)
+	syncAll := find(engine.ExecSync, 1, runtime.GOMAXPROCS(0))
+	a := &r.Async
+	a.SpeedupThreads1 = async.SamplesPerSec / sync1.SamplesPerSec
+	a.SpeedupThreadsAll = async.SamplesPerSec / syncAll.SamplesPerSec
+	a.ErrorAsync, a.ErrorSync = async.TestError, sync1.TestError
+	a.BudgetSeconds = r.profile.Budget.Seconds()
+	for _, exec := range []string{engine.ExecAsync, engine.ExecSync} {
+		cfg := r.config(engine.CDNI, 4)
+		cfg.Exec, cfg.Workers, cfg.Threads, cfg.Epochs = exec, 2, 1, 1000
+		points, tr, err := r.train(ctx, cfg, r.profile.Budget)
+		if err != nil {
+			return fmt.Errorf("budget run %s: %w", exec, err)
+		}
+		last := points[len(points)-1]
+		if exec == engine.ExecAsync {
+			a.BudgetErrorAsync, a.BudgetStepsAsync = last.TestError, tr.Step()
+		} else {
+			a.BudgetErrorSync, a.BudgetStepsSync = last.TestError, tr.Step()
+		}
+	}
+	r.logf("async: %.2f× sync (1 thread), %.2f× sync (%d threads); after %gs: %.2f%% (%d steps) against %.2f%% (%d steps)",
+		a.SpeedupThreads1, a.SpeedupThreadsAll, runtime.GOMAXPROCS(0), a.BudgetSeconds, a.BudgetErrorAsync, a.BudgetStepsAsync, a.BudgetErrorSync, a.BudgetStepsSync)
+	return nil
+}
+
+// table reproduces the paper's MNIST table of fully connected networks on
+// this machine's schedule.
+func (r *Report) table(ctx context.Context) error {
+	for layers := 3; layers <= 6; layers++ {
+		for _, m := range []engine.Mode{engine.Backprop, engine.DNI, engine.CDNI} {
+			cfg := r.config(m, layers)
+			cfg.Epochs = r.profile.TableEpoch
+			points, _, err := r.train(ctx, cfg, 0)
+			if err != nil {
+				return fmt.Errorf("table %d layers %s: %w", layers, m, err)
+			}
+			row := TableRow{Layers: layers, Mode: string(m), Epochs: cfg.Epochs, TestError: points[len(points)-1].TestError, Paper: paperMNIST[paperKey{layers, m}]}
+			r.Table = append(r.Table, row)
+			r.logf("table %d layers %-5s %.2f%%", layers, m, row.TestError)
+		}
+	}
+	return nil
+}
+
+type paperKey struct {
+	layers int
+	mode   engine.Mode
+}
+
+// paperMNIST holds the paper's MNIST test errors (%) of fully connected
+// networks after 500k steps (Jaderberg et al. 2017), where we have them:
+// about 2.0 (bprop), 1.9 (dni) and 2.2 (cdni) for 3 layers.
+var paperMNIST = map[paperKey]float64{
+	{3, engine.Backprop}: 2.0,
+	{3, engine.DNI}:      1.9,
+	{3, engine.CDNI}:     2.2,
+}

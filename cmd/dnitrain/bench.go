@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/dnitrain/dnitrain/bench"
+)
+
+func benchCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", "Runs the benchmark suite: learning curves of every mode, throughput against workers,\nthe async-against-sync check and the paper's MNIST table; writes a report folder.", stderr)
+	quick := fs.Bool("quick", false, "the short profile (a subset of the data, a minute or so), for CI")
+	out := fs.String("out", "", "report folder (default bench-report-full or bench-report-quick)")
+	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	profile := bench.Full
+	if *quick {
+		profile = bench.Quick
+	}
+	if *out == "" {
+		*out = "bench-report-" + profile.Name
+	}
+	pair, err := loadData(*dataDir)
+	if err != nil {
+		return err
+	}
+	ctx, sig := interruptible()
+	defer sig.stop()
+	report, err := bench.Run(ctx, bench.Options{Profile: profile, Data: pair, Log: stdout})
+	if err != nil {
+		return err
+	}
+	if err := report.Write(*out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "report written to %s (report.md, report.json, *.png)\n", *out)
+	return nil
+}

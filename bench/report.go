@@ -67,14 +67,14 @@ func (r *Report) Markdown() string {
 	b.WriteString("Test error (%) of fully connected networks; the paper trained 500k steps, these runs far fewer.\n\n")
 	b.WriteString("| layers | bprop | dni | cdni | paper bprop | paper dni | paper cdni | epochs |\n|---|---|---|---|---|---|---|---|\n")
 	for layers := 3; layers <= 6; layers++ {
-		cells, paper := map[string]string{}, map[string]string{}
+		cells := map[string]string{"bprop": "–", "dni": "–", "cdni": "–"}
+		paper := map[string]string{"bprop": "–", "dni": "–", "cdni": "–"}
 		epochs := 0
 		for _, row := range r.Table {
 			if row.Layers != layers {
 				continue
 			}
 			cells[row.Mode] = fmt.Sprintf("%.2f", row.TestError)
-			paper[row.Mode] = "–"
 			if row.Paper > 0 {
 				paper[row.Mode] = fmt.Sprintf("%.1f", row.Paper)
 			}

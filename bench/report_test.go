@@ -1,0 +1,42 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReportWrite(t *testing.T) {
+	r := &Report{
+		Profile: "quick", Started: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), CPUs: 2, Data: "toy", Seconds: 12,
+		Curves: []Curve{
+			{Name: "bprop", Points: []Point{{1, 10, 1.5, 9.5}, {2, 20, 3.1, 7.25}}},
+			{Name: "cdni", Points: []Point{{1, 10, 2.5, 12}, {2, 20, 5, 8}}},
+		},
+		Throughput: []Throughput{
+			{Name: "sync, 1 thread", Exec: "sync", Workers: 1, Threads: 1, SamplesPerSec: 1000, TestError: 9},
+			{Name: "async, 1 workers", Exec: "async", Workers: 1, Threads: 1, SamplesPerSec: 990, TestError: 9},
+			{Name: "async, 2 workers", Exec: "async", Workers: 2, Threads: 1, SamplesPerSec: 1500, TestError: 9.5},
+		},
+		Async: AsyncCheck{SpeedupThreads1: 1.5, SpeedupThreadsAll: 1.2, BudgetSeconds: 3},
+		Table: []TableRow{{Layers: 3, Mode: "bprop", Epochs: 1, TestError: 4.5, Paper: 2}, {Layers: 3, Mode: "cdni", Epochs: 1, TestError: 5.25}},
+	}
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"report.md", "report.json", "error_vs_time.png", "error_vs_steps.png", "throughput.png"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{"| bprop | 2 | 20 | 3.1 | 7.25% |", "**1.50×**", "| 3 | 4.50 | – | 5.25 | 2.0 | – | – | 1 |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}

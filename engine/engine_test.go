@@ -589,3 +589,47 @@ func TestUpdateProbability(t *testing.T) {
 		}
 	}
 }
+
+// A diverging run stops with a message naming the step and the first
+// tensor that went bad.
+func TestDivergenceIsReported(t *testing.T) {
+	for _, mode := range []Mode{Backprop, CDNI} {
+		cfg := smallConfig(mode)
+		cfg.Optimizer, cfg.SGOptim = optim.DefaultAdam(1e9), optim.DefaultAdam(1e9)
+		tr := newTrainer(t, cfg, toySet("train", 200, 1))
+		_, err := tr.RunEpoch(context.Background(), nil)
+		if err == nil {
+			t.Fatalf("%s: --lr 1e9 trained without complaint", mode)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "diverged") || !strings.Contains(msg, "step 1:") || !strings.Contains(msg, "largest weight: layer") {
+			t.Errorf("%s: %v", mode, err)
+		}
+	}
+}
+
+func TestNonFiniteTensorIsNamed(t *testing.T) {
+	set := toySet("train", 64, 1)
+	for _, tc := range []struct {
+		mode   Mode
+		tensor string
+		want   string
+	}{
+		{Backprop, "layer1.W", "first non-finite tensor: layer1.W, NaN at element 5"},
+		{CDNI, "synth0.out.W", "synthetic gradient of layer0 has NaN"},
+	} {
+		tr := newTrainer(t, smallConfig(tc.mode), set)
+		for _, m := range tr.net.modules() {
+			for _, p := range m.Params() {
+				if p.Name == tc.tensor {
+					p.Value.Float32s()[5] = float32(math.NaN())
+				}
+			}
+		}
+		b, _ := tr.loadBatch(0, 0)
+		_, err := tr.net.trainStep(b.x, b.labels, 0)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.tensor, err, tc.want)
+		}
+	}
+}

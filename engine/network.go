@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 
@@ -215,6 +214,9 @@ func (n *Network) layerStep(i, step int, in, labels *tensor.Dense) (h, delta *te
 	if err != nil {
 		return nil, nil, err
 	}
+	if k, v := firstNonFinite(gHat); k >= 0 {
+		return nil, nil, fmt.Errorf("the run diverged: synthetic gradient of layer%d has %v at element %d (try a smaller --lr or --sg-lr)", i, v, k)
+	}
 	if delta, err = layer.Backward(gHat); err != nil {
 		return nil, nil, err
 	}
@@ -227,10 +229,53 @@ func (n *Network) topStep(in, labels *tensor.Dense, step int) (loss float64, log
 	if loss, logits, grad, err = n.top.Train(in, labels); err != nil {
 		return 0, nil, nil, err
 	}
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return 0, nil, nil, fmt.Errorf("training loss is %v: the run diverged (try a smaller --lr)", loss)
+	if !(loss <= maxLoss) { // also NaN
+		return 0, nil, nil, fmt.Errorf("the run diverged: training loss is %.4g; %s (try a smaller --lr)", loss, n.diagnose())
 	}
 	return loss, logits, grad, n.update(len(n.hidden), step)
+}
+
+// maxLoss is the largest mean cross-entropy taken for training rather than
+// divergence: a classifier starts near ln(classes), and a loss this large
+// means logits of that order, which only exploding weights produce (batch
+// norm can keep such weights from ever overflowing to NaN).
+const maxLoss = 1e6
+
+// diagnose names what went wrong in a diverged network: the first tensor
+// holding a NaN or an infinity (layers bottom to top, then synthesizers;
+// values before gradients), or else the largest weight.
+func (n *Network) diagnose() string {
+	var largest string
+	var top float32
+	for _, m := range n.modules() {
+		for _, p := range append(m.Params(), m.Stats()...) {
+			if k, v := firstNonFinite(p.Value); k >= 0 {
+				return fmt.Sprintf("first non-finite tensor: %s, %v at element %d", p.Name, v, k)
+			}
+			if p.Grad != nil {
+				if k, v := firstNonFinite(p.Grad); k >= 0 {
+					return fmt.Sprintf("first non-finite tensor: the gradient of %s, %v at element %d", p.Name, v, k)
+				}
+			}
+			for k, v := range p.Value.Float32s() {
+				if a := max(v, -v); a > top {
+					top, largest = a, fmt.Sprintf("largest weight: %s[%d] = %.3g", p.Name, k, v)
+				}
+			}
+		}
+	}
+	return largest
+}
+
+// firstNonFinite returns the index and value of the first NaN or infinity
+// in t, or -1.
+func firstNonFinite(t *tensor.Dense) (int, float32) {
+	for k, v := range t.Float32s() {
+		if v-v != 0 { // NaN or ±Inf
+			return k, v
+		}
+	}
+	return -1, 0
 }
 
 // learn trains M_i on the target δ_i for its input h_i, and updates it.

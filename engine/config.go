@@ -79,13 +79,14 @@ type Config struct {
 
 // DefaultConfig returns the defaults of the dnitrain CLI for a data set with
 // the given number of input features and classes: a 3-layer network of 256
-// ReLU units with batch norm (as in the paper's fully connected networks),
-// trained with cDNI and a linear synthesizer, Adam at 3e-4.
+// ReLU units with batch norm (as in the paper's fully connected networks,
+// whose synthesizers' hidden layers have batch norm too), trained with cDNI
+// and a linear synthesizer, Adam at 3e-4.
 func DefaultConfig(inputs, classes int) Config {
 	return Config{
 		Mode: CDNI, Backend: CPU, Exec: ExecSync, Queue: 2, Inputs: inputs, Classes: classes,
 		Layers: 3, Hidden: 256, Activation: graph.ReLU.String(), BatchNorm: true,
-		SGHidden: 0, SGWidth: 1024, SGScale: 1, InputStd: 1,
+		SGHidden: 0, SGWidth: 1024, SGBatchNorm: true, SGScale: 1, InputStd: 1,
 		Batch: 256, EvalBatch: 1000, Epochs: 10, Seed: 1,
 		Optimizer: optim.DefaultAdam(3e-4), SGOptim: optim.DefaultAdam(3e-4),
 	}

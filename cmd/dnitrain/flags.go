@@ -44,7 +44,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&m.batchNorm, "batchnorm", d.BatchNorm, "batch normalisation in the hidden layers (--batchnorm=false to leave it out)")
 	fs.IntVar(&m.sgHidden, "sg-hidden", sgHiddenAuto, "hidden layers of each synthesizer (default 0 for cdni, 2 for dni)")
 	fs.IntVar(&m.sgWidth, "sg-width", d.SGWidth, "units per synthesizer hidden layer")
-	fs.BoolVar(&m.sgBatchNorm, "sg-batchnorm", false, "batch normalisation in the synthesizers' hidden layers")
+	fs.BoolVar(&m.sgBatchNorm, "sg-batchnorm", d.SGBatchNorm, "batch normalisation in the synthesizers' hidden layers")
 	fs.Float64Var(&m.sgScale, "sg-scale", d.SGScale, "factor applied to every synthetic gradient")
 	fs.IntVar(&m.sgWarmup, "sg-warmup", 0, "steps during which the synthesizers train but hidden layers do not update")
 	fs.Float64Var(&m.lambda, "lambda", 0, "BP(λ): weight of the true gradient in every update (0 synthetic only, 1 backprop)")

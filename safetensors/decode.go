@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -121,7 +122,12 @@ func Decode(b []byte) (*File, error) {
 		if err != nil || len(want) != sha256.Size {
 			return nil, fmt.Errorf("metadata %q is not a hex SHA-256: %s", checksumKey, quote(sum))
 		}
-		got := sha256.Sum256(buf)
+		sorted := make([]Tensor, 0, len(f.Tensors))
+		for _, t := range f.Tensors {
+			sorted = append(sorted, t)
+		}
+		slices.SortFunc(sorted, func(a, b Tensor) int { return strings.Compare(a.Name, b.Name) })
+		got := checksum(sorted, f.Metadata)
 		if !bytes.Equal(got[:], want) {
 			return nil, ErrChecksumMismatch
 		}

@@ -2,7 +2,6 @@ package safetensors
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -33,7 +32,9 @@ const (
 // and exactly as many bytes of data as its shape and dtype require.
 //
 // Encode adds the metadata key "sha256", the lowercase hex SHA-256 of the
-// data buffer; metadata must not contain that key itself. Metadata keys and
+// data buffer followed by every tensor's name, dtype and shape and every
+// other metadata entry (see checksum); metadata must not contain that key
+// itself. Metadata keys and
 // values must be valid UTF-8.
 //
 // Encode validates everything before writing, so on a validation error
@@ -62,15 +63,12 @@ func Encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 		}
 	}
 
-	h := sha256.New()
-	for _, t := range sorted {
-		h.Write(t.Data)
-	}
 	meta := make(map[string]string, len(metadata)+1)
 	for k, v := range metadata {
 		meta[k] = v
 	}
-	meta[checksumKey] = hex.EncodeToString(h.Sum(nil))
+	sum := checksum(sorted, metadata)
+	meta[checksumKey] = hex.EncodeToString(sum[:])
 
 	header, err := encodeHeader(sorted, meta)
 	if err != nil {

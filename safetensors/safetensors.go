@@ -13,17 +13,22 @@
 //
 // Data offsets are relative to the start of the byte buffer. Encode writes
 // tensors sorted by name, so the same tensors always produce the same bytes,
-// and records the SHA-256 of the byte buffer under the metadata key "sha256".
+// and records a SHA-256 of the byte buffer and of the header's content under
+// the metadata key "sha256".
 // Decode verifies that checksum when it is present; files written by other
 // tools usually lack it, which Decode accepts (see File.Checksummed).
 //
-// The checksum covers only the tensor data. The header cannot checksum
-// itself, so a damaged header is caught only by Decode's structural checks.
+// The checksum covers the tensor data and, through a canonical encoding,
+// every tensor's name, dtype and shape and every other metadata entry; only
+// the data offsets and the header's layout are left to Decode's structural
+// checks (which require the tensors to tile the buffer exactly).
 package safetensors
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -242,4 +247,46 @@ func cloneShape(shape []int) []int {
 		return []int{}
 	}
 	return slices.Clone(shape)
+}
+
+// checksum returns the SHA-256 recorded under "sha256": of the tensors'
+// data in name order (the data buffer of an encoded file), then of each
+// tensor's name, dtype and shape, then of each metadata entry but "sha256"
+// in key order, every string length-prefixed. It covers the header as well
+// as the data, so a changed shape, name or configuration is caught too.
+func checksum(sorted []Tensor, metadata map[string]string) [sha256.Size]byte {
+	h := sha256.New()
+	for _, t := range sorted {
+		h.Write(t.Data)
+	}
+	var n [8]byte
+	put := func(s string) {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		io.WriteString(h, s)
+	}
+	for _, t := range sorted {
+		put(t.Name)
+		put(string(t.DType))
+		binary.LittleEndian.PutUint64(n[:], uint64(len(t.Shape)))
+		h.Write(n[:])
+		for _, d := range t.Shape {
+			binary.LittleEndian.PutUint64(n[:], uint64(d))
+			h.Write(n[:])
+		}
+	}
+	keys := make([]string, 0, len(metadata))
+	for k := range metadata {
+		if k != checksumKey {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		put(k)
+		put(metadata[k])
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }

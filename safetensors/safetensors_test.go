@@ -12,6 +12,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -227,8 +228,18 @@ func TestHeaderFormat(t *testing.T) {
 	if err := json.Unmarshal(entries["__metadata__"], &meta); err != nil {
 		t.Fatalf("__metadata__: %v", err)
 	}
-	sum := sha256.Sum256(buf)
-	if meta["sha256"] != hex.EncodeToString(sum[:]) {
+	var specs []specTensor
+	for name, raw := range entries {
+		if name == "__metadata__" {
+			continue
+		}
+		var in info
+		if err := json.Unmarshal(raw, &in); err != nil {
+			t.Fatal(err)
+		}
+		specs = append(specs, specTensor{name, in.DType, in.Shape, buf[in.DataOffsets[0]:in.DataOffsets[1]]})
+	}
+	if sum := specChecksum(specs, meta); meta["sha256"] != hex.EncodeToString(sum[:]) {
 		t.Errorf("metadata sha256 = %q, want %x", meta["sha256"], sum)
 	}
 	if meta["framework"] != "dnitrain" {
@@ -329,7 +340,7 @@ func TestDecodeErrors(t *testing.T) {
 	lenPrefix := func(n uint64, rest string) []byte {
 		return append(binary.LittleEndian.AppendUint64(nil, n), rest...)
 	}
-	sum8 := sha256.Sum256(data8)
+	sum8 := specChecksum([]specTensor{{"a", "F32", []int{2}, data8}}, nil)
 	tests := []struct {
 		name string
 		in   []byte
@@ -438,7 +449,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestDecodeAccepts(t *testing.T) {
-	sum8 := sha256.Sum256(data8)
+	sum8 := specChecksum([]specTensor{{"a", "F32", []int{2}, data8}}, nil)
 	tests := []struct {
 		name        string
 		in          []byte
@@ -613,5 +624,66 @@ func TestDecodeAllocationBounded(t *testing.T) {
 			}
 			t.Logf("Decode of %d bytes allocated %d bytes (%.1fx)", len(tt.in), alloc, float64(alloc)/float64(len(tt.in)))
 		})
+	}
+}
+
+// specTensor is a tensor as the checksum's specification sees it.
+type specTensor struct {
+	name, dtype string
+	shape       []int
+	data        []byte
+}
+
+// specChecksum is the "sha256" metadata entry written out from its
+// definition: SHA-256 over the tensors' data in name order, then each
+// tensor's name, dtype and shape, then each metadata entry but "sha256" in
+// key order, strings and counts as little-endian uint64 length prefixes.
+func specChecksum(tensors []specTensor, meta map[string]string) [32]byte {
+	sort.Slice(tensors, func(i, j int) bool { return tensors[i].name < tensors[j].name })
+	var b []byte
+	for _, t := range tensors {
+		b = append(b, t.data...)
+	}
+	str := func(s string) { b = binary.LittleEndian.AppendUint64(b, uint64(len(s))); b = append(b, s...) }
+	for _, t := range tensors {
+		str(t.name)
+		str(t.dtype)
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(t.shape)))
+		for _, d := range t.shape {
+			b = binary.LittleEndian.AppendUint64(b, uint64(d))
+		}
+	}
+	var keys []string
+	for k := range meta {
+		if k != "sha256" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		str(k)
+		str(meta[k])
+	}
+	return sha256.Sum256(b)
+}
+
+// The checksum covers the header too: a changed metadata value or a
+// transposed shape of the same size is refused.
+func TestChecksumCoversHeader(t *testing.T) {
+	var b bytes.Buffer
+	if err := Encode(&b, []Tensor{F32("w", []int{2, 3}, []float32{1, 2, 3, 4, 5, 6})}, map[string]string{"config": `{"lr":0.0003}`}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, to string }{
+		{`0.0003`, `0.0009`},
+		{`"shape":[2,3]`, `"shape":[3,2]`},
+	} {
+		tampered := bytes.Replace(b.Bytes(), []byte(tc.from), []byte(tc.to), 1)
+		if bytes.Equal(tampered, b.Bytes()) {
+			t.Fatalf("%q not found in the encoding", tc.from)
+		}
+		if _, err := Decode(tampered); !errors.Is(err, ErrChecksumMismatch) {
+			t.Errorf("%s → %s: Decode error %v, want a checksum mismatch", tc.from, tc.to, err)
+		}
 	}
 }

@@ -81,6 +81,21 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newCheckpoint(path, f)
+}
+
+// DecodeCheckpoint is LoadCheckpoint for a file's content; name is used in
+// errors.
+func DecodeCheckpoint(name string, b []byte) (*Checkpoint, error) {
+	f, err := safetensors.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return newCheckpoint(name, f)
+}
+
+func newCheckpoint(path string, f *safetensors.File) (*Checkpoint, error) {
+	var err error
 	if f.Metadata[metaFormat] != checkpointFormat {
 		return nil, fmt.Errorf("%s: not a dnitrain checkpoint (format %q, want %q)", path, f.Metadata[metaFormat], checkpointFormat)
 	}

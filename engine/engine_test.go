@@ -633,3 +633,28 @@ func TestNonFiniteTensorIsNamed(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryEstimate(t *testing.T) {
+	cfg := DefaultConfig(784, 10)
+	cfg.Mode, cfg.SGHidden = DNI, 2
+	// 3.42M parameters ×4 (value, gradient, two Adam moments) ×4 bytes is
+	// 55 MB; buffers add a few MB.
+	if got := EstimateMemory(cfg); got < 50<<20 || got > 100<<20 {
+		t.Errorf("estimate %d bytes for the default dni model", got)
+	}
+	if err := checkMemory(cfg, 1<<30); err != nil {
+		t.Errorf("the default model does not fit 1 GiB: %v", err)
+	}
+	huge := cfg
+	huge.Layers, huge.Hidden = 64, 1<<16
+	err := checkMemory(huge, 24<<30)
+	if err == nil || !strings.Contains(err.Error(), "GiB") {
+		t.Fatalf("a 64×65536² model fits 24 GiB: %v", err)
+	}
+	if !strings.Contains(err.Error(), "more than the 24.0 GiB") {
+		t.Errorf("message: %v", err)
+	}
+	if checkMemory(huge, 0) != nil {
+		t.Error("unknown available memory must not refuse")
+	}
+}

@@ -55,6 +55,9 @@ func NewNetwork(cfg Config) (*Network, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkMemory(cfg, availableMemory()); err != nil {
+		return nil, err
+	}
 	act, _ := graph.ParseActivation(cfg.Activation)
 	backend, err := NewBackend(cfg.Backend, cfg.Threads)
 	if err != nil {

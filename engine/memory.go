@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// EstimateMemory returns about how many bytes training the network of cfg
+// takes, the data set aside: every parameter with its gradient and
+// optimizer state, and the per-batch buffers of layers and synthesizers
+// for the training and evaluation batch sizes. The reference backend's
+// Gorgonia graphs hold about twice the buffers.
+func EstimateMemory(cfg Config) uint64 {
+	const f32 = 4
+	perParam := uint64(3) // value, gradient, one slot (SGD)
+	if cfg.Optimizer.Kind != "sgd" {
+		perParam = 4 // Adam's two moments
+	}
+	var params, units, sgUnits uint64 // units: activations per sample
+	in := uint64(cfg.Inputs)
+	hidden := uint64(cfg.Hidden)
+	for i := 0; i < cfg.Layers-1; i++ {
+		params += in*hidden + 4*hidden
+		units += 5 * hidden // output, its gradient, x̂, δ, an evaluation output
+		in = hidden
+	}
+	params += in*uint64(cfg.Classes) + uint64(cfg.Classes)
+	units += 3*uint64(cfg.Classes) + in
+	if cfg.Mode.Decoupled() {
+		sgIn := hidden
+		if cfg.Mode == CDNI {
+			sgIn += uint64(cfg.Classes)
+		}
+		var sp, su uint64
+		w := sgIn
+		for k := 0; k < cfg.SGHidden; k++ {
+			sp += w*uint64(cfg.SGWidth) + 4*uint64(cfg.SGWidth)
+			su += 4 * uint64(cfg.SGWidth)
+			w = uint64(cfg.SGWidth)
+		}
+		sp += w*hidden + hidden
+		su += 3*hidden + sgIn
+		params += uint64(cfg.Layers-1) * sp
+		sgUnits = uint64(cfg.Layers-1) * su // synthesizers train only
+	}
+	batches := uint64(cfg.Batch + cfg.EvalBatch)
+	if cfg.Exec == ExecAsync {
+		batches += uint64(3*cfg.Queue+1) * uint64(cfg.Batch)
+	}
+	buffers := units*batches + sgUnits*uint64(cfg.Batch)
+	if cfg.Backend == Reference {
+		buffers *= 2
+	}
+	return f32 * (perParam*params + buffers)
+}
+
+// checkMemory refuses a configuration whose estimate exceeds the memory
+// available (0: unknown, no check).
+func checkMemory(cfg Config, available uint64) error {
+	need := EstimateMemory(cfg)
+	if available == 0 || need <= available {
+		return nil
+	}
+	return fmt.Errorf("the model needs about %s to train, more than the %s of memory available: use fewer or narrower layers, or a smaller --batch", gib(need), gib(available))
+}
+
+func gib(b uint64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+
+// availableMemory reads MemAvailable from /proc/meminfo; 0 when unknown.
+func availableMemory() uint64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+			kb, err := strconv.ParseUint(fields[1], 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}

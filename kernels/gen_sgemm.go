@@ -25,14 +25,12 @@ import (
 )
 
 type kernel struct {
-	name    string
 	mr      int    // rows of the tile
 	nvec    int    // vector registers per tile row
 	width   int    // float32 lanes per vector register
 	reg     string // register prefix: "Y" or "Z"
 	zero    string // instruction that zeroes a register with itself
 	unroll  int    // k steps per iteration of the main loop
-	prefA   int    // bytes ahead of the A pointer to prefetch, 0 for none
 	feature string // for the comment
 }
 
@@ -55,9 +53,9 @@ func (k kernel) label(s string) string { return strings.ToLower(k.feature) + "_"
 
 func main() {
 	kernels := []kernel{
-		{feature: "AVX2", mr: 6, nvec: 2, width: 8, reg: "Y", zero: "VXORPS", unroll: 4, prefA: 0},
+		{feature: "AVX2", mr: 6, nvec: 2, width: 8, reg: "Y", zero: "VXORPS", unroll: 4},
 		// VXORPS on ZMM registers needs AVX512DQ; VPXORD needs only AVX512F.
-		{feature: "AVX512", mr: 12, nvec: 2, width: 16, reg: "Z", zero: "VPXORD", unroll: 4, prefA: 0},
+		{feature: "AVX512", mr: 12, nvec: 2, width: 16, reg: "Z", zero: "VPXORD", unroll: 4},
 	}
 	var buf bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&buf, format+"\n", args...) }
@@ -174,9 +172,6 @@ func step(w func(string, ...any), k kernel, u int) {
 	offA, offB := u*k.stepA(), u*k.stepB()
 	for v := 0; v < k.nvec; v++ {
 		w("\tVMOVUPS %s, %s", mem(offB+v*k.vecBytes(), "DI"), k.bReg(v))
-	}
-	if k.prefA > 0 {
-		w("\tPREFETCHT0 %s", mem(offA+k.prefA, "SI"))
 	}
 	for r := 0; r < k.mr; r++ {
 		t := k.tmp(r % 2)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -59,48 +60,56 @@ func sgemmBenchOperands(c sgemmBenchCase) (a []float32, lda int, b []float32, ld
 	return random(c.m * c.k), lda, random(c.k * c.n), ldb, random(c.m * c.n), c.n
 }
 
-// sgemmBenchRun times f, one call of the product c, and reports its speed.
-func sgemmBenchRun(b *testing.B, c sgemmBenchCase, f func()) {
-	f() // warm the buffers and caches
-	b.ResetTimer()
+// sgemmBenchPair times ours and peer, each one call of the product c,
+// alternately in the same loop, so that both see the same load on a shared
+// machine, and reports the speed of each and their ratio.
+func sgemmBenchPair(b *testing.B, c sgemmBenchCase, peerName string, ours, peer func()) {
+	ours()
+	peer()
+	var tOurs, tPeer time.Duration
 	for b.Loop() {
-		f()
+		t0 := time.Now()
+		ours()
+		t1 := time.Now()
+		peer()
+		tOurs += t1.Sub(t0)
+		tPeer += time.Since(t1)
 	}
-	flops := 2 * float64(c.m) * float64(c.n) * float64(c.k)
-	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	flops := 2 * float64(c.m) * float64(c.n) * float64(c.k) * float64(b.N)
+	b.ReportMetric(flops/tOurs.Seconds()/1e9, "GFLOP/s")
+	b.ReportMetric(flops/tPeer.Seconds()/1e9, peerName+"-GFLOP/s")
+	b.ReportMetric(tPeer.Seconds()/tOurs.Seconds(), "x-"+peerName)
 }
 
-// BenchmarkSgemm times Sgemm with each micro-kernel, and gonum's pure-Go
-// Sgemm, on the products of the network's dense layers, with one goroutine
-// and with two. Gonum's Sgemm starts as many goroutines as GOMAXPROCS allows,
-// so GOMAXPROCS is set to the thread count while it runs.
+// BenchmarkSgemm times Sgemm with each micro-kernel on the products of the
+// network's dense layers, with one goroutine and with two, alternately with
+// gonum's pure-Go Sgemm on the same operands (see sgemmBenchPair). Gonum's
+// Sgemm starts as many goroutines as GOMAXPROCS allows, so GOMAXPROCS is set
+// to the thread count while the pair runs.
 func BenchmarkSgemm(b *testing.B) {
 	for _, s := range sgemmBenchShapes {
 		for _, c := range sgemmBenchCases(s) {
 			a, lda, bm, ldb, cm, ldc := sgemmBenchOperands(c)
+			tA, tB := blas.NoTrans, blas.NoTrans
+			if c.transA {
+				tA = blas.Trans
+			}
+			if c.transB {
+				tB = blas.Trans
+			}
+			var impl gonum.Implementation
 			for _, threads := range []int{1, 2} {
 				for _, ker := range sgemmKernels {
 					g := &Gemm{Threads: threads, kern: ker}
 					b.Run(fmt.Sprintf("%dx%dx%d/%v/%s/threads=%d", s.batch, s.in, s.out, c, ker.name, threads), func(b *testing.B) {
-						sgemmBenchRun(b, c, func() {
+						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+						sgemmBenchPair(b, c, "gonum", func() {
 							g.Sgemm(c.transA, c.transB, c.m, c.n, c.k, 1, a, lda, bm, ldb, 0, cm, ldc)
+						}, func() {
+							impl.Sgemm(tA, tB, c.m, c.n, c.k, 1, a, lda, bm, ldb, 0, cm, ldc)
 						})
 					})
 				}
-				b.Run(fmt.Sprintf("%dx%dx%d/%v/gonum/threads=%d", s.batch, s.in, s.out, c, threads), func(b *testing.B) {
-					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
-					tA, tB := blas.NoTrans, blas.NoTrans
-					if c.transA {
-						tA = blas.Trans
-					}
-					if c.transB {
-						tB = blas.Trans
-					}
-					var impl gonum.Implementation
-					sgemmBenchRun(b, c, func() {
-						impl.Sgemm(tA, tB, c.m, c.n, c.k, 1, a, lda, bm, ldb, 0, cm, ldc)
-					})
-				})
 			}
 		}
 	}

@@ -1,13 +1,13 @@
 package kernels
 
-// kernelGeneric is the portable micro-kernel, used where no assembly one
+// sgemmKernelGeneric is the portable micro-kernel, used where no assembly one
 // applies.
-var kernelGeneric = &microKernel{
+var sgemmKernelGeneric = &sgemmMicroKernel{
 	name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096,
 	fn: sgemm4x4,
 }
 
-// sgemm4x4 is the portable micro-kernel; see microKernel.fn. Its sixteen
+// sgemm4x4 is the portable micro-kernel; see sgemmMicroKernel.fn. Its sixteen
 // accumulators are plain variables, which the compiler keeps in registers.
 func sgemm4x4(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 	var (

@@ -6,7 +6,7 @@ package kernels
 // against; it is correct, and slow. As in Sgemm, C is not read when beta is
 // zero, and bad arguments panic.
 func SgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	checkSgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	sgemmCheckArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			var sum float64

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -105,18 +106,61 @@ func sgemmCompare(tc sgemmCase, c0, got, want []float32, bound []float64, ldc in
 	return nil
 }
 
-// sgemmTestKernels returns the micro-kernels this CPU and build can run, each
-// with its own blocking and again with blocks of a few tiles, so that small
-// products also cross every block boundary.
-func sgemmTestKernels() []*microKernel {
-	var ks []*microKernel
-	for _, k := range sgemmKernels {
+// sgemmAsmShapes are the tiles and blocking of the assembly micro-kernels,
+// whether or not this build has them.
+var sgemmAsmShapes = []*sgemmMicroKernel{
+	{mr: 12, nr: 32, mc: 240, kc: 160, nc: 4096}, // avx512
+	{mr: 6, nr: 16, mc: 144, kc: 256, nc: 4096},  // avx2
+}
+
+// sgemmTileKernel returns a plain Go micro-kernel for mr×nr tiles, with the
+// tile and blocking of shape. It lets the packing and the edge handling of
+// every assembly kernel's tile shape run on any CPU.
+func sgemmTileKernel(shape *sgemmMicroKernel) *sgemmMicroKernel {
+	k := *shape
+	k.name = fmt.Sprintf("go%dx%d", k.mr, k.nr)
+	mr, nr := k.mr, k.nr
+	k.fn = func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+		var acc [sgemmMaxTile]float32
+		for p := 0; p < kc; p++ {
+			bp := b[p*nr : p*nr+nr]
+			for r, ar := range a[p*mr : p*mr+mr] {
+				row := acc[r*nr : r*nr+nr]
+				for j, bj := range bp {
+					row[j] += ar * bj
+				}
+			}
+		}
+		for r := 0; r < mr; r++ {
+			for j := 0; j < nr; j++ {
+				if beta == 0 {
+					c[r*ldc+j] = alpha * acc[r*nr+j]
+				} else {
+					c[r*ldc+j] = alpha*acc[r*nr+j] + beta*c[r*ldc+j]
+				}
+			}
+		}
+	}
+	return &k
+}
+
+// sgemmTestKernels returns the micro-kernels this CPU and build can run, and
+// plain Go kernels with the tile shapes of the assembly ones, each with its
+// own blocking and again with blocks of a few tiles, so that small products
+// also cross every block boundary.
+func sgemmTestKernels() []*sgemmMicroKernel {
+	ks := append([]*sgemmMicroKernel(nil), sgemmKernels...)
+	for _, shape := range sgemmAsmShapes {
+		ks = append(ks, sgemmTileKernel(shape))
+	}
+	var out []*sgemmMicroKernel
+	for _, k := range ks {
 		small := *k
 		small.name += "-smallblocks"
 		small.mc, small.kc, small.nc = 2*k.mr, 5, 3*k.nr
-		ks = append(ks, k, &small)
+		out = append(out, k, &small)
 	}
-	return ks
+	return out
 }
 
 func TestSgemmMatchesReference(t *testing.T) {
@@ -125,6 +169,9 @@ func TestSgemmMatchesReference(t *testing.T) {
 		{1, 1, 1}, {7, 15, 17}, {16, 16, 16}, {17, 33, 31}, {31, 7, 33},
 		{33, 31, 7}, {15, 17, 1}, {1, 257, 255}, {257, 1, 33}, {13, 300, 3},
 		{255, 33, 257}, {257, 255, 31}, {150, 100, 513},
+	}
+	if sgemmRace {
+		sizes = sizes[:len(sizes)-1]
 	}
 	kernels := sgemmTestKernels()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -140,6 +187,9 @@ func TestSgemmMatchesReference(t *testing.T) {
 				c := make([]float32, len(c0))
 				for _, ker := range kernels {
 					for _, threads := range []int{1, 2, 3} {
+						if (threads > 1 || sgemmRace) && strings.HasPrefix(ker.name, "go") {
+							continue // slow, and the threads are tested with the others
+						}
 						copy(c, c0)
 						g := &Gemm{Threads: threads, kern: ker}
 						g.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
@@ -158,7 +208,7 @@ func TestSgemmMatchesReference(t *testing.T) {
 // lets the other tests reach.
 func TestSgemmKernels(t *testing.T) {
 	for _, name := range []string{"avx512", "avx2", "generic"} {
-		var ker *microKernel
+		var ker *sgemmMicroKernel
 		for _, k := range sgemmKernels {
 			if k.name == name {
 				ker = k
@@ -284,6 +334,9 @@ func TestSgemmSliceLengths(t *testing.T) {
 }
 
 func TestSgemmAllocs(t *testing.T) {
+	if sgemmRace {
+		t.Skip("the race detector allocates")
+	}
 	const m, n, k = 64, 300, 200
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}} {
@@ -295,6 +348,37 @@ func TestSgemmAllocs(t *testing.T) {
 		})
 		if allocs != 0 {
 			t.Errorf("%v: %v allocations per call, want 0", tc, allocs)
+		}
+	}
+}
+
+// TestSgemmConcurrentUse calls one Gemm from several goroutines at once, as
+// its documentation allows; run with -race.
+func TestSgemmConcurrentUse(t *testing.T) {
+	g := &Gemm{Threads: 2}
+	tc := sgemmCase{transB: true, m: 70, n: 90, k: 300, alpha: 1, beta: 0.5}
+	const callers = 4
+	errs := make(chan error, callers)
+	for w := 0; w < callers; w++ {
+		rng := rand.New(rand.NewPCG(uint64(w), 9))
+		a, lda, b, ldb, c0, ldc := sgemmOperands(rng, tc)
+		want, bound := sgemmWant(tc, a, lda, b, ldb, c0, ldc)
+		go func() {
+			c := make([]float32, len(c0))
+			for range 5 {
+				copy(c, c0)
+				g.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+				if err := sgemmCompare(tc, c0, c, want, bound, ldc); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }

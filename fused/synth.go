@@ -17,11 +17,11 @@ import (
 // trained on B·Σ‖ĝ − δ‖².
 type Synthesizer struct {
 	*graph.Learner
-	cfg     synth.Config
-	name    string
-	layers  []*graph.Affine
-	gemm    *kernels.Gemm
-	buffers map[int]*synthBuffers
+	cfg         synth.Config
+	name        string
+	graph.Stack // the dense transforms, input first
+	gemm        *kernels.Gemm
+	buffers     map[int]*synthBuffers
 	// The last Predict's forward pass, which Learn reuses when it is given
 	// the same tensors and no Update came in between.
 	fwdH, fwdLabels *tensor.Dense
@@ -42,16 +42,14 @@ func NewSynthesizer(name string, cfg synth.Config, rng *rand.Rand, opt optim.Con
 		return nil, err
 	}
 	s := &Synthesizer{cfg: cfg, name: name, gemm: o.gemm(), buffers: map[int]*synthBuffers{}}
-	var params []*graph.Param
 	for _, l := range specs {
 		a, err := graph.NewAffine(l.Name, l.Spec, tensor.Float32, rng)
 		if err != nil {
 			return nil, err
 		}
-		s.layers = append(s.layers, a)
-		params = append(params, a.Params()...)
+		s.Stack = append(s.Stack, a)
 	}
-	s.Learner = graph.NewLearner(params, opt)
+	s.Learner = graph.NewLearner(s.Params(), opt)
 	return s, nil
 }
 
@@ -61,24 +59,6 @@ func (s *Synthesizer) Name() string { return s.name }
 // Config returns the synthesizer's configuration.
 func (s *Synthesizer) Config() synth.Config { return s.cfg }
 
-// Params returns the trainable parameters, layer by layer.
-func (s *Synthesizer) Params() []*graph.Param {
-	var ps []*graph.Param
-	for _, a := range s.layers {
-		ps = append(ps, a.Params()...)
-	}
-	return ps
-}
-
-// Stats returns the batch-norm running statistics, if any.
-func (s *Synthesizer) Stats() []*graph.Param {
-	var ps []*graph.Param
-	for _, a := range s.layers {
-		ps = append(ps, a.Stats()...)
-	}
-	return ps
-}
-
 func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
 	if b, ok := s.buffers[batch]; ok {
 		return b
@@ -87,7 +67,7 @@ func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
 	if s.cfg.Classes > 0 {
 		b.input = make([]float32, batch*(s.cfg.In+s.cfg.Classes))
 	}
-	for l, a := range s.layers {
+	for l, a := range s.Stack {
 		b.layers = append(b.layers, newAffineBuffers(a, batch, true))
 		var d []float32
 		if l > 0 {
@@ -119,7 +99,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, []float32
 		x = b.input
 	}
 	in := x
-	for l, a := range s.layers {
+	for l, a := range s.Stack {
 		forward(s.gemm, a, b.layers[l], in, rows, true)
 		in = b.layers[l].h
 	}
@@ -146,7 +126,7 @@ func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.layers[len(s.layers)-1].out, nil
+	return b.layers[len(s.Stack)-1].out, nil
 }
 
 // Learn computes the gradients of the L2 loss between ĝ = M(h, labels) and
@@ -173,7 +153,7 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 	if h.Shape()[0] != rows {
 		return 0, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
 	}
-	last := len(s.layers) - 1
+	last := len(s.Stack) - 1
 	loss := kernels.SyntheticGradientLoss(b.grad, b.layers[last].h, data(target), rows)
 	// ĝ = out·Scale/B, so ∂loss/∂out = ∂loss/∂ĝ·Scale/B.
 	kernels.Scale(b.grad, float32(s.cfg.Scale/float64(rows)))
@@ -183,7 +163,7 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		if l > 0 {
 			in = b.layers[l-1].h
 		}
-		backward(s.gemm, s.layers[l], b.layers[l], in, g, b.dIn[l], rows)
+		backward(s.gemm, s.Stack[l], b.layers[l], in, g, b.dIn[l], rows)
 		g = b.dIn[l]
 	}
 	return loss, nil

@@ -155,3 +155,25 @@ func (s batchStats) fold() {
 	blend(s.a.RunMean.Value, s.mean.Value(), 1)
 	blend(s.a.RunVar.Value, s.vr.Value(), unbias)
 }
+
+// Stack is a sequence of dense transforms, input first, such as the layers
+// of a synthesizer.
+type Stack []*Affine
+
+// Params returns the trainable parameters, transform by transform.
+func (s Stack) Params() []*Param {
+	var ps []*Param
+	for _, a := range s {
+		ps = append(ps, a.Params()...)
+	}
+	return ps
+}
+
+// Stats returns the batch-norm running statistics, if any.
+func (s Stack) Stats() []*Param {
+	var ps []*Param
+	for _, a := range s {
+		ps = append(ps, a.Stats()...)
+	}
+	return ps
+}

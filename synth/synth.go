@@ -68,11 +68,11 @@ func Layers(name string, cfg Config) ([]Layer, error) {
 // Synthesizer is one model M_i with its own graphs, machines and optimizer.
 type Synthesizer struct {
 	*graph.Learner
-	cfg      Config
-	name     string
-	dt       tensor.Dtype
-	layers   []*graph.Affine
-	programs map[int]*program
+	cfg         Config
+	name        string
+	dt          tensor.Dtype
+	graph.Stack // the dense transforms, input first
+	programs    map[int]*program
 }
 
 type program struct {
@@ -94,7 +94,7 @@ func New(name string, cfg Config, dt tensor.Dtype, rng *rand.Rand, opt optim.Con
 		if err != nil {
 			return nil, err
 		}
-		s.layers = append(s.layers, a)
+		s.Stack = append(s.Stack, a)
 	}
 	s.Learner = graph.NewLearner(s.Params(), opt)
 	return s, nil
@@ -105,24 +105,6 @@ func (s *Synthesizer) Name() string { return s.name }
 
 // Config returns the synthesizer's configuration.
 func (s *Synthesizer) Config() Config { return s.cfg }
-
-// Params returns the trainable parameters, layer by layer.
-func (s *Synthesizer) Params() []*graph.Param {
-	var ps []*graph.Param
-	for _, a := range s.layers {
-		ps = append(ps, a.Params()...)
-	}
-	return ps
-}
-
-// Stats returns the batch-norm running statistics, if any.
-func (s *Synthesizer) Stats() []*graph.Param {
-	var ps []*graph.Param
-	for _, a := range s.layers {
-		ps = append(ps, a.Stats()...)
-	}
-	return ps
-}
 
 func (s *Synthesizer) program(batch int) (*program, error) {
 	if p, ok := s.programs[batch]; ok {
@@ -139,7 +121,7 @@ func (s *Synthesizer) program(batch int) (*program, error) {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	for _, a := range s.layers {
+	for _, a := range s.Stack {
 		if x, err = b.Dense(a, x); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}

@@ -81,7 +81,7 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 	c.Layers, c.Hidden, c.Activation, c.BatchNorm = m.layers, m.hidden, m.activation, m.batchNorm
 	c.SGHidden, c.SGWidth, c.SGBatchNorm, c.SGScale = m.sgHidden, m.sgWidth, m.sgBatchNorm, m.sgScale
 	c.SGWarmup, c.Lambda = m.sgWarmup, m.lambda
-	if c.UpdateProb, err = parseFloats(m.updateProb); err != nil {
+	if c.UpdateProb, err = parseList(m.updateProb, parseFloat); err != nil {
 		return c, usageError{"--update-prob: " + err.Error()}
 	}
 	if m.sgHidden == sgHiddenAuto {
@@ -91,7 +91,7 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 		}
 	}
 	c.Batch, c.EvalBatch, c.Epochs, c.Seed = m.batch, m.evalBatch, m.epochs, m.seed
-	steps, err := parseSteps(m.lrDecay)
+	steps, err := parseList(m.lrDecay, strconv.Atoi)
 	if err != nil {
 		return c, usageError{"--lr-decay: " + err.Error()}
 	}
@@ -116,35 +116,24 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 	return c, nil
 }
 
-func parseFloats(s string) ([]float64, error) {
+// parseList parses a comma-separated list of values; parse reports a bad
+// element.
+func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 	if s == "" {
 		return nil, nil
 	}
-	var fs []float64
+	var out []T
 	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		v, err := parse(strings.TrimSpace(f))
 		if err != nil {
 			return nil, fmt.Errorf("%q is not a number", f)
 		}
-		fs = append(fs, v)
+		out = append(out, v)
 	}
-	return fs, nil
+	return out, nil
 }
 
-func parseSteps(s string) ([]int, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var steps []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a step number", f)
-		}
-		steps = append(steps, n)
-	}
-	return steps, nil
-}
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {

@@ -28,7 +28,7 @@ func (r *Report) Write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(raw, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := r.plotCurves(filepath.Join(dir, "error_vs_time.png"), "training time (s)", func(p Point) float64 { return p.Seconds }); err != nil {
+	if err := r.plotCurves(filepath.Join(dir, "error_vs_time.png"), "training time (s, log scale)", func(p Point) float64 { return p.Seconds }); err != nil {
 		return err
 	}
 	if err := r.plotCurves(filepath.Join(dir, "error_vs_steps.png"), "steps", func(p Point) float64 { return float64(p.Step) }); err != nil {
@@ -108,6 +108,9 @@ func (r *Report) plotCurves(path, xLabel string, x func(Point) float64) error {
 		p.Legend.Add(c.Name, line, points)
 	}
 	p.Legend.Top = true
+	if strings.Contains(xLabel, "log") { // dni takes ten times longer than the others
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	}
 	return p.Save(6*vg.Inch, 4*vg.Inch, path)
 }
 

@@ -180,6 +180,7 @@ func TestSynthesizerMatchesReference(t *testing.T) {
 		{In: 6, Classes: 3, Scale: 0.5},
 		{In: 7, Classes: 4, Hidden: 2, Width: 9, Scale: 1},
 		{In: 4, Hidden: 1, Width: 33, BatchNorm: true, Scale: 2},
+		{In: 9, Out: 5, Hidden: 1, Width: 7, Scale: 1, Input: true},
 	} {
 		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
 			ref, err := synth.New("sg", cfg, tensor.Float32, rand.New(rand.NewPCG(9, 9)), opt)
@@ -193,7 +194,7 @@ func TestSynthesizerMatchesReference(t *testing.T) {
 			rng := rand.New(rand.NewPCG(10, 11))
 			const batch = 12
 			for step := 0; step < 4; step++ {
-				h, target := randomMatrix(rng, batch, cfg.In), randomMatrix(rng, batch, cfg.In)
+				h, target := randomMatrix(rng, batch, cfg.In), randomMatrix(rng, batch, cfg.OutWidth())
 				var labels *tensor.Dense
 				if cfg.Classes > 0 {
 					labels = oneHot(rng, batch, cfg.Classes)

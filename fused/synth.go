@@ -12,9 +12,10 @@ import (
 	"github.com/dnitrain/dnitrain/synth"
 )
 
-// Synthesizer is a synthetic-gradient model M_i on the fused kernels. It
-// computes what synth.Synthesizer computes: ĝ = M([h, label])·Scale/B,
-// trained on B·Σ‖ĝ − δ‖².
+// Synthesizer is a synthetic-gradient model M_i (or a synthetic-input model
+// I_i) on the fused kernels. It computes what synth.Synthesizer computes:
+// ĝ = M([h, label])·Scale/B, trained on B·Σ‖ĝ − δ‖² (for inputs,
+// Î = I(x)·Scale trained on Σ‖Î − h‖²/B).
 type Synthesizer struct {
 	*graph.Learner
 	cfg         synth.Config
@@ -63,7 +64,7 @@ func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
 	if b, ok := s.buffers[batch]; ok {
 		return b
 	}
-	b := &synthBuffers{grad: make([]float32, batch*s.cfg.In)}
+	b := &synthBuffers{grad: make([]float32, batch*s.cfg.OutWidth())}
 	if s.cfg.Classes > 0 {
 		b.input = make([]float32, batch*(s.cfg.In+s.cfg.Classes))
 	}
@@ -103,7 +104,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, []float32
 		forward(s.gemm, a, b.layers[l], in, rows, true)
 		in = b.layers[l].h
 	}
-	kernels.Scale(in, float32(s.cfg.Scale/float64(rows)))
+	kernels.Scale(in, float32(s.cfg.PredictionScale(rows)))
 	s.fwdH, s.fwdLabels = h, labels
 	return b, x, nil
 }
@@ -133,7 +134,7 @@ func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
 // the target δ_i and returns the loss; Update applies them. The forward
 // pass of the last Predict is reused when it saw the same h and labels.
 func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
-	rows, err := checkInput(s.name, "target", target, s.cfg.In)
+	rows, err := checkInput(s.name, "target", target, s.cfg.OutWidth())
 	if err != nil {
 		return 0, err
 	}
@@ -154,9 +155,9 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		return 0, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
 	}
 	last := len(s.Stack) - 1
-	loss := kernels.SyntheticGradientLoss(b.grad, b.layers[last].h, data(target), rows)
-	// ĝ = out·Scale/B, so ∂loss/∂out = ∂loss/∂ĝ·Scale/B.
-	kernels.Scale(b.grad, float32(s.cfg.Scale/float64(rows)))
+	loss := kernels.SquaredErrorLoss(b.grad, b.layers[last].h, data(target), s.cfg.LossWeight(rows))
+	// pred = out·PredictionScale, so ∂loss/∂out = ∂loss/∂pred·PredictionScale.
+	kernels.Scale(b.grad, float32(s.cfg.PredictionScale(rows)))
 	g := b.grad
 	for l := last; l >= 0; l-- {
 		in := x

@@ -154,11 +154,11 @@ func TestSoftmaxCrossEntropy(t *testing.T) {
 	}
 }
 
-func TestSyntheticGradientLoss(t *testing.T) {
+func TestSquaredErrorLoss(t *testing.T) {
 	pred, target := []float32{1, 2, 3, 4}, []float32{0, 2, 5, 4}
 	grad := make([]float32, 4)
-	// B·Σd² with B = 2: 2·(1 + 0 + 4 + 0) = 10; grad 2B·d.
-	if l := SyntheticGradientLoss(grad, pred, target, 2); l != 10 {
+	// w·Σd² with w = 2: 2·(1 + 0 + 4 + 0) = 10; grad 2w·d.
+	if l := SquaredErrorLoss(grad, pred, target, 2); l != 10 {
 		t.Errorf("loss %v, want 10", l)
 	}
 	requireClose(t, "grad", grad, []float64{4, 0, -8, 0}, 0)

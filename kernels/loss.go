@@ -32,18 +32,17 @@ func SoftmaxCrossEntropy(grad, logits, labels []float32, rows, classes int) (los
 	return loss / float64(rows)
 }
 
-// SyntheticGradientLoss returns the L2 regression loss of a synthesizer,
-// B·Σ‖pred − target‖² (the mean squared error of per-sample gradients, for
-// batch-mean targets over `batch` samples), and sets grad to its gradient
-// with respect to pred, 2B(pred − target) (grad may be nil).
-func SyntheticGradientLoss(grad, pred, target []float32, batch int) (loss float64) {
-	b := float32(batch)
+// SquaredErrorLoss returns weight·Σ‖pred − target‖², the L2 regression
+// loss of a synthesizer, and sets grad to its gradient with respect to
+// pred, 2·weight·(pred − target) (grad may be nil).
+func SquaredErrorLoss(grad, pred, target []float32, weight float64) (loss float64) {
+	w2 := float32(2 * weight)
 	for i, p := range pred {
 		d := p - target[i]
 		loss += float64(d) * float64(d)
 		if grad != nil {
-			grad[i] = 2 * b * d
+			grad[i] = w2 * d
 		}
 	}
-	return loss * float64(batch)
+	return loss * weight
 }

@@ -1,7 +1,9 @@
 // Package synth holds the synthetic-gradient models of decoupled neural
 // interfaces: M_i maps a layer's output h_i (and, for cDNI, the one-hot
 // label) to ĝ_i ≈ ∂L/∂h_i, and learns by L2 regression onto the target δ_i
-// that the layer above pushes back.
+// that the layer above pushes back. The same models, configured with Input,
+// predict a layer's input Î_i ≈ h_{i-1} from the network's input x: the
+// synthetic inputs that unlock the forward pass too.
 package synth
 
 import (
@@ -23,6 +25,42 @@ type Config struct {
 	Width     int     `json:"width"`      // units per hidden layer
 	BatchNorm bool    `json:"batch_norm"` // batch norm in the hidden layers
 	Scale     float64 `json:"scale"`      // ĝ_i is the model's output times Scale/batch size
+	// Out is the width of the prediction; 0 means In, as for a gradient.
+	Out int `json:"out,omitempty"`
+	// Input makes the model predict an activation (a synthetic input)
+	// rather than a batch-mean gradient: its prediction is its output times
+	// Scale, and its loss the mean over the batch of ‖pred − target‖².
+	Input bool `json:"input,omitempty"`
+}
+
+// OutWidth returns the width of the prediction.
+func (c Config) OutWidth() int {
+	if c.Out > 0 {
+		return c.Out
+	}
+	return c.In
+}
+
+// PredictionScale returns the factor between the model's output and its
+// prediction for a batch of the given size: Scale/batch for a gradient
+// (the model works in per-sample units, B·∂L/∂h, whatever the batch size;
+// L is the batch mean), Scale for an input.
+func (c Config) PredictionScale(batch int) float64 {
+	if c.Input {
+		return c.Scale
+	}
+	return c.Scale / float64(batch)
+}
+
+// LossWeight returns w in the regression loss w·Σ‖pred − target‖² for a
+// batch of the given size: batch for a gradient, which makes the loss the
+// mean squared error of the per-sample gradients B·pred_n and B·target_n;
+// 1/batch for an input, the mean squared error of the samples.
+func (c Config) LossWeight(batch int) float64 {
+	if c.Input {
+		return 1 / float64(batch)
+	}
+	return float64(batch)
 }
 
 // Validate reports the first problem with c, if any.
@@ -36,6 +74,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("synthesizer hidden layers must not be negative, got %d", c.Hidden)
 	case c.Hidden > 0 && c.Width <= 0:
 		return fmt.Errorf("synthesizer width must be positive, got %d", c.Width)
+	case c.Out < 0:
+		return fmt.Errorf("synthesizer output width must not be negative, got %d", c.Out)
 	case !(c.Scale > 0):
 		return fmt.Errorf("synthesizer output scale must be positive, got %v", c.Scale)
 	}
@@ -62,7 +102,7 @@ func Layers(name string, cfg Config) ([]Layer, error) {
 		ls = append(ls, Layer{fmt.Sprintf("%s.hidden%d", name, i), graph.Spec{In: in, Out: cfg.Width, Act: graph.ReLU, BatchNorm: cfg.BatchNorm}})
 		in = cfg.Width
 	}
-	return append(ls, Layer{name + ".out", graph.Spec{In: in, Out: cfg.In, Act: graph.Identity, ZeroInit: true}}), nil
+	return append(ls, Layer{name + ".out", graph.Spec{In: in, Out: cfg.OutWidth(), Act: graph.Identity, ZeroInit: true}}), nil
 }
 
 // Synthesizer is one model M_i with its own graphs, machines and optimizer.
@@ -111,7 +151,7 @@ func (s *Synthesizer) program(batch int) (*program, error) {
 		return p, nil
 	}
 	b := graph.NewBuilder(s.dt, batch, true)
-	p := &program{h: b.Input("h", s.cfg.In), target: b.Input("target", s.cfg.In)}
+	p := &program{h: b.Input("h", s.cfg.In), target: b.Input("target", s.cfg.OutWidth())}
 	x, inputs := p.h, G.Nodes{p.h}
 	var err error
 	if s.cfg.Classes > 0 {
@@ -126,26 +166,23 @@ func (s *Synthesizer) program(batch int) (*program, error) {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	// M models the per-sample gradient B·∂L/∂h_n, which does not depend on
-	// the batch size B (L is the batch mean); ĝ is its output times Scale/B.
-	if p.pred, err = G.Mul(x, graph.Constant(s.dt, s.cfg.Scale/float64(batch))); err != nil {
+	if p.pred, err = G.Mul(x, graph.Constant(s.dt, s.cfg.PredictionScale(batch))); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
-	if p.loss, err = squaredError(p.pred, p.target, batch, s.dt); err != nil {
+	if p.loss, err = squaredError(p.pred, p.target, s.cfg.LossWeight(batch), s.dt); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
 	if p.Program, _, err = b.Compile(inputs, G.Nodes{p.pred}, p.loss, nil, nil); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
-	p.predBuf = tensor.New(tensor.WithShape(batch, s.cfg.In), tensor.Of(s.dt))
+	p.predBuf = tensor.New(tensor.WithShape(batch, s.cfg.OutWidth()), tensor.Of(s.dt))
 	s.programs[batch] = p
 	return p, nil
 }
 
-// squaredError returns B·Σ‖pred−target‖² = (1/B)·Σ_n ‖B·pred_n − B·target_n‖²:
-// the mean squared error of the per-sample gradients, the L2 regression
-// loss of a synthesizer.
-func squaredError(pred, target *G.Node, batch int, dt tensor.Dtype) (*G.Node, error) {
+// squaredError returns weight·Σ‖pred−target‖², the L2 regression loss of a
+// synthesizer (see Config.LossWeight).
+func squaredError(pred, target *G.Node, weight float64, dt tensor.Dtype) (*G.Node, error) {
 	diff, err := G.Sub(pred, target)
 	if err != nil {
 		return nil, err
@@ -158,7 +195,7 @@ func squaredError(pred, target *G.Node, batch int, dt tensor.Dtype) (*G.Node, er
 	if err != nil {
 		return nil, err
 	}
-	return G.Mul(total, graph.Constant(dt, float64(batch)))
+	return G.Mul(total, graph.Constant(dt, weight))
 }
 
 func (s *Synthesizer) bind(p *program, h, labels *tensor.Dense) error {

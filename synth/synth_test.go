@@ -60,6 +60,7 @@ func TestLearnGradientMatchesFiniteDifferences(t *testing.T) {
 		{In: 4, Classes: 3, Scale: 0.5},
 		{In: 3, Classes: 2, Hidden: 2, Width: 5, Scale: 1},
 		{In: 2, Hidden: 1, Width: 7, BatchNorm: true, Scale: 3},
+		{In: 5, Out: 3, Hidden: 1, Width: 4, Scale: 1, Input: true},
 	} {
 		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(2, uint64(cfg.In)))
@@ -73,7 +74,7 @@ func TestLearnGradientMatchesFiniteDifferences(t *testing.T) {
 				}
 			}
 			const batch = 5
-			h, target := randomMatrix(rng, batch, cfg.In), randomMatrix(rng, batch, cfg.In)
+			h, target := randomMatrix(rng, batch, cfg.In), randomMatrix(rng, batch, cfg.OutWidth())
 			var labels *tensor.Dense
 			if cfg.Classes > 0 {
 				labels = oneHot(rng, batch, cfg.Classes)
@@ -85,7 +86,7 @@ func TestLearnGradientMatchesFiniteDifferences(t *testing.T) {
 				}
 				return l
 			}
-			// The loss is B·Σ‖ĝ−δ‖²: check it against Predict.
+			// The loss is LossWeight·Σ‖pred−target‖²: check it against Predict.
 			l := loss()
 			pred, err := s.Predict(h, labels)
 			if err != nil {
@@ -96,7 +97,7 @@ func TestLearnGradientMatchesFiniteDifferences(t *testing.T) {
 				d := v - target.Data().([]float64)[i]
 				want += d * d
 			}
-			if want *= batch; math.Abs(l-want) > 1e-9*math.Max(1, want) {
+			if want *= cfg.LossWeight(batch); math.Abs(l-want) > 1e-9*math.Max(1, want) {
 				t.Fatalf("loss %v, want %v", l, want)
 			}
 			loss()

@@ -192,6 +192,9 @@ func (r *Report) curves(ctx context.Context) error {
 	async := r.config(engine.CDNI, 3)
 	async.Exec, async.Workers, async.Threads = engine.ExecAsync, 2, 1
 	runs = append(runs, run{"cdni async (2 workers)", async})
+	unlock := async
+	unlock.Unlock = true
+	runs = append(runs, run{"cdni async unlocked (2 workers)", unlock})
 	for _, rn := range runs {
 		rn.cfg.Epochs = r.profile.Epochs
 		points, _, err := r.train(ctx, rn.cfg, 0)

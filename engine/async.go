@@ -26,13 +26,15 @@ const (
 type message struct {
 	step int
 	b    *batch
+	raw  *tensor.Dense // the network's input x, sent along with h when inputs are unlocked
 	// sizes holds a batch per batch size (the last of an epoch is smaller).
-	sizes         map[int]*batch
-	cols, classes int
+	sizes                  map[int]*batch
+	raws                   map[int]*tensor.Dense
+	cols, classes, rawCols int
 }
 
-func newMessage(cols, classes int) *message {
-	return &message{sizes: map[int]*batch{}, cols: cols, classes: classes}
+func newMessage(cols, classes, rawCols int) *message {
+	return &message{sizes: map[int]*batch{}, raws: map[int]*tensor.Dense{}, cols: cols, classes: classes, rawCols: rawCols}
 }
 
 // resize points m.b at the buffers for rows samples.
@@ -44,13 +46,16 @@ func (m *message) resize(rows int) *batch {
 			b.labels = tensor.New(tensor.WithShape(rows, m.classes), tensor.Of(tensor.Float32))
 		}
 		m.sizes[rows] = b
+		if m.rawCols > 0 {
+			m.raws[rows] = tensor.New(tensor.WithShape(rows, m.rawCols), tensor.Of(tensor.Float32))
+		}
 	}
-	m.b = b
+	m.b, m.raw = b, m.raws[rows]
 	return b
 }
 
-// fill copies a step's tensors into m.
-func (m *message) fill(step int, x, labels *tensor.Dense, classes []uint8) {
+// fill copies a step's tensors into m (raw only when m carries it).
+func (m *message) fill(step int, x, labels *tensor.Dense, classes []uint8, raw *tensor.Dense) {
 	b := m.resize(x.Shape()[0])
 	m.step = step
 	copy(b.x.Float32s(), x.Float32s())
@@ -58,6 +63,9 @@ func (m *message) fill(step int, x, labels *tensor.Dense, classes []uint8) {
 		copy(b.labels.Float32s(), labels.Float32s())
 	}
 	copy(b.classes, classes)
+	if m.raw != nil {
+		copy(m.raw.Float32s(), raw.Float32s())
+	}
 }
 
 // link joins a worker to the one above it (or the feeder to the first
@@ -68,15 +76,15 @@ type link struct {
 	targets, targetsFree chan *message // δ targets going down (nil from the feeder)
 }
 
-func newLink(buffers, cols, classes, targetCols int) *link {
+func newLink(buffers, cols, classes, rawCols, targetCols int) *link {
 	l := &link{data: make(chan *message, buffers), dataFree: make(chan *message, buffers)}
 	for range buffers {
-		l.dataFree <- newMessage(cols, classes)
+		l.dataFree <- newMessage(cols, classes, rawCols)
 	}
 	if targetCols > 0 {
 		l.targets, l.targetsFree = make(chan *message, buffers), make(chan *message, buffers)
 		for range buffers {
-			l.targetsFree <- newMessage(targetCols, 0)
+			l.targetsFree <- newMessage(targetCols, 0, 0)
 		}
 	}
 	return l
@@ -87,14 +95,23 @@ func newLink(buffers, cols, classes, targetCols int) *link {
 type worker struct {
 	net         *Network
 	first, last int
-	in, up      *link // up is nil for the top worker
+	in, up      *link // up is nil for the top worker; in is the feeder's link for worker 0
+	// feed brings the network's input when inputs are unlocked and the
+	// worker is not the first: what comes from below then only trains the
+	// input model of its first layer. Otherwise feed is in.
+	feed      *link
+	belowDone bool
 	// saved keeps the output of the worker's last hidden layer, and the
 	// labels, of each step whose δ target has not come back from above:
 	// the input on which that layer's synthesizer will learn.
 	saved   []*message
 	pending int
-	sgLoss  float64
-	sgCount int
+	// With unlocked inputs the worker above may run ahead: targets for
+	// steps this worker has not reached yet wait in early, in order.
+	early    []*message
+	lastStep int // the last step this worker ran, -1 before the first
+	sgLoss   float64
+	sgCount  int
 	// Results of the top worker.
 	onResult func(loss float64, logits *tensor.Dense, classes []uint8)
 }
@@ -121,31 +138,43 @@ func (w *worker) run(ctx context.Context) error {
 		if err := w.step(ctx, m); err != nil {
 			return fmt.Errorf("step %d: %w", m.step, err)
 		}
-		w.in.dataFree <- m // never blocks: the buffer came from this list
+		w.feed.dataFree <- m // never blocks: the buffer came from this list
 	}
 }
 
-// receive waits for the next batch from below, learning from δ targets from
-// above meanwhile. It waits for targets alone when every saved slot is in
-// use: that bounds how far this worker runs ahead of the one above.
-func (w *worker) receive(ctx context.Context) (*message, bool, error) {
-	var targets chan *message
+// unlocked reports whether the worker's first layer takes a synthetic
+// input, so that activations from below are targets rather than inputs.
+func (w *worker) unlocked() bool { return w.feed != w.in }
+
+// wait returns the next message on want (ok is false once it is closed),
+// handling meanwhile what must never wait: δ targets from above and, when
+// inputs are unlocked, activations from below. With want nil it returns
+// after handling one such event. Handling events in every wait is what
+// keeps two workers waiting on each other's buffers from deadlocking.
+func (w *worker) wait(ctx context.Context, want chan *message) (*message, bool, error) {
+	var targets, below chan *message
 	if w.up != nil {
 		targets = w.up.targets
 	}
+	if w.unlocked() && !w.belowDone {
+		below = w.in.data
+	}
 	for {
-		if w.pending == len(w.saved) && w.up != nil {
-			if err := w.awaitTarget(ctx); err != nil {
-				return nil, false, err
-			}
-			continue
-		}
 		select {
-		case m, ok := <-w.in.data:
+		case m, ok := <-want:
 			return m, ok, nil
 		case t := <-targets:
-			if err := w.learnFromAbove(t); err != nil {
+			if err := w.learnFromAbove(t); err != nil || want == nil {
+				return nil, true, err
+			}
+		case m, ok := <-below:
+			if !ok {
+				w.belowDone, below = true, nil
+			} else if err := w.learnInputFromBelow(m); err != nil {
 				return nil, false, err
+			}
+			if want == nil {
+				return nil, true, nil
 			}
 		case <-ctx.Done():
 			return nil, false, context.Cause(ctx)
@@ -153,33 +182,46 @@ func (w *worker) receive(ctx context.Context) (*message, bool, error) {
 	}
 }
 
-func (w *worker) awaitTarget(ctx context.Context) error {
-	select {
-	case t := <-w.up.targets:
-		return w.learnFromAbove(t)
-	case <-ctx.Done():
-		return context.Cause(ctx)
+// receive waits for the next batch, first waiting for targets while every
+// saved slot is in use: that bounds how far this worker runs ahead of the
+// one above.
+func (w *worker) receive(ctx context.Context) (*message, bool, error) {
+	for w.up != nil && w.pending == len(w.saved) {
+		if _, _, err := w.wait(ctx, nil); err != nil {
+			return nil, false, err
+		}
 	}
+	return w.wait(ctx, w.feed.data)
 }
 
-// drain waits for the targets of every step still saved, then tells the
+// take waits for a free buffer.
+func (w *worker) take(ctx context.Context, free chan *message) (*message, error) {
+	m, _, err := w.wait(ctx, free)
+	return m, err
+}
+
+// drain waits for the targets of every step still saved and, when inputs
+// are unlocked, for the last activations from below; then it tells the
 // worker above that no more batches come.
 func (w *worker) drain(ctx context.Context) error {
-	if w.up == nil {
-		return nil
-	}
-	for w.pending > 0 {
-		if err := w.awaitTarget(ctx); err != nil {
+	for (w.up != nil && w.pending > 0) || (w.unlocked() && !w.belowDone) {
+		if _, _, err := w.wait(ctx, nil); err != nil {
 			return err
 		}
 	}
-	close(w.up.data)
+	if w.up != nil {
+		close(w.up.data)
+	}
 	return nil
 }
 
 // learnFromAbove trains the synthesizer of the worker's last hidden layer
 // on the δ target t sent down for an earlier step.
 func (w *worker) learnFromAbove(t *message) error {
+	if t.step > w.lastStep {
+		w.early = append(w.early, t)
+		return nil
+	}
 	s := w.saved[t.step%len(w.saved)]
 	if s.step != t.step || w.pending == 0 {
 		return fmt.Errorf("target for step %d arrived, step %d was saved", t.step, s.step)
@@ -195,27 +237,54 @@ func (w *worker) learnFromAbove(t *message) error {
 	return nil
 }
 
+// learnInputFromBelow trains the input model of the worker's first layer on
+// the real activation that has now come from below.
+func (w *worker) learnInputFromBelow(m *message) error {
+	if err := w.net.learnInput(w.first-1, m.raw, m.b.x); err != nil {
+		return fmt.Errorf("step %d: %w", m.step, err)
+	}
+	w.in.dataFree <- m
+	return nil
+}
+
 // step runs the worker's layers on one batch: the decoupled step of
 // Network.decoupledStep, cut at the worker's boundaries.
 func (w *worker) step(ctx context.Context, m *message) error {
 	n := w.net
-	in, labels := m.b.x, m.b.labels
+	x, labels := m.b.x, m.b.labels // with unlocked inputs x is the network's input
+	in, prev := x, (*tensor.Dense)(nil)
+	var err error
+	if w.unlocked() {
+		if in, err = n.inputs[w.first-1].Predict(x, nil); err != nil {
+			return err
+		}
+	}
 	for i := w.first; i <= w.lastHidden(); i++ {
+		if i > w.first && n.cfg.Unlock {
+			if in, err = n.inputs[i-1].Predict(x, nil); err != nil {
+				return err
+			}
+		}
 		h, delta, err := n.layerStep(i, m.step, in, labels)
 		if err != nil {
 			return err
 		}
-		if err := w.target(ctx, i-1, m.step, in, labels, delta); err != nil {
+		if err := w.target(ctx, i-1, m.step, prev, x, labels, delta); err != nil {
 			return err
 		}
-		in = h
+		prev, in = h, h
 	}
 	if w.hasTop() {
+		if w.last > w.first && n.cfg.Unlock {
+			if in, err = n.inputs[w.last-1].Predict(x, nil); err != nil {
+				return err
+			}
+		}
 		loss, logits, grad, err := n.topStep(in, labels, m.step)
 		if err != nil {
 			return err
 		}
-		if err := w.target(ctx, w.last-1, m.step, in, labels, grad); err != nil {
+		if err := w.target(ctx, w.last-1, m.step, prev, x, labels, grad); err != nil {
 			return err
 		}
 		w.onResult(loss, logits, m.b.classes)
@@ -223,57 +292,52 @@ func (w *worker) step(ctx context.Context, m *message) error {
 	}
 	// Keep h and the labels until the target comes back, and send them up.
 	s := w.saved[m.step%len(w.saved)]
-	s.fill(m.step, in, labels, m.b.classes)
+	s.fill(m.step, prev, labels, m.b.classes, nil)
 	w.pending++
+	w.lastStep = m.step
+	for len(w.early) > 0 && w.early[0].step <= w.lastStep {
+		t := w.early[0]
+		w.early = w.early[:copy(w.early, w.early[1:])]
+		if err := w.learnFromAbove(t); err != nil {
+			return err
+		}
+	}
 	u, err := w.take(ctx, w.up.dataFree)
 	if err != nil {
 		return err
 	}
-	u.fill(m.step, in, labels, m.b.classes)
+	u.fill(m.step, prev, labels, m.b.classes, x)
 	w.up.data <- u
 	return nil
 }
 
 // target delivers δ_i, the target of M_i computed by layer i+1: to M_i at
-// once when layer i is on this worker, down to the worker below otherwise.
-func (w *worker) target(ctx context.Context, i, step int, h, labels, delta *tensor.Dense) error {
+// once when layer i is on this worker (h is then its output h_i, and with
+// unlocked inputs I_{i+1} learns from it too), down to the worker below
+// otherwise.
+func (w *worker) target(ctx context.Context, i, step int, h, x, labels, delta *tensor.Dense) error {
 	switch {
 	case i < 0:
 		return nil // the first layer's input is data
 	case i >= w.first:
 		l, err := w.net.learn(i, h, labels, delta)
+		if err != nil {
+			return err
+		}
 		w.sgLoss += l
 		w.sgCount++
-		return err
+		if w.net.cfg.Unlock {
+			return w.net.learnInput(i, x, h)
+		}
+		return nil
 	}
 	t, err := w.take(ctx, w.in.targetsFree)
 	if err != nil {
 		return err
 	}
-	t.fill(step, delta, nil, nil)
+	t.fill(step, delta, nil, nil, nil)
 	w.in.targets <- t
 	return nil
-}
-
-// take waits for a free buffer, learning from targets from above meanwhile
-// so that two workers waiting on each other's buffers cannot deadlock.
-func (w *worker) take(ctx context.Context, free chan *message) (*message, error) {
-	var targets chan *message
-	if w.up != nil {
-		targets = w.up.targets
-	}
-	for {
-		select {
-		case m := <-free:
-			return m, nil
-		case t := <-targets:
-			if err := w.learnFromAbove(t); err != nil {
-				return nil, err
-			}
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		}
-	}
 }
 
 // partition splits the stages (hidden layers, then the top) into at most
@@ -324,23 +388,34 @@ func (n *Network) stageCosts() []int64 {
 		}
 		return c
 	}
+	model := func(m Synthesizer) int64 {
+		cfg := m.Config()
+		var c int64
+		in := cfg.In + cfg.Classes
+		for k := 0; k < cfg.Hidden; k++ {
+			c += gemms(in, cfg.Width, k > 0)
+			in = cfg.Width
+		}
+		return c + gemms(in, cfg.OutWidth(), cfg.Hidden > 0)
+	}
 	var costs []int64
 	for i, l := range n.hidden {
 		s := l.LayerSpec()
 		c := gemms(s.In, s.Out, i > 0)
 		if m, ok := n.models[i].(Synthesizer); ok {
-			cfg := m.Config()
-			in := cfg.In + cfg.Classes
-			for k := 0; k < cfg.Hidden; k++ {
-				c += gemms(in, cfg.Width, k > 0)
-				in = cfg.Width
-			}
-			c += gemms(in, cfg.In, cfg.Hidden > 0)
+			c += model(m)
+		}
+		if i > 0 && n.inputs != nil {
+			c += model(n.inputs[i-1])
 		}
 		costs = append(costs, c)
 	}
 	s := n.top.LayerSpec()
-	return append(costs, gemms(s.In, s.Out, len(n.hidden) > 0))
+	c := gemms(s.In, s.Out, len(n.hidden) > 0)
+	if n.inputs != nil {
+		c += model(n.inputs[len(n.inputs)-1])
+	}
+	return append(costs, c)
 }
 
 // runEpochAsync trains the remaining steps of the current epoch on workers.
@@ -354,18 +429,26 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 
 	groups := t.net.partition(cfg.workers())
 	buffers := cfg.Queue
-	feed := newLink(buffers, cfg.Inputs, cfg.Classes, 0)
+	rawCols := 0 // activations going up carry x when inputs are unlocked
+	if cfg.Unlock {
+		rawCols = cfg.Inputs
+	}
+	feeds := []*link{newLink(buffers, cfg.Inputs, cfg.Classes, 0, 0)}
 	workers := make([]*worker, len(groups))
 	var lossSum float64
 	var wrong int
 	start := time.Now()
-	in := feed
+	in := feeds[0]
 	for k, g := range groups {
-		w := &worker{net: t.net, first: g[0], last: g[1], in: in}
+		w := &worker{net: t.net, first: g[0], last: g[1], in: in, feed: in, lastStep: -1, early: make([]*message, 0, buffers)}
+		if k > 0 && cfg.Unlock {
+			w.feed = newLink(buffers, cfg.Inputs, cfg.Classes, 0, 0)
+			feeds = append(feeds, w.feed)
+		}
 		if !w.hasTop() {
-			w.up = newLink(buffers, cfg.Hidden, cfg.Classes, cfg.Hidden)
+			w.up = newLink(buffers, cfg.Hidden, cfg.Classes, rawCols, cfg.Hidden)
 			for range buffers + 1 {
-				w.saved = append(w.saved, newMessage(cfg.Hidden, cfg.Classes))
+				w.saved = append(w.saved, newMessage(cfg.Hidden, cfg.Classes, 0))
 			}
 			in = w.up
 		} else {
@@ -391,23 +474,29 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 		}
 	}
 	wg.Add(1)
-	go func() { // the feeder: the epoch's batches, in order
+	go func() { // the feeder: the epoch's batches, in order, to every feed
 		defer wg.Done()
-		defer close(feed.data)
-		for step := t.step; step < (epoch+1)*per; step++ {
-			var m *message
-			select {
-			case m = <-feed.dataFree:
-			case <-ctx.Done():
-				return
+		defer func() {
+			for _, f := range feeds {
+				close(f.data)
 			}
+		}()
+		for step := t.step; step < (epoch+1)*per; step++ {
 			b, err := t.loadBatch(epoch, step%per)
 			if err != nil {
 				fail(err)
 				return
 			}
-			m.fill(step, b.x, b.labels, b.classes)
-			feed.data <- m
+			for _, f := range feeds {
+				var m *message
+				select {
+				case m = <-f.dataFree:
+				case <-ctx.Done():
+					return
+				}
+				m.fill(step, b.x, b.labels, b.classes, nil)
+				f.data <- m
+			}
 		}
 	}()
 	for _, w := range workers {

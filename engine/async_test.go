@@ -181,3 +181,44 @@ func TestAsyncSlowWorker(t *testing.T) {
 		t.Errorf("%+v", stats)
 	}
 }
+
+// With unlocked inputs, one async worker is the sync step again, and more
+// workers train every step and learn.
+func TestUnlockedInputs(t *testing.T) {
+	train, test := toySet("train", 600, 1), toySet("test", 300, 2)
+	cfg := asyncConfig(CDNI, 4, 1)
+	cfg.Unlock = true
+	one := newTrainer(t, cfg, train)
+	cfg.Exec = ExecSync
+	sync := newTrainer(t, cfg, train)
+	if _, err := one.RunEpoch(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sync.RunEpoch(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	requireEqual(t, "unlocked, one worker against sync", state(one.net), state(sync.net), 0)
+	if _, ok := state(sync.net)["input3.out.W"]; !ok {
+		t.Fatal("no input model for the top layer")
+	}
+	for _, workers := range []int{1, 2, 4} {
+		cfg := asyncConfig(CDNI, 4, workers)
+		cfg.Unlock, cfg.Epochs = true, 8
+		if workers == 1 {
+			cfg.Exec = ExecSync
+		}
+		tr := newTrainer(t, cfg, train)
+		for !tr.Done() {
+			if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ev, err := tr.Evaluate(test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Step() != 8*tr.StepsPerEpoch() || ev.Error > 40 {
+			t.Errorf("%d workers: %d steps, test error %.1f%%", workers, tr.Step(), ev.Error)
+		}
+	}
+}

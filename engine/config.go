@@ -66,6 +66,7 @@ type Config struct {
 
 	// Decoupling options (decoupled modes only but UpdateProb).
 	Lambda     float64   `json:"lambda"`      // BP(λ): weight of the true gradient in each update
+	Unlock     bool      `json:"unlock"`      // synthetic inputs: layer i > 0 trains on Î_i(x) ≈ h_{i-1}
 	SGWarmup   int       `json:"sg_warmup"`   // steps during which hidden layers do not update
 	UpdateProb []float64 `json:"update_prob"` // per-step update probability: one for all layers, or one per layer
 
@@ -170,6 +171,9 @@ func (c Config) validateDecoupling() error {
 	}
 	if c.Lambda > 0 && !c.Mode.Decoupled() {
 		return fmt.Errorf("--lambda mixes synthetic and true gradients: it needs --mode dni or cdni")
+	}
+	if c.Unlock && (!c.Mode.Decoupled() || c.Lambda > 0) {
+		return fmt.Errorf("--unlock needs --mode dni or cdni without --lambda")
 	}
 	if c.SGWarmup < 0 {
 		return fmt.Errorf("--sg-warmup must not be negative, got %d", c.SGWarmup)

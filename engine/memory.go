@@ -45,6 +45,10 @@ func EstimateMemory(cfg Config) uint64 {
 		su += 3*hidden + sgIn
 		params += uint64(cfg.Layers-1) * sp
 		sgUnits = uint64(cfg.Layers-1) * su // synthesizers train only
+		if cfg.Unlock {                     // input models: x → … → h, about a synthesizer each with x's width
+			params += uint64(cfg.Layers-1) * (sp + (uint64(cfg.Inputs)-sgIn)*w)
+			sgUnits *= 2
+		}
 	}
 	batches := uint64(cfg.Batch + cfg.EvalBatch)
 	if cfg.Exec == ExecAsync {

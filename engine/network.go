@@ -39,6 +39,9 @@ type Network struct {
 	hidden []Layer
 	top    OutputLayer
 	models []GradientModel // models[i] predicts ∂L/∂h for hidden[i]
+	// inputs[i] predicts the input of stage i+1 (hidden[i]'s output h_i)
+	// from the network's input, when inputs are unlocked.
+	inputs []Synthesizer
 	lambda map[int]*lambdaBuffers
 }
 
@@ -48,6 +51,7 @@ type Network struct {
 const (
 	layerStream = 1
 	synthStream = 2
+	inputStream = 3
 )
 
 // NewNetwork builds a network from a validated config.
@@ -95,6 +99,18 @@ func NewNetwork(cfg Config) (*Network, error) {
 		}
 		n.models = append(n.models, s)
 	}
+	if !cfg.Unlock {
+		return n, nil
+	}
+	rng = rand.New(rand.NewPCG(cfg.Seed, inputStream))
+	for i := range n.hidden {
+		ic := synth.Config{In: cfg.Inputs, Out: cfg.Hidden, Hidden: cfg.SGHidden, Width: cfg.SGWidth, BatchNorm: cfg.SGBatchNorm, Scale: 1, Input: true}
+		m, err := backend.Synthesizer(fmt.Sprintf("input%d", i+1), ic, rng, cfg.SGOptim)
+		if err != nil {
+			return nil, err
+		}
+		n.inputs = append(n.inputs, m)
+	}
 	return n, nil
 }
 
@@ -113,14 +129,24 @@ func (n *Network) modules() []module {
 			ms = append(ms, s)
 		}
 	}
+	for _, m := range n.inputs {
+		ms = append(ms, m)
+	}
 	return ms
+}
+
+func describeModel(kind, in, out string, c synth.Config) string {
+	if c.Hidden > 0 {
+		return fmt.Sprintf("%s %s (%d) → %d×%d relu → %s (%d)", kind, in, c.In+c.Classes, c.Hidden, c.Width, out, c.OutWidth())
+	}
+	return fmt.Sprintf("%s %s (%d) → %s (%d), linear", kind, in, c.In+c.Classes, out, c.OutWidth())
 }
 
 // ParamCount returns the number of trainable parameters of the layers and of
 // the synthesizers.
 func (n *Network) ParamCount() (layers, synths int) {
 	for _, m := range n.Describe() {
-		if strings.HasPrefix(m.What, "synthesizer") {
+		if strings.HasPrefix(m.What, "synthesizer") || strings.HasPrefix(m.What, "input model") {
 			synths += m.Params
 		} else {
 			layers += m.Params
@@ -176,32 +202,69 @@ func (n *Network) backpropStep(x, labels *tensor.Dense, step int) (stepResult, e
 // decoupledStep is one DNI/cDNI step, layer by layer from the bottom: each
 // hidden layer runs layerStep, and the δ_{i-1} it pushes down trains
 // M_{i-1}; the top layer's true gradient trains the last synthesizer.
+//
+// With unlocked inputs, every stage but the first takes Î_i(x) instead of
+// h_{i-1}, and I_i learns from the real h_{i-1} once it is computed.
 func (n *Network) decoupledStep(x, labels *tensor.Dense, step int) (stepResult, error) {
 	var sgLoss float64
-	in := x
+	in, prev := x, (*tensor.Dense)(nil) // prev: the real output of the layer below
+	var err error
 	for i := range n.hidden {
+		if i > 0 && n.cfg.Unlock {
+			if in, err = n.inputs[i-1].Predict(x, nil); err != nil {
+				return stepResult{}, err
+			}
+		}
 		h, delta, err := n.layerStep(i, step, in, labels)
 		if err != nil {
 			return stepResult{}, err
 		}
 		if i > 0 {
-			l, err := n.learn(i-1, in, labels, delta)
+			l, err := n.learn(i-1, prev, labels, delta)
 			if err != nil {
 				return stepResult{}, err
 			}
 			sgLoss += l
+			if err := n.learnInputIfUnlocked(i-1, x, prev); err != nil {
+				return stepResult{}, err
+			}
 		}
-		in = h
+		prev, in = h, h
+	}
+	last := len(n.hidden) - 1
+	if n.cfg.Unlock {
+		if in, err = n.inputs[last].Predict(x, nil); err != nil {
+			return stepResult{}, err
+		}
 	}
 	loss, logits, trueGrad, err := n.topStep(in, labels, step)
 	if err != nil {
 		return stepResult{}, err
 	}
-	l, err := n.learn(len(n.hidden)-1, in, labels, trueGrad)
+	l, err := n.learn(last, prev, labels, trueGrad)
 	if err != nil {
 		return stepResult{}, err
 	}
+	if err := n.learnInputIfUnlocked(last, x, prev); err != nil {
+		return stepResult{}, err
+	}
 	return stepResult{loss: loss, logits: logits, sgLoss: (sgLoss + l) / float64(len(n.models))}, nil
+}
+
+// learnInput trains I_{i+1}, the model of stage i+1's input, on the real
+// output h_i of hidden layer i, and updates it.
+func (n *Network) learnInput(i int, x, h *tensor.Dense) error {
+	if _, err := n.inputs[i].Learn(x, nil, h); err != nil {
+		return err
+	}
+	return n.inputs[i].Update()
+}
+
+func (n *Network) learnInputIfUnlocked(i int, x, h *tensor.Dense) error {
+	if !n.cfg.Unlock {
+		return nil
+	}
+	return n.learnInput(i, x, h)
 }
 
 // layerStep is what hidden layer i does with its input in a decoupled step:
@@ -435,11 +498,10 @@ func (n *Network) Describe() []ModuleInfo {
 		if c.Classes > 0 {
 			in = "[h, label]"
 		}
-		what := fmt.Sprintf("synthesizer %s (%d) → ĝ (%d), linear", in, c.In+c.Classes, c.In)
-		if c.Hidden > 0 {
-			what = fmt.Sprintf("synthesizer %s (%d) → %d×%d relu → ĝ (%d)", in, c.In+c.Classes, c.Hidden, c.Width, c.In)
-		}
-		out = append(out, ModuleInfo{s.Name(), what, count(s)})
+		out = append(out, ModuleInfo{s.Name(), describeModel("synthesizer", in, "ĝ", c), count(s)})
+	}
+	for _, s := range n.inputs {
+		out = append(out, ModuleInfo{s.Name(), describeModel("input model", "x", "Î", s.Config()), count(s)})
 	}
 	return out
 }

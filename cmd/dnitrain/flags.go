@@ -23,6 +23,7 @@ type modelFlags struct {
 	layers, hidden, sgHidden, sgWidth    int
 	batch, evalBatch, epochs             int
 	batchNorm, sgBatchNorm, normalize    bool
+	unlock                               bool
 	sgScale, lr, sgLR, momentum, decay   float64
 	seed                                 uint64
 }
@@ -47,6 +48,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&m.sgBatchNorm, "sg-batchnorm", d.SGBatchNorm, "batch normalisation in the synthesizers' hidden layers")
 	fs.Float64Var(&m.sgScale, "sg-scale", d.SGScale, "factor applied to every synthetic gradient")
 	fs.IntVar(&m.sgWarmup, "sg-warmup", 0, "steps during which the synthesizers train but hidden layers do not update")
+	fs.BoolVar(&m.unlock, "unlock", false, "synthetic inputs too: layer i > 0 trains on Î_i(x), a model of h_{i-1} learnt from the real one (dni, cdni)")
 	fs.Float64Var(&m.lambda, "lambda", 0, "BP(λ): weight of the true gradient in every update (0 synthetic only, 1 backprop)")
 	fs.StringVar(&m.updateProb, "update-prob", "", "probability that a layer updates at a step: one value, or one per layer, comma-separated (default 1)")
 	fs.BoolVar(&m.normalize, "normalize", true, "standardise inputs with the training set's mean and std")
@@ -80,7 +82,7 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 	c.Exec, c.Workers, c.Queue = m.exec, m.workers, m.queue
 	c.Layers, c.Hidden, c.Activation, c.BatchNorm = m.layers, m.hidden, m.activation, m.batchNorm
 	c.SGHidden, c.SGWidth, c.SGBatchNorm, c.SGScale = m.sgHidden, m.sgWidth, m.sgBatchNorm, m.sgScale
-	c.SGWarmup, c.Lambda = m.sgWarmup, m.lambda
+	c.SGWarmup, c.Lambda, c.Unlock = m.sgWarmup, m.lambda, m.unlock
 	if c.UpdateProb, err = parseList(m.updateProb, parseFloat); err != nil {
 		return c, usageError{"--update-prob: " + err.Error()}
 	}

@@ -80,6 +80,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--exec", "later"}, exitUsage, "--exec"},
 		{[]string{"train", "--exec", "async", "--mode", "bprop"}, exitUsage, "--exec async"},
 		{[]string{"train", "--queue", "0"}, exitUsage, "--queue"},
+		{[]string{"train", "--unlock", "--mode", "bprop"}, exitUsage, "--unlock"},
 		{[]string{"train", "--resume", "x.safetensors", "--hidden", "3"}, exitUsage, "--hidden cannot be changed"},
 		{[]string{"train", "--data", "/nonexistent-folder"}, exitError, "nonexistent-folder"},
 		{[]string{"eval"}, exitUsage, "--checkpoint is required"},

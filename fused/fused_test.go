@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/dnitrain/dnitrain/internal/tensortest"
+
 	"gorgonia.org/tensor"
 
 	"github.com/dnitrain/dnitrain/graph"
@@ -16,22 +18,6 @@ import (
 // The fused modules are checked against the Gorgonia graphs of packages
 // graph and synth, the reference implementation, on random inputs: both
 // are built from the same seed, so they hold the same parameters.
-
-func randomMatrix(rng *rand.Rand, rows, cols int) *tensor.Dense {
-	t := matrix(rows, cols)
-	for i := range data(t) {
-		data(t)[i] = float32(rng.NormFloat64())
-	}
-	return t
-}
-
-func oneHot(rng *rand.Rand, rows, classes int) *tensor.Dense {
-	t := matrix(rows, classes)
-	for r := 0; r < rows; r++ {
-		data(t)[r*classes+rng.IntN(classes)] = 1
-	}
-	return t
-}
 
 func requireClose(t *testing.T, what string, got, want *tensor.Dense) {
 	t.Helper()
@@ -98,7 +84,7 @@ func TestDenseMatchesReference(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(3, 4))
 			for step := 0; step < 3; step++ { // forward, backward, update, again
-				x, g := randomMatrix(rng, tc.batch, tc.in), randomMatrix(rng, tc.batch, tc.out)
+				x, g := tensortest.Normal(rng, tensor.Float32, tc.batch, tc.in), tensortest.Normal(rng, tensor.Float32, tc.batch, tc.out)
 				hr, err := ref.Forward(x, true)
 				if err != nil {
 					t.Fatal(err)
@@ -126,7 +112,7 @@ func TestDenseMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			x := randomMatrix(rng, tc.batch+1, tc.in)
+			x := tensortest.Normal(rng, tensor.Float32, tc.batch+1, tc.in)
 			er, _ := ref.Forward(x, false)
 			ef, err := fast.Forward(x, false)
 			if err != nil {
@@ -150,7 +136,7 @@ func TestOutputMatchesReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			rng := rand.New(rand.NewPCG(7, 8))
-			x, y := randomMatrix(rng, tc.batch, tc.in), oneHot(rng, tc.batch, tc.classes)
+			x, y := tensortest.Normal(rng, tensor.Float32, tc.batch, tc.in), tensortest.OneHot(rng, tensor.Float32, tc.batch, tc.classes)
 			lr, logitsR, dxR, err := ref.Train(x, y)
 			if err != nil {
 				t.Fatal(err)
@@ -194,10 +180,10 @@ func TestSynthesizerMatchesReference(t *testing.T) {
 			rng := rand.New(rand.NewPCG(10, 11))
 			const batch = 12
 			for step := 0; step < 4; step++ {
-				h, target := randomMatrix(rng, batch, cfg.In), randomMatrix(rng, batch, cfg.OutWidth())
+				h, target := tensortest.Normal(rng, tensor.Float32, batch, cfg.In), tensortest.Normal(rng, tensor.Float32, batch, cfg.OutWidth())
 				var labels *tensor.Dense
 				if cfg.Classes > 0 {
-					labels = oneHot(rng, batch, cfg.Classes)
+					labels = tensortest.OneHot(rng, tensor.Float32, batch, cfg.Classes)
 				}
 				pr, err := ref.Predict(h, labels)
 				if err != nil {
@@ -242,23 +228,23 @@ func TestShapeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Backward(randomMatrix(rng, 2, 2)); err == nil {
+	if _, err := d.Backward(tensortest.Normal(rng, tensor.Float32, 2, 2)); err == nil {
 		t.Error("backward before forward accepted")
 	}
-	if _, err := d.Forward(randomMatrix(rng, 2, 4), true); err == nil {
+	if _, err := d.Forward(tensortest.Normal(rng, tensor.Float32, 2, 4), true); err == nil {
 		t.Error("4 columns accepted by a 3-input layer")
 	}
-	if _, err := d.Forward(randomMatrix(rng, 2, 3), true); err != nil {
+	if _, err := d.Forward(tensortest.Normal(rng, tensor.Float32, 2, 3), true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Backward(randomMatrix(rng, 3, 2)); err == nil {
+	if _, err := d.Backward(tensortest.Normal(rng, tensor.Float32, 3, 2)); err == nil {
 		t.Error("a 3-row gradient accepted for a 2-row batch")
 	}
 	s, err := NewSynthesizer("sg", synth.Config{In: 2, Classes: 3, Scale: 1}, rng, optim.DefaultAdam(1), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Predict(randomMatrix(rng, 2, 2), nil); err == nil {
+	if _, err := s.Predict(tensortest.Normal(rng, tensor.Float32, 2, 2), nil); err == nil {
 		t.Error("a conditioned synthesizer ran without labels")
 	}
 }

@@ -6,26 +6,12 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/dnitrain/dnitrain/internal/tensortest"
+
 	"gorgonia.org/tensor"
 
 	"github.com/dnitrain/dnitrain/optim"
 )
-
-func randomMatrix(rng *rand.Rand, rows, cols int) *tensor.Dense {
-	xs := make([]float64, rows*cols)
-	for i := range xs {
-		xs[i] = rng.NormFloat64()
-	}
-	return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(xs))
-}
-
-func oneHot(rng *rand.Rand, rows, classes int) *tensor.Dense {
-	ys := make([]float64, rows*classes)
-	for r := 0; r < rows; r++ {
-		ys[r*classes+rng.IntN(classes)] = 1
-	}
-	return tensor.New(tensor.WithShape(rows, classes), tensor.WithBacking(ys))
-}
 
 // checkGradient compares analytic with central finite differences of loss
 // with respect to every element of xs (or a sample of at most 40 of them).
@@ -72,8 +58,8 @@ func TestDenseBackwardMatchesFiniteDifferences(t *testing.T) {
 				initUniform(d.Gamma.Value, rng, 2)
 				initUniform(d.Beta.Value, rng, 1)
 			}
-			x := randomMatrix(rng, tc.batch, tc.in)
-			upstream := randomMatrix(rng, tc.batch, tc.out)
+			x := tensortest.Normal(rng, tensor.Float64, tc.batch, tc.in)
+			upstream := tensortest.Normal(rng, tensor.Float64, tc.batch, tc.out)
 			// L = Σ h ⊙ upstream, so ∂L/∂h = upstream.
 			loss := func() float64 {
 				h, err := d.Forward(x, true)
@@ -112,8 +98,8 @@ func TestOutputBackwardMatchesFiniteDifferences(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := randomMatrix(rng, tc.batch, tc.in)
-			y := oneHot(rng, tc.batch, tc.classes)
+			x := tensortest.Normal(rng, tensor.Float64, tc.batch, tc.in)
+			y := tensortest.OneHot(rng, tensor.Float64, tc.batch, tc.classes)
 			lossTrain, _, dx, err := o.Train(x, y)
 			if err != nil {
 				t.Fatal(err)
@@ -150,7 +136,7 @@ func TestCrossEntropyValue(t *testing.T) {
 	// Zero weights: uniform softmax, loss = ln 3 whatever the label.
 	fill(o.W.Value, func() float64 { return 0 })
 	fill(o.B.Value, func() float64 { return 0 })
-	l, logits, err := o.Evaluate(randomMatrix(rng, 4, 2), oneHot(rng, 4, 3))
+	l, logits, err := o.Evaluate(tensortest.Normal(rng, tensor.Float64, 4, 2), tensortest.OneHot(rng, tensor.Float64, 4, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +154,7 @@ func TestBatchNormEvaluationUsesRunningStatistics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := randomMatrix(rng, 8, 3)
+	x := tensortest.Normal(rng, tensor.Float64, 8, 3)
 	h, err := d.Forward(x, true)
 	if err != nil {
 		t.Fatal(err)
@@ -198,10 +184,10 @@ func TestBackwardBeforeForwardIsAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Backward(randomMatrix(rng, 2, 2)); err == nil {
+	if _, err := d.Backward(tensortest.Normal(rng, tensor.Float64, 2, 2)); err == nil {
 		t.Fatal("expected an error")
 	}
-	if _, err := d.Forward(randomMatrix(rng, 2, 3), true); err == nil {
+	if _, err := d.Forward(tensortest.Normal(rng, tensor.Float64, 2, 3), true); err == nil {
 		t.Fatal("expected a shape error")
 	}
 }

@@ -6,26 +6,12 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/dnitrain/dnitrain/internal/tensortest"
+
 	"gorgonia.org/tensor"
 
 	"github.com/dnitrain/dnitrain/optim"
 )
-
-func randomMatrix(rng *rand.Rand, rows, cols int) *tensor.Dense {
-	xs := make([]float64, rows*cols)
-	for i := range xs {
-		xs[i] = rng.NormFloat64()
-	}
-	return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(xs))
-}
-
-func oneHot(rng *rand.Rand, rows, classes int) *tensor.Dense {
-	ys := make([]float64, rows*classes)
-	for r := 0; r < rows; r++ {
-		ys[r*classes+rng.IntN(classes)] = 1
-	}
-	return tensor.New(tensor.WithShape(rows, classes), tensor.WithBacking(ys))
-}
 
 func TestFirstPredictionIsZero(t *testing.T) {
 	for _, cfg := range []Config{
@@ -40,9 +26,9 @@ func TestFirstPredictionIsZero(t *testing.T) {
 		}
 		var labels *tensor.Dense
 		if cfg.Classes > 0 {
-			labels = oneHot(rng, 6, cfg.Classes)
+			labels = tensortest.OneHot(rng, tensor.Float64, 6, cfg.Classes)
 		}
-		g, err := s.Predict(randomMatrix(rng, 6, cfg.In), labels)
+		g, err := s.Predict(tensortest.Normal(rng, tensor.Float64, 6, cfg.In), labels)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,10 +60,10 @@ func TestLearnGradientMatchesFiniteDifferences(t *testing.T) {
 				}
 			}
 			const batch = 5
-			h, target := randomMatrix(rng, batch, cfg.In), randomMatrix(rng, batch, cfg.OutWidth())
+			h, target := tensortest.Normal(rng, tensor.Float64, batch, cfg.In), tensortest.Normal(rng, tensor.Float64, batch, cfg.OutWidth())
 			var labels *tensor.Dense
 			if cfg.Classes > 0 {
-				labels = oneHot(rng, batch, cfg.Classes)
+				labels = tensortest.OneHot(rng, tensor.Float64, batch, cfg.Classes)
 			}
 			loss := func() float64 {
 				l, err := s.Learn(h, labels, target)

@@ -482,11 +482,7 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 			}
 		}()
 		for step := t.step; step < (epoch+1)*per; step++ {
-			b, err := t.loadBatch(epoch, step%per)
-			if err != nil {
-				fail(err)
-				return
-			}
+			b := t.loadBatch(epoch, step%per)
 			for _, f := range feeds {
 				var m *message
 				select {

@@ -164,7 +164,7 @@ func TestExactSynthesizerStepEqualsBackpropStep(t *testing.T) {
 			dni := newTrainer(t, cfg, set)
 			requireEqual(t, "initial weights", layerWeights(dni.net), layerWeights(bp.net), 0)
 
-			b, _ := bp.loadBatch(0, 0)
+			b := bp.loadBatch(0, 0)
 			grads := trueGradients(t, oracle.net, b.x, b.labels)
 			for i, g := range grads {
 				dni.net.models[i] = exactModel{g}
@@ -190,7 +190,7 @@ func TestFirstDecoupledStepGivesLowerLayersZeroGradient(t *testing.T) {
 				cfg.Layers, cfg.Backend = 4, backend
 				tr := newTrainer(t, cfg, toySet("train", 64, 1))
 				before := layerWeights(tr.net)
-				b, _ := tr.loadBatch(0, 0)
+				b := tr.loadBatch(0, 0)
 				if _, err := tr.net.trainStep(b.x, b.labels, 0); err != nil {
 					t.Fatal(err)
 				}
@@ -480,7 +480,7 @@ func TestCPUTrainStepDoesNotAllocate(t *testing.T) {
 			cfg := smallConfig(mode)
 			cfg.Threads = 1
 			tr := newTrainer(t, cfg, toySet("train", 64, 1))
-			b, _ := tr.loadBatch(0, 0)
+			b := tr.loadBatch(0, 0)
 			if _, err := tr.net.trainStep(b.x, b.labels, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -506,7 +506,7 @@ func TestLambdaEndpoints(t *testing.T) {
 		bp := newTrainer(t, cfg, set)
 		cfg.Mode, cfg.Lambda = CDNI, 1
 		one := newTrainer(t, cfg, set)
-		b, _ := bp.loadBatch(0, 0)
+		b := bp.loadBatch(0, 0)
 		for step := 0; step < 3; step++ {
 			if _, err := bp.net.trainStep(b.x, b.labels, step); err != nil {
 				t.Fatal(err)
@@ -536,7 +536,7 @@ func TestSynthesizerWarmupHoldsHiddenLayers(t *testing.T) {
 	cfg.SGWarmup = 3
 	tr := newTrainer(t, cfg, toySet("train", 64, 1))
 	before := state(tr.net)
-	b, _ := tr.loadBatch(0, 0)
+	b := tr.loadBatch(0, 0)
 	for step := 0; step < 3; step++ {
 		if _, err := tr.net.trainStep(b.x, b.labels, step); err != nil {
 			t.Fatal(err)
@@ -567,7 +567,7 @@ func TestUpdateProbability(t *testing.T) {
 	cfg := smallConfig(DNI)
 	cfg.UpdateProb = []float64{0.5, 1, 0.25}
 	tr := newTrainer(t, cfg, toySet("train", 64, 1))
-	b, _ := tr.loadBatch(0, 0)
+	b := tr.loadBatch(0, 0)
 	updates := make([]int, 3)
 	const steps = 200
 	for step := 0; step < steps; step++ {
@@ -626,7 +626,7 @@ func TestNonFiniteTensorIsNamed(t *testing.T) {
 				}
 			}
 		}
-		b, _ := tr.loadBatch(0, 0)
+		b := tr.loadBatch(0, 0)
 		_, err := tr.net.trainStep(b.x, b.labels, 0)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.tensor, err, tc.want)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/dnitrain/dnitrain/optim"
 )
 
 // EstimateMemory returns about how many bytes training the network of cfg
@@ -16,7 +18,7 @@ import (
 func EstimateMemory(cfg Config) uint64 {
 	const f32 = 4
 	perParam := uint64(3) // value, gradient, one slot (SGD)
-	if cfg.Optimizer.Kind != "sgd" {
+	if cfg.Optimizer.Kind != optim.SGD {
 		perParam = 4 // Adam's two moments
 	}
 	var params, units, sgUnits uint64 // units: activations per sample

@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
-	"strings"
 
 	"gorgonia.org/tensor"
 
@@ -143,16 +142,24 @@ func describeModel(kind, in, out string, c synth.Config) string {
 }
 
 // ParamCount returns the number of trainable parameters of the layers and of
-// the synthesizers.
+// the synthesizers (input models included).
 func (n *Network) ParamCount() (layers, synths int) {
-	for _, m := range n.Describe() {
-		if strings.HasPrefix(m.What, "synthesizer") || strings.HasPrefix(m.What, "input model") {
-			synths += m.Params
+	for i, m := range n.modules() { // layers first, then synthesizers
+		if i <= len(n.hidden) {
+			layers += count(m)
 		} else {
-			layers += m.Params
+			synths += count(m)
 		}
 	}
 	return layers, synths
+}
+
+// count returns the number of trainable parameters of m.
+func count(m module) (c int) {
+	for _, p := range m.Params() {
+		c += p.Size()
+	}
+	return c
 }
 
 // stepResult is what one training step reports.
@@ -471,13 +478,6 @@ type ModuleInfo struct {
 // synthesizers.
 func (n *Network) Describe() []ModuleInfo {
 	var out []ModuleInfo
-	count := func(m module) int {
-		c := 0
-		for _, p := range m.Params() {
-			c += p.Size()
-		}
-		return c
-	}
 	for _, d := range n.hidden {
 		s := d.LayerSpec()
 		what := fmt.Sprintf("dense %d→%d %v", s.In, s.Out, s.Act)

@@ -110,10 +110,7 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochSta
 		if err := ctx.Err(); err != nil {
 			return t.finish(stats, lossSum, sgSum, wrong, start), err
 		}
-		b, err := t.loadBatch(epoch, t.step%per)
-		if err != nil {
-			return stats, err
-		}
+		b := t.loadBatch(epoch, t.step%per)
 		res, err := t.net.trainStep(b.x, b.labels, t.step)
 		if err != nil {
 			return stats, fmt.Errorf("step %d: %w", t.step, err)
@@ -143,7 +140,7 @@ func (t *Trainer) finish(s EpochStats, lossSum, sgSum float64, wrong int, start 
 }
 
 // loadBatch fills the buffers for batch k of epoch e.
-func (t *Trainer) loadBatch(e, k int) (*batch, error) {
+func (t *Trainer) loadBatch(e, k int) *batch {
 	if e != t.orderEpoch {
 		// A fresh stream per epoch: the order depends on (seed, epoch) only.
 		rng := rand.New(rand.NewPCG(t.net.cfg.Seed, uint64(1000+e)))
@@ -160,7 +157,7 @@ func (t *Trainer) loadBatch(e, k int) (*batch, error) {
 	hi := min(lo+t.net.cfg.Batch, t.train.N)
 	b := t.buffers(t.batches, hi-lo)
 	fillBatch(b, t.train, t.order[lo:hi], t.net.cfg)
-	return b, nil
+	return b
 }
 
 func (t *Trainer) buffers(cache map[int]*batch, size int) *batch {

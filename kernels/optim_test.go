@@ -17,52 +17,38 @@ func adamReference(w, g, m, v []float64, lr, b1, b2, eps float64, t int) {
 	}
 }
 
-func TestAdamStepMatchesReference(t *testing.T) {
-	const n = 257
-	w32, g32 := make([]float32, n), make([]float32, n)
-	m32, v32 := make([]float32, n), make([]float32, n)
-	w64, g64 := make([]float64, n), make([]float64, n)
-	m64, v64 := make([]float64, n), make([]float64, n)
-	for i := range w32 {
-		w32[i] = float32(math.Sin(float64(i)))
-		w64[i] = float64(w32[i])
-	}
-	for step := 1; step <= 5; step++ {
-		for i := range g32 {
-			g32[i] = float32(math.Cos(float64(i*step)) * 1e-2)
-			g64[i] = float64(g32[i])
-		}
-		AdamStep(w32, g32, m32, v32, 1e-3, 0.9, 0.999, 1e-8, step)
-		adamReference(w64, g64, m64, v64, 1e-3, 0.9, 0.999, 1e-8, step)
-	}
-	for i := range w32 {
-		if d := math.Abs(float64(w32[i]) - w64[i]); d > 1e-6 {
-			t.Fatalf("w[%d] = %v, reference %v (diff %g)", i, w32[i], w64[i], d)
-		}
-	}
-}
-
-func TestAdamStep32MatchesReference(t *testing.T) {
-	for _, n := range []int{1, 7, 8, 9, 64, 1000} {
-		w32, g32 := make([]float32, n), make([]float32, n)
-		m32, v32 := make([]float32, n), make([]float32, n)
-		w64, g64 := make([]float64, n), make([]float64, n)
-		m64, v64 := make([]float64, n), make([]float64, n)
-		for i := range w32 {
-			w32[i] = float32(math.Sin(float64(i)))
-			w64[i] = float64(w32[i])
-		}
-		for step := 1; step <= 5; step++ {
-			for i := range g32 {
-				g32[i] = float32(math.Cos(float64(i*step)) * math.Pow(10, float64(i%5-4)))
-				g64[i] = float64(g32[i])
+// Both float32 updates, the generic loop and the vector one, against the
+// float64 reference, on sizes around the vector width and gradients from
+// 1e-4 to 1.
+func TestAdamMatchesReference(t *testing.T) {
+	for _, impl := range []struct {
+		name string
+		step func(w, g, m, v []float32, t int)
+	}{
+		{"AdamStep", func(w, g, m, v []float32, t int) { AdamStep(w, g, m, v, 1e-3, 0.9, 0.999, 1e-8, t) }},
+		{"AdamStep32", func(w, g, m, v []float32, t int) { AdamStep32(w, g, m, v, 1e-3, 0.9, 0.999, 1e-8, t) }},
+	} {
+		for _, n := range []int{1, 7, 8, 9, 64, 257, 1000} {
+			w32, g32 := make([]float32, n), make([]float32, n)
+			m32, v32 := make([]float32, n), make([]float32, n)
+			w64, g64 := make([]float64, n), make([]float64, n)
+			m64, v64 := make([]float64, n), make([]float64, n)
+			for i := range w32 {
+				w32[i] = float32(math.Sin(float64(i)))
+				w64[i] = float64(w32[i])
 			}
-			AdamStep32(w32, g32, m32, v32, 1e-3, 0.9, 0.999, 1e-8, step)
-			adamReference(w64, g64, m64, v64, 1e-3, 0.9, 0.999, 1e-8, step)
-		}
-		for i := range w32 {
-			if d := math.Abs(float64(w32[i]) - w64[i]); d > 1e-6 {
-				t.Fatalf("n=%d: w[%d] = %v, reference %v (diff %g)", n, i, w32[i], w64[i], d)
+			for step := 1; step <= 5; step++ {
+				for i := range g32 {
+					g32[i] = float32(math.Cos(float64(i*step)) * math.Pow(10, float64(i%5-4)))
+					g64[i] = float64(g32[i])
+				}
+				impl.step(w32, g32, m32, v32, step)
+				adamReference(w64, g64, m64, v64, 1e-3, 0.9, 0.999, 1e-8, step)
+			}
+			for i := range w32 {
+				if d := math.Abs(float64(w32[i]) - w64[i]); d > 1e-6 {
+					t.Fatalf("%s, n=%d: w[%d] = %v, reference %v (diff %g)", impl.name, n, i, w32[i], w64[i], d)
+				}
 			}
 		}
 	}

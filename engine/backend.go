@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"gorgonia.org/tensor"
 
@@ -72,6 +74,33 @@ func NewBackend(name string, threads int) (Backend, error) {
 		return referenceBackend{}, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q (want %s or %s)", name, CPU, Reference)
+}
+
+// backendFor returns the backend a configuration runs on: the GPU backend
+// on a CUDA device, else the named CPU backend.
+func backendFor(cfg Config) (Backend, error) {
+	dev, err := ParseDevice(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	if dev >= 0 {
+		return cudaBackend(dev)
+	}
+	return NewBackend(cfg.Backend, cfg.Threads)
+}
+
+// ParseDevice parses a device name: "cpu" (or "") gives -1, "cuda:N" the
+// CUDA device ordinal N.
+func ParseDevice(s string) (int, error) {
+	if s == "" || s == "cpu" {
+		return -1, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "cuda:"); ok {
+		if n, err := strconv.Atoi(rest); err == nil && n >= 0 && n < 1024 && rest == strconv.Itoa(n) {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown device %q (want cpu or cuda:N, N a device number)", s)
 }
 
 type cpuBackend struct{ opts fused.Options }

@@ -30,6 +30,9 @@ func (t *Trainer) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
+	if err := t.net.syncHost(); err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
 	meta := map[string]string{metaFormat: checkpointFormat, metaConfig: string(cfg), metaStep: strconv.Itoa(t.step)}
 	var ts []safetensors.Tensor
 	for _, m := range t.net.modules() {
@@ -135,6 +138,11 @@ func (c *Checkpoint) Network() (*Network, error) {
 		}
 		m.Optimizer().SetSteps(steps)
 		used[name] = true
+		if d, ok := m.(deviceModule); ok {
+			if err := d.SyncDevice(); err != nil {
+				return nil, fmt.Errorf("%s: %w", c.path, err)
+			}
+		}
 	}
 	for name := range c.file.Tensors {
 		if !used[name] {

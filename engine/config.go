@@ -44,6 +44,7 @@ func (m Mode) Decoupled() bool { return m == DNI || m == CDNI }
 type Config struct {
 	Mode       Mode   `json:"mode"`
 	Backend    string `json:"backend"`    // CPU or Reference
+	Device     string `json:"device"`     // "cpu" (or empty) or "cuda:N"; CUDA devices run the GPU backend
 	Threads    int    `json:"threads"`    // goroutines per kernel call of the CPU backend (0: all CPUs)
 	Exec       string `json:"exec"`       // ExecSync or ExecAsync
 	Workers    int    `json:"workers"`    // async: workers, each running consecutive layers (0: one per CPU, at most one per layer)
@@ -102,6 +103,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if _, err := NewBackend(c.Backend, c.Threads); err != nil {
+		return err
+	}
+	if _, err := ParseDevice(c.Device); err != nil {
 		return err
 	}
 	const maxWidth = 1 << 16

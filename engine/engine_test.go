@@ -68,8 +68,15 @@ func newTrainer(t *testing.T, cfg Config, set *data.Set) *Trainer {
 	return tr
 }
 
+// testDevices are the devices the device-independent tests run on: the
+// CPU, and CUDA device 0 in a build with the gpu tag.
+var testDevices = []string{"cpu"}
+
 // state returns a copy of every tensor a checkpoint would hold.
 func state(n *Network) map[string][]float32 {
+	if err := n.syncHost(); err != nil {
+		panic(err)
+	}
 	out := map[string][]float32{}
 	for _, m := range n.modules() {
 		for _, st := range stateOf(m) {
@@ -80,6 +87,9 @@ func state(n *Network) map[string][]float32 {
 }
 
 func layerWeights(n *Network) map[string][]float32 {
+	if err := n.syncHost(); err != nil {
+		panic(err)
+	}
 	out := map[string][]float32{}
 	for _, d := range n.hidden {
 		for _, p := range d.Params() {
@@ -291,59 +301,68 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 		bn   bool
 		opt  optim.Kind
 	}{{Backprop, false, optim.Adam}, {DNI, true, optim.Adam}, {CDNI, false, optim.SGD}} {
-		t.Run(fmt.Sprintf("%s_bn=%v_%s", tc.mode, tc.bn, tc.opt), func(t *testing.T) {
-			set := toySet("train", 100, 1) // 7 steps per epoch, the last of 4 samples
-			cfg := smallConfig(tc.mode)
-			cfg.BatchNorm, cfg.SGBatchNorm = tc.bn, tc.bn
-			if tc.opt == optim.SGD {
-				cfg.Optimizer = optim.Config{Kind: optim.SGD, LR: 0.05, Momentum: 0.9, DecaySteps: []int{5}, DecayFactor: 0.1}
-			}
-			whole := newTrainer(t, cfg, set)
-			for !whole.Done() {
-				if _, err := whole.RunEpoch(context.Background(), nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-
-			first := newTrainer(t, cfg, set)
-			ctx, cancel := context.WithCancel(context.Background())
-			_, err := first.RunEpoch(ctx, func(p Progress) {
-				if p.Step == 3 {
-					cancel()
-				}
+		for _, dev := range testDevices {
+			t.Run(fmt.Sprintf("%s_bn=%v_%s_%s", tc.mode, tc.bn, tc.opt, dev), func(t *testing.T) {
+				testResume(t, tc.mode, tc.bn, tc.opt, dev)
 			})
-			if !errors.Is(err, context.Canceled) || first.Step() != 3 {
-				t.Fatalf("interrupted run: err %v after %d steps", err, first.Step())
-			}
-			path := filepath.Join(t.TempDir(), "ckpt.safetensors")
-			if err := first.Save(path); err != nil {
-				t.Fatal(err)
-			}
-			ck, err := LoadCheckpoint(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			net, err := ck.Network()
-			if err != nil {
-				t.Fatal(err)
-			}
-			requireEqual(t, "loaded state", state(net), state(first.net), 0)
-			resumed, err := NewTrainer(net, set)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resumed.Resume(ck)
-			for !resumed.Done() {
-				if _, err := resumed.RunEpoch(context.Background(), nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if resumed.Step() != whole.Step() {
-				t.Fatalf("resumed run took %d steps, uninterrupted %d", resumed.Step(), whole.Step())
-			}
-			requireEqual(t, "resumed vs uninterrupted", state(resumed.net), state(whole.net), 0)
-		})
+		}
 	}
+}
+
+// testResume interrupts a run, saves it, resumes from the file and checks
+// that the result equals an uninterrupted run's bit for bit.
+func testResume(t *testing.T, mode Mode, bn bool, opt optim.Kind, device string) {
+	set := toySet("train", 100, 1) // 7 steps per epoch, the last of 4 samples
+	cfg := smallConfig(mode)
+	cfg.Device = device
+	cfg.BatchNorm, cfg.SGBatchNorm = bn, bn
+	if opt == optim.SGD {
+		cfg.Optimizer = optim.Config{Kind: optim.SGD, LR: 0.05, Momentum: 0.9, DecaySteps: []int{5}, DecayFactor: 0.1}
+	}
+	whole := newTrainer(t, cfg, set)
+	for !whole.Done() {
+		if _, err := whole.RunEpoch(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	first := newTrainer(t, cfg, set)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := first.RunEpoch(ctx, func(p Progress) {
+		if p.Step == 3 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) || first.Step() != 3 {
+		t.Fatalf("interrupted run: err %v after %d steps", err, first.Step())
+	}
+	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
+	if err := first.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := ck.Network()
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireEqual(t, "loaded state", state(net), state(first.net), 0)
+	resumed, err := NewTrainer(net, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed.Resume(ck)
+	for !resumed.Done() {
+		if _, err := resumed.RunEpoch(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if resumed.Step() != whole.Step() {
+		t.Fatalf("resumed run took %d steps, uninterrupted %d", resumed.Step(), whole.Step())
+	}
+	requireEqual(t, "resumed vs uninterrupted", state(resumed.net), state(whole.net), 0)
 }
 
 func TestCheckpointForOtherConfigurationIsRefused(t *testing.T) {

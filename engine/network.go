@@ -62,7 +62,7 @@ func NewNetwork(cfg Config) (*Network, error) {
 		return nil, err
 	}
 	act, _ := graph.ParseActivation(cfg.Activation)
-	backend, err := NewBackend(cfg.Backend, cfg.Threads)
+	backend, err := backendFor(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +111,26 @@ func NewNetwork(cfg Config) (*Network, error) {
 		n.inputs = append(n.inputs, m)
 	}
 	return n, nil
+}
+
+// deviceModule is a module whose state lives on a device (the GPU
+// backend): its host tensors are a mirror, which SyncHost brings up to date
+// before they are read and SyncDevice copies back after they are written.
+type deviceModule interface {
+	SyncHost() error
+	SyncDevice() error
+}
+
+// syncHost brings the host tensors of every device module up to date.
+func (n *Network) syncHost() error {
+	for _, m := range n.modules() {
+		if d, ok := m.(deviceModule); ok {
+			if err := d.SyncHost(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Config returns the network's configuration.
@@ -320,6 +340,9 @@ const maxLoss = 1e6
 func (n *Network) diagnose() string {
 	var largest string
 	var top float32
+	if err := n.syncHost(); err != nil {
+		return err.Error()
+	}
 	for _, m := range n.modules() {
 		for _, p := range append(m.Params(), m.Stats()...) {
 			if k, v := firstNonFinite(p.Value); k >= 0 {

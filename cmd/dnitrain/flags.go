@@ -16,7 +16,7 @@ import (
 // train and info.
 type modelFlags struct {
 	mode, activation, optimizer, lrDecay string
-	backend, updateProb, exec            string
+	backend, device, updateProb, exec    string
 	workers, queue                       int
 	threads, sgWarmup                    int
 	lambda                               float64
@@ -35,6 +35,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	d := engine.DefaultConfig(1, 2)
 	fs.StringVar(&m.mode, "mode", string(d.Mode), "training mode: bprop, dni or cdni")
 	fs.StringVar(&m.backend, "backend", d.Backend, "compute backend: cpu (fused kernels) or reference (Gorgonia graphs, slow)")
+	fs.StringVar(&m.device, "device", "cpu", "where to train: cpu, or cuda:N for GPU N (needs a build with -tags gpu)")
 	fs.IntVar(&m.threads, "threads", d.Threads, "threads each kernel call may use (0: all CPUs)")
 	fs.StringVar(&m.exec, "exec", d.Exec, "execution: sync (one loop, deterministic) or async (layers on concurrent workers)")
 	fs.IntVar(&m.workers, "workers", d.Workers, "async: workers, each running consecutive layers (0: one per CPU, at most one per layer)")
@@ -78,7 +79,7 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 	if err != nil {
 		return c, usageError{"--mode: " + err.Error()}
 	}
-	c.Mode, c.Backend, c.Threads = mode, m.backend, m.threads
+	c.Mode, c.Backend, c.Device, c.Threads = mode, m.backend, m.device, m.threads
 	c.Exec, c.Workers, c.Queue = m.exec, m.workers, m.queue
 	c.Layers, c.Hidden, c.Activation, c.BatchNorm = m.layers, m.hidden, m.activation, m.batchNorm
 	c.SGHidden, c.SGWidth, c.SGBatchNorm, c.SGScale = m.sgHidden, m.sgWidth, m.sgBatchNorm, m.sgScale
@@ -175,6 +176,9 @@ func loadData(dir string) (*data.Pair, error) {
 func (m *modelFlags) overrideRuntime(c *engine.Config, set map[string]bool) {
 	if set["backend"] {
 		c.Backend = m.backend
+	}
+	if set["device"] {
+		c.Device = m.device
 	}
 	if set["threads"] {
 		c.Threads = m.threads

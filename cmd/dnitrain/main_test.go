@@ -76,6 +76,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--update-prob", "x"}, exitUsage, "--update-prob"},
 		{[]string{"train", "--sg-warmup", "-1"}, exitUsage, "--sg-warmup"},
 		{[]string{"train", "--backend", "gpu"}, exitUsage, "unknown backend"},
+		{[]string{"train", "--device", "tpu:0"}, exitUsage, "unknown device"},
+		{[]string{"train", "--device", "cuda:-1"}, exitUsage, "unknown device"},
 		{[]string{"train", "--threads", "-1"}, exitUsage, "--threads"},
 		{[]string{"train", "--exec", "later"}, exitUsage, "--exec"},
 		{[]string{"train", "--exec", "async", "--mode", "bprop"}, exitUsage, "--exec async"},

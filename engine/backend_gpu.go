@@ -1,0 +1,63 @@
+//go:build gpu
+
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/dnitrain/dnitrain/engine/gpu"
+	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/kernels/cuda"
+	"github.com/dnitrain/dnitrain/optim"
+	"github.com/dnitrain/dnitrain/synth"
+)
+
+// devices holds the CUDA devices opened so far: a process keeps one
+// context per device, shared by all its networks.
+var devices struct {
+	sync.Mutex
+	open map[int]*cuda.Device
+}
+
+// OpenDevice returns CUDA device ordinal, opening it on first use.
+func OpenDevice(ordinal int) (*cuda.Device, error) {
+	devices.Lock()
+	defer devices.Unlock()
+	if d, ok := devices.open[ordinal]; ok {
+		return d, nil
+	}
+	d, err := cuda.Open(ordinal)
+	if err != nil {
+		return nil, err
+	}
+	if devices.open == nil {
+		devices.open = map[int]*cuda.Device{}
+	}
+	devices.open[ordinal] = d
+	return d, nil
+}
+
+// cudaBackend returns the GPU backend on CUDA device ordinal.
+func cudaBackend(ordinal int) (Backend, error) {
+	d, err := OpenDevice(ordinal)
+	if err != nil {
+		return nil, fmt.Errorf("device cuda:%d: %w", ordinal, err)
+	}
+	return gpuBackend{gpu.Options{Device: d}}, nil
+}
+
+type gpuBackend struct{ opts gpu.Options }
+
+func (b gpuBackend) Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error) {
+	return gpu.NewDense(name, s, inputGrad, rng, opt, b.opts)
+}
+
+func (b gpuBackend) Output(name string, in, classes int, inputGrad bool, rng *rand.Rand, opt optim.Config) (OutputLayer, error) {
+	return gpu.NewOutput(name, in, classes, inputGrad, rng, opt, b.opts)
+}
+
+func (b gpuBackend) Synthesizer(name string, c synth.Config, rng *rand.Rand, opt optim.Config) (Synthesizer, error) {
+	return gpu.NewSynthesizer(name, c, rng, opt, b.opts)
+}

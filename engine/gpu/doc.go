@@ -1,0 +1,18 @@
+// Package gpu runs the layers and synthesizers of a decoupled network on a
+// CUDA device, on the kernels of package kernels/cuda. It computes what
+// package fused computes on the CPU, from the same parameters
+// (graph.Affine) initialised the same way; its tests, which need a GPU,
+// hold the two together within TF32 tolerances.
+//
+// Every module owns a stream: its kernels run in order there, and the
+// modules' streams overlap one another, so that a layer's update (queued
+// without waiting) runs while a synthesizer predicts or learns on its own
+// stream. Parameters, gradients, batch-norm statistics and optimizer state
+// live on the device; their host tensors (what checkpoints read and write)
+// are a mirror that SyncHost and SyncDevice bring up to date. Activations
+// and gradients cross to the host and back at every module call, since the
+// engine hands host tensors from module to module.
+//
+// Without the gpu build tag the package holds only the interval arithmetic
+// of its timeline, which is tested on every machine.
+package gpu

@@ -1,0 +1,259 @@
+//go:build gpu
+
+package gpu
+
+import (
+	"fmt"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/kernels"
+	"github.com/dnitrain/dnitrain/kernels/cuda"
+	"github.com/dnitrain/dnitrain/optim"
+)
+
+// Options are the settings shared by the modules of a network.
+type Options struct {
+	// Device is the device the modules run on.
+	Device *cuda.Device
+	// Timeline, when not nil, records the device time of every update and
+	// every synthesizer call.
+	Timeline *Timeline
+}
+
+// batchNorm are the constants shared with graph's batch norm.
+var batchNorm = cuda.BatchNorm{Eps: graph.BatchNormEps, Momentum: graph.BatchNormMomentum}
+
+// data returns the float32 elements of t.
+func data(t *tensor.Dense) []float32 { return t.Float32s() }
+
+// matrix returns a new rows×cols float32 tensor.
+func matrix(rows, cols int) *tensor.Dense {
+	return tensor.New(tensor.WithShape(rows, cols), tensor.Of(tensor.Float32))
+}
+
+// state is a module's device side: its stream, and the device copies of its
+// parameters, their gradients, its statistics and its optimizer's slots.
+type state struct {
+	dev      *cuda.Device
+	stream   *cuda.Stream
+	timeline *Timeline
+	name     string
+	params   []*graph.Param // trainable, in the optimizer's order
+	stats    []*graph.Param
+	opt      *optim.Optimizer
+	value    map[*graph.Param]cuda.Buffer
+	grad     map[*graph.Param]cuda.Buffer
+	slots    [][]cuda.Buffer // slots[k]: the optimizer state of params[k]
+}
+
+// newState allocates the device side of a module and uploads the initial
+// parameters.
+func newState(name string, params, stats []*graph.Param, cfg optim.Config, o Options) (*state, error) {
+	s := &state{dev: o.Device, timeline: o.Timeline, name: name, params: params, stats: stats,
+		value: map[*graph.Param]cuda.Buffer{}, grad: map[*graph.Param]cuda.Buffer{}}
+	var values []*tensor.Dense
+	for _, p := range params {
+		values = append(values, p.Value)
+	}
+	s.opt = optim.New(cfg, values)
+	var err error
+	if s.stream, err = s.dev.NewStream(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	al := s.allocator()
+	for k, p := range params {
+		s.value[p], s.grad[p] = al.get(p.Size()), al.get(p.Size())
+		s.slots = append(s.slots, nil)
+		for range s.opt.Slots(k) {
+			s.slots[k] = append(s.slots[k], al.get(p.Size()))
+		}
+	}
+	for _, p := range stats {
+		s.value[p] = al.get(p.Size())
+	}
+	if al.err != nil {
+		return nil, al.err
+	}
+	return s, s.SyncDevice()
+}
+
+// Optimizer returns the optimizer whose configuration, step count and
+// (mirrored) slots the module uses.
+func (s *state) Optimizer() *optim.Optimizer { return s.opt }
+
+// Update queues one optimizer step of every parameter on the module's
+// stream, without waiting for it: the next call on the module runs after
+// it, and other modules' work overlaps it.
+func (s *state) Update() error {
+	done := s.timeline.begin(s.stream, UpdateSpan, s.name)
+	cfg := s.opt.Config()
+	lr := cfg.RateAt(s.opt.Steps())
+	s.opt.SetSteps(s.opt.Steps() + 1)
+	stepSize, invSqrtC2 := kernels.AdamScalars(lr, cfg.Beta1, cfg.Beta2, s.opt.Steps())
+	for k, p := range s.params {
+		var err error
+		if cfg.Kind == optim.SGD {
+			err = s.stream.MomentumStep(s.value[p], s.grad[p], s.slots[k][0], lr, cfg.Momentum)
+		} else {
+			err = s.stream.AdamStep(s.value[p], s.grad[p], s.slots[k][0], s.slots[k][1], cfg.Beta1, cfg.Beta2, cfg.Eps, stepSize, invSqrtC2)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: update: %w", s.name, err)
+		}
+	}
+	return done()
+}
+
+// SyncHost copies the device state (parameters, statistics, optimizer
+// slots) and the last gradients into the host tensors, after the work
+// queued so far.
+func (s *state) SyncHost() error {
+	for _, p := range s.params {
+		if err := s.stream.Download(data(p.Grad), s.grad[p]); err != nil {
+			return fmt.Errorf("%s: gradient of %s: %w", s.name, p.Name, err)
+		}
+	}
+	return s.each(func(host *tensor.Dense, dev cuda.Buffer) error { return s.stream.Download(data(host), dev) })
+}
+
+// SyncDevice copies the host tensors (parameters, statistics, optimizer
+// slots) to the device, as after loading a checkpoint.
+func (s *state) SyncDevice() error {
+	if err := s.each(func(host *tensor.Dense, dev cuda.Buffer) error { return s.stream.Upload(dev, data(host)) }); err != nil {
+		return err
+	}
+	return s.stream.Sync()
+}
+
+// each calls f on every pair of host tensor and device buffer of s.
+func (s *state) each(f func(*tensor.Dense, cuda.Buffer) error) error {
+	for k, p := range s.params {
+		if err := f(p.Value, s.value[p]); err != nil {
+			return fmt.Errorf("%s: %s: %w", s.name, p.Name, err)
+		}
+		for j, slot := range s.opt.Slots(k) {
+			if err := f(slot, s.slots[k][j]); err != nil {
+				return fmt.Errorf("%s: %s slot %d: %w", s.name, p.Name, j, err)
+			}
+		}
+	}
+	for _, p := range s.stats {
+		if err := f(p.Value, s.value[p]); err != nil {
+			return fmt.Errorf("%s: %s: %w", s.name, p.Name, err)
+		}
+	}
+	return nil
+}
+
+// cacheKey identifies a set of buffers: one per batch size and mode.
+type cacheKey struct {
+	batch int
+	train bool
+}
+
+// affineBuffers are the device buffers of one dense transform for one
+// batch size.
+type affineBuffers struct {
+	h            cuda.Buffer   // output act(BN(x·W + b)), batch×out
+	dz           cuda.Buffer   // gradient before the activation
+	xhat         cuda.Buffer   // batch norm's normalised input
+	mean, invStd cuda.Buffer   // batch norm's batch statistics
+	out          *tensor.Dense // host copy of h, when the module returns it
+}
+
+// buffers allocates the device buffers of a for a batch.
+func (s *state) buffers(al *allocator, a *graph.Affine, batch int, train bool) *affineBuffers {
+	b := &affineBuffers{h: al.get(batch * a.Out), out: matrix(batch, a.Out)}
+	if train {
+		b.dz = al.get(batch * a.Out)
+		if a.BatchNorm {
+			b.xhat = al.get(batch * a.Out)
+			b.mean, b.invStd = al.get(a.Out), al.get(a.Out)
+		}
+	}
+	return b
+}
+
+// allocator allocates device buffers until the first error, which it
+// keeps: a module allocates a set of buffers, then checks once.
+type allocator struct {
+	s   *state
+	err error
+}
+
+func (s *state) allocator() *allocator { return &allocator{s: s} }
+
+// get returns a zeroed buffer of n floats, or the null buffer after an
+// error.
+func (al *allocator) get(n int) cuda.Buffer {
+	if al.err != nil {
+		return cuda.Buffer{}
+	}
+	b, err := al.s.dev.Alloc(n)
+	if err != nil {
+		al.err = fmt.Errorf("%s: %w", al.s.name, err)
+	}
+	return b
+}
+
+// forward queues buf.h = act(BN(x·W + b)) for a batch of rows: one GEMM
+// with the bias and activation in its epilogue, or, with batch norm, the
+// GEMM, the normalisation and the activation.
+func (s *state) forward(a *graph.Affine, buf *affineBuffers, x cuda.Buffer, rows int, train bool) error {
+	w, act := s.value[a.W], int(a.Act)
+	if !a.BatchNorm {
+		return s.stream.Gemm(buf.h, x, w, s.value[a.B], rows, a.Out, a.In, a.In, a.Out, a.Out, false, false, 0, act)
+	}
+	if err := s.stream.Gemm(buf.h, x, w, cuda.Buffer{}, rows, a.Out, a.In, a.In, a.Out, a.Out, false, false, 0, 0); err != nil {
+		return err
+	}
+	gamma, beta, rm, rv := s.value[a.Gamma], s.value[a.Beta], s.value[a.RunMean], s.value[a.RunVar]
+	var err error
+	if train {
+		err = s.stream.BatchNormForwardTrain(batchNorm, buf.h, buf.xhat, buf.mean, buf.invStd, gamma, beta, rm, rv, rows, a.Out)
+	} else {
+		err = s.stream.BatchNormForwardEval(batchNorm, buf.h, gamma, beta, rm, rv, rows, a.Out)
+	}
+	if err != nil {
+		return err
+	}
+	return s.stream.BiasActivate(buf.h, cuda.Buffer{}, rows, a.Out, act)
+}
+
+// backward queues the parameter gradients of a from the upstream gradient
+// g of buf.h and, unless dx is the null buffer, dx = ∂L/∂x.
+func (s *state) backward(a *graph.Affine, buf *affineBuffers, x, g, dx cuda.Buffer, rows int) error {
+	act := int(a.Act)
+	if err := s.stream.ActivationBackward(buf.dz, g, buf.h, rows, a.Out, act); err != nil {
+		return err
+	}
+	var err error
+	if a.BatchNorm {
+		err = s.stream.BatchNormBackward(buf.dz, buf.xhat, buf.invStd, s.value[a.Gamma], s.grad[a.Gamma], s.grad[a.Beta], rows, a.Out)
+	} else {
+		err = s.stream.ColumnSums(s.grad[a.B], buf.dz, rows, a.Out)
+	}
+	if err != nil {
+		return err
+	}
+	// ∂L/∂W = xᵀ·dz (x is rows×In); ∂L/∂x = dz·Wᵀ (W is In×Out).
+	if err := s.stream.Gemm(s.grad[a.W], x, buf.dz, cuda.Buffer{}, a.In, a.Out, rows, a.In, a.Out, a.Out, true, false, 0, 0); err != nil {
+		return err
+	}
+	if dx.Nil() {
+		return nil
+	}
+	return s.stream.Gemm(dx, buf.dz, s.value[a.W], cuda.Buffer{}, rows, a.In, a.Out, a.Out, a.Out, a.In, false, true, 0, 0)
+}
+
+// checkInput checks that x is a float32 matrix with cols columns and
+// returns its number of rows.
+func checkInput(name, what string, x *tensor.Dense, cols int) (int, error) {
+	sh := x.Shape()
+	if len(sh) != 2 || sh[1] != cols || sh[0] < 1 || x.Dtype() != tensor.Float32 {
+		return 0, fmt.Errorf("%s: %s: got a %v %v tensor, want float32 rows×%d", name, what, x.Dtype(), sh, cols)
+	}
+	return sh[0], nil
+}

@@ -1,0 +1,208 @@
+//go:build gpu
+
+package gpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/kernels/cuda"
+	"github.com/dnitrain/dnitrain/optim"
+	"github.com/dnitrain/dnitrain/synth"
+)
+
+// Synthesizer is a synthetic-gradient model M_i (or a synthetic-input model
+// I_i) on the device, on its own stream. It computes what
+// fused.Synthesizer computes: ĝ = M([h, label])·Scale/B, trained on
+// B·Σ‖ĝ − δ‖².
+type Synthesizer struct {
+	*state
+	graph.Stack // the dense transforms, input first
+	cfg         synth.Config
+	buffers     map[int]*synthBuffers
+	// The last Predict's forward pass, which Learn reuses when it is given
+	// the same tensors and no Update came in between.
+	fwdH, fwdLabels *tensor.Dense
+}
+
+type synthBuffers struct {
+	h, labels, target cuda.Buffer
+	input             cuda.Buffer // [h, labels] when conditioned, else h
+	layers            []*affineBuffers
+	dIn               []cuda.Buffer // dIn[l]: ∂loss/∂(input of layer l), l > 0
+	grad, sqerr       cuda.Buffer   // ∂loss/∂out and the squared errors
+	sqerrHost         []float32
+}
+
+// NewSynthesizer returns a synthesizer whose last layer starts at zero.
+// Its parameters are named and initialised as synth.New's.
+func NewSynthesizer(name string, cfg synth.Config, rng *rand.Rand, opt optim.Config, o Options) (*Synthesizer, error) {
+	specs, err := synth.Layers(name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var stack graph.Stack
+	for _, l := range specs {
+		a, err := graph.NewAffine(l.Name, l.Spec, tensor.Float32, rng)
+		if err != nil {
+			return nil, err
+		}
+		stack = append(stack, a)
+	}
+	st, err := newState(name, stack.Params(), stack.Stats(), opt, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Synthesizer{state: st, Stack: stack, cfg: cfg, buffers: map[int]*synthBuffers{}}, nil
+}
+
+// Name returns the synthesizer's name, the prefix of its parameters' names.
+func (s *Synthesizer) Name() string { return s.name }
+
+// Config returns the synthesizer's configuration.
+func (s *Synthesizer) Config() synth.Config { return s.cfg }
+
+func (s *Synthesizer) buffersFor(rows int) (*synthBuffers, error) {
+	if b, ok := s.buffers[rows]; ok {
+		return b, nil
+	}
+	al := s.allocator()
+	out := rows * s.cfg.OutWidth()
+	b := &synthBuffers{h: al.get(rows * s.cfg.In), target: al.get(out), grad: al.get(out), sqerr: al.get(out), sqerrHost: make([]float32, out)}
+	b.input = b.h
+	if s.cfg.Classes > 0 {
+		b.labels = al.get(rows * s.cfg.Classes)
+		b.input = al.get(rows * (s.cfg.In + s.cfg.Classes))
+	}
+	for l, a := range s.Stack {
+		b.layers = append(b.layers, s.state.buffers(al, a, rows, true))
+		var d cuda.Buffer
+		if l > 0 {
+			d = al.get(rows * a.In)
+		}
+		b.dIn = append(b.dIn, d)
+	}
+	if al.err != nil {
+		return nil, al.err
+	}
+	s.buffers[rows] = b
+	return b, nil
+}
+
+// forward uploads h (and labels) and queues the model's forward pass; the
+// prediction is left in the last layer's h.
+func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, error) {
+	rows, err := checkInput(s.name, "input", h, s.cfg.In)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.buffersFor(rows)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.stream.Upload(b.h, data(h)); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	if s.cfg.Classes > 0 {
+		if labels == nil {
+			return nil, fmt.Errorf("%s: a label-conditioned synthesizer needs labels", s.name)
+		}
+		if r, err := checkInput(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
+			return nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
+		}
+		err := s.stream.Upload(b.labels, data(labels))
+		if err == nil {
+			err = s.stream.ConcatColumns(b.input, b.h, b.labels, rows, s.cfg.In, s.cfg.Classes)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	in := b.input
+	for l, a := range s.Stack {
+		if err := s.state.forward(a, b.layers[l], in, rows, true); err != nil {
+			return nil, fmt.Errorf("%s: forward: %w", s.name, err)
+		}
+		in = b.layers[l].h
+	}
+	if err := s.stream.Scale(in, s.cfg.PredictionScale(rows)); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	s.fwdH, s.fwdLabels = h, labels
+	return b, nil
+}
+
+// Predict returns ĝ_i for the batch h_i (labels: one-hot, used only when
+// the synthesizer is conditioned). The result is owned by the synthesizer
+// until its next call with the same batch size.
+func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
+	done := s.timeline.begin(s.stream, SynthSpan, s.name)
+	b, err := s.forward(h, labels)
+	if err != nil {
+		return nil, err
+	}
+	last := b.layers[len(s.Stack)-1]
+	if err := s.stream.Download(data(last.out), last.h); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	return last.out, done()
+}
+
+// Learn computes, on the device, the gradients of the L2 loss between
+// ĝ = M(h, labels) and the target δ_i, and returns the loss; Update
+// applies them. The forward pass of the last Predict is reused when it saw
+// the same h and labels.
+func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
+	done := s.timeline.begin(s.stream, SynthSpan, s.name)
+	rows, err := checkInput(s.name, "target", target, s.cfg.OutWidth())
+	if err != nil {
+		return 0, err
+	}
+	if h.Shape()[0] != rows {
+		return 0, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
+	}
+	b, ok := s.buffers[rows]
+	if !ok || h != s.fwdH || labels != s.fwdLabels {
+		if b, err = s.forward(h, labels); err != nil {
+			return 0, err
+		}
+	}
+	last := len(s.Stack) - 1
+	n := rows * s.cfg.OutWidth()
+	weight, scale := s.cfg.LossWeight(rows), s.cfg.PredictionScale(rows)
+	// pred = out·scale and loss = weight·Σ(pred − δ)², so
+	// ∂loss/∂out = 2·weight·scale·(pred − δ).
+	err = s.stream.Upload(b.target, data(target))
+	if err == nil {
+		err = s.stream.SquaredError(b.grad, b.sqerr, b.layers[last].h, b.target, n, 2*weight*scale)
+	}
+	g := b.grad
+	for l := last; l >= 0 && err == nil; l-- {
+		in := b.input
+		if l > 0 {
+			in = b.layers[l-1].h
+		}
+		err = s.backward(s.Stack[l], b.layers[l], in, g, b.dIn[l], rows)
+		g = b.dIn[l]
+	}
+	if err == nil {
+		err = s.stream.Download(b.sqerrHost, b.sqerr)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: learn: %w", s.name, err)
+	}
+	var sum float64
+	for _, e := range b.sqerrHost {
+		sum += float64(e)
+	}
+	return weight * sum, done()
+}
+
+// Update applies the gradients of the last Learn, without waiting.
+func (s *Synthesizer) Update() error {
+	s.fwdH, s.fwdLabels = nil, nil // the parameters change: no forward pass to reuse
+	return s.state.Update()
+}

@@ -5,6 +5,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/dnitrain/dnitrain/data"
@@ -16,8 +17,12 @@ import (
 // than one repeated batch (which drives gradients into slow denormals).
 const stepsPerRun = 10
 
+// stepDevices are the devices BenchmarkStep runs on: the CPU, and CUDA
+// device 0 in a build with the gpu tag.
+var stepDevices = []string{"cpu"}
+
 // BenchmarkStep reports the wall time of one training step (batch 256,
-// 784-256-256-10) for each mode, as ms/step.
+// 784-256-256-10) for each mode and device, as ms/step.
 func BenchmarkStep(b *testing.B) {
 	pair, err := data.LoadMNIST()
 	if err != nil {
@@ -32,31 +37,38 @@ func BenchmarkStep(b *testing.B) {
 		{"cdni_linear", engine.CDNI, 0},
 		{"dni_2x1024", engine.DNI, 2},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			cfg := engine.DefaultConfig(pair.Train.Features(), pair.Train.Classes)
-			cfg.Mode, cfg.SGHidden, cfg.Epochs = tc.mode, tc.sgHidden, 100000
-			cfg.InputMean, cfg.InputStd = engine.InputStats(pair.Train)
-			subset := *pair.Train
-			subset.N = stepsPerRun * cfg.Batch
-			net, err := engine.NewNetwork(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			tr, err := engine.NewTrainer(net, &subset)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := tr.RunEpoch(context.Background(), nil); err != nil { // compile the graphs
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*stepsPerRun), "ms/step")
-		})
+		for _, device := range stepDevices {
+			b.Run(tc.name+"/"+strings.ReplaceAll(device, ":", ""), func(b *testing.B) {
+				benchmarkStep(b, pair, tc.mode, tc.sgHidden, device)
+			})
+		}
 	}
+}
+
+// benchmarkStep times steps of one mode on one device.
+func benchmarkStep(b *testing.B, pair *data.Pair, mode engine.Mode, sgHidden int, device string) {
+	cfg := engine.DefaultConfig(pair.Train.Features(), pair.Train.Classes)
+	cfg.Mode, cfg.SGHidden, cfg.Epochs, cfg.Device = mode, sgHidden, 100000, device
+	cfg.InputMean, cfg.InputStd = engine.InputStats(pair.Train)
+	subset := *pair.Train
+	subset.N = stepsPerRun * cfg.Batch
+	net, err := engine.NewNetwork(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := engine.NewTrainer(net, &subset)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tr.RunEpoch(context.Background(), nil); err != nil { // compile the graphs
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(1000*b.Elapsed().Seconds()/float64(b.N*stepsPerRun), "ms/step")
 }

@@ -39,6 +39,28 @@ func OpenDevice(ordinal int) (*cuda.Device, error) {
 	return d, nil
 }
 
+// NewTimedNetwork builds the network of cfg, whose Device must be a CUDA
+// device, with every module recording its updates and synthesizer calls in
+// tl: the benchmarks measure from it how much synthesizer work the updates
+// hide.
+func NewTimedNetwork(cfg Config, tl *gpu.Timeline) (*Network, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ordinal, err := ParseDevice(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	if ordinal < 0 {
+		return nil, fmt.Errorf("a timed network runs on a CUDA device, not %q", cfg.Device)
+	}
+	d, err := OpenDevice(ordinal)
+	if err != nil {
+		return nil, err
+	}
+	return newNetwork(cfg, gpuBackend{gpu.Options{Device: d, Timeline: tl}})
+}
+
 // cudaBackend returns the GPU backend on CUDA device ordinal.
 func cudaBackend(ordinal int) (Backend, error) {
 	d, err := OpenDevice(ordinal)

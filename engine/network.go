@@ -61,11 +61,16 @@ func NewNetwork(cfg Config) (*Network, error) {
 	if err := checkMemory(cfg, availableMemory()); err != nil {
 		return nil, err
 	}
-	act, _ := graph.ParseActivation(cfg.Activation)
 	backend, err := backendFor(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return newNetwork(cfg, backend)
+}
+
+// newNetwork builds the modules of a validated config on backend.
+func newNetwork(cfg Config, backend Backend) (*Network, error) {
+	act, _ := graph.ParseActivation(cfg.Activation)
 	n := &Network{cfg: cfg}
 	rng := rand.New(rand.NewPCG(cfg.Seed, layerStream))
 	in := cfg.Inputs

@@ -1,0 +1,216 @@
+//go:build gpu
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/dnitrain/dnitrain/data"
+	"github.com/dnitrain/dnitrain/engine"
+	"github.com/dnitrain/dnitrain/engine/gpu"
+	"github.com/dnitrain/dnitrain/kernels/cuda"
+)
+
+// The GPU benchmarks: the fused TF32 GEMM against the device's measured
+// tensor-core rate, training steps on the GPU (BenchmarkStep's cuda0
+// cases), and how much of the synthesizers' device time the layers'
+// updates hide.
+
+func init() { stepDevices = append(stepDevices, "cuda:0") }
+
+// device opens CUDA device 0 once for all benchmarks.
+var device = sync.OnceValues(func() (*cuda.Device, error) { return engine.OpenDevice(0) })
+
+// timeKernel returns the device time in milliseconds of b.N launches of
+// launch on s, measured with events.
+func timeKernel(b *testing.B, d *cuda.Device, s *cuda.Stream, launch func() error) float64 {
+	b.Helper()
+	start, err := d.NewEvent()
+	if err != nil {
+		b.Fatal(err)
+	}
+	end, err := d.NewEvent()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer start.Close()
+	defer end.Close()
+	if err := launch(); err != nil { // warm up: JIT, caches
+		b.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	if err := s.Record(start); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if err := launch(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Record(end); err != nil {
+		b.Fatal(err)
+	}
+	ms, err := end.Elapsed(start)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ms
+}
+
+// mmaPeak measures the device's TF32 mma.sync rate in TFLOP/s with the
+// mma_peak kernel: every SM full of warps issuing independent chains.
+var mmaPeak = sync.OnceValues(func() (float64, error) {
+	d, err := device()
+	if err != nil {
+		return 0, err
+	}
+	s, err := d.NewStream()
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	out, err := d.Alloc(1 << 20)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Free(out)
+	const threads, iters = 256, 4096
+	blocks := 4 * d.SMs
+	start, _ := d.NewEvent()
+	end, _ := d.NewEvent()
+	if err := s.MMAPeak(out, blocks, threads, iters); err != nil { // warm up
+		return 0, err
+	}
+	s.Record(start)
+	if err := s.MMAPeak(out, blocks, threads, iters); err != nil {
+		return 0, err
+	}
+	s.Record(end)
+	ms, err := end.Elapsed(start)
+	if err != nil {
+		return 0, err
+	}
+	flops := float64(blocks*threads/32) * float64(iters) * cuda.MMAPeakFlopsPerWarpIteration
+	return flops / (ms * 1e-3) / 1e12, nil
+})
+
+// BenchmarkMMAPeak reports the measured TF32 tensor-core rate, the
+// yardstick of BenchmarkGemm.
+func BenchmarkMMAPeak(b *testing.B) {
+	peak, err := mmaPeak()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(peak, "TFLOP/s")
+}
+
+// BenchmarkGemm reports the fused GEMM's rate on the layer products of a
+// 4096-wide layer (x·W with bias and ReLU, the two backward products) and
+// its fraction of the measured mma rate.
+func BenchmarkGemm(b *testing.B) {
+	d, err := device()
+	if err != nil {
+		b.Fatal(err)
+	}
+	peak, err := mmaPeak()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := d.NewStream()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 4096
+	bufs := make([]cuda.Buffer, 4)
+	for i := range bufs {
+		if bufs[i], err = d.Alloc(n * n); err != nil {
+			b.Fatal(err)
+		}
+		defer d.Free(bufs[i])
+	}
+	bias := bufs[3].Slice(0, n)
+	for _, tc := range []struct {
+		name           string
+		transA, transB bool
+		bias           cuda.Buffer
+		act            int
+	}{
+		{"xW_bias_relu", false, false, bias, 1},
+		{"xTg", true, false, cuda.Buffer{}, 0},
+		{"gWT", false, true, cuda.Buffer{}, 0},
+	} {
+		b.Run(fmt.Sprintf("%s_%d", tc.name, n), func(b *testing.B) {
+			ms := timeKernel(b, d, s, func() error {
+				return s.Gemm(bufs[2], bufs[0], bufs[1], tc.bias, n, n, n, n, n, n, tc.transA, tc.transB, 0, tc.act)
+			})
+			tflops := 2 * float64(n) * n * n * float64(b.N) / (ms * 1e-3) / 1e12
+			b.ReportMetric(tflops, "TFLOP/s")
+			b.ReportMetric(100*tflops/peak, "%mma")
+			b.ReportMetric(ms/float64(b.N), "ms/op")
+		})
+	}
+}
+
+// BenchmarkOverlap trains MNIST steps of the decoupled modes on the GPU
+// with a timeline and reports the fraction of synthesizer device time
+// during which some layer update ran (%hidden).
+func BenchmarkOverlap(b *testing.B) {
+	pair, err := data.LoadMNIST()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := device()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		mode     engine.Mode
+		sgHidden int
+	}{
+		{"cdni_linear", engine.CDNI, 0},
+		{"dni_2x1024", engine.DNI, 2},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			tl, err := gpu.NewTimelineOn(d)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tl.Close()
+			cfg := engine.DefaultConfig(pair.Train.Features(), pair.Train.Classes)
+			cfg.Mode, cfg.SGHidden, cfg.Epochs, cfg.Device = tc.mode, tc.sgHidden, 100000, "cuda:0"
+			cfg.InputMean, cfg.InputStd = engine.InputStats(pair.Train)
+			subset := *pair.Train
+			subset.N = stepsPerRun * cfg.Batch
+			net, err := engine.NewTimedNetwork(cfg, tl)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr, err := engine.NewTrainer(net, &subset)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			update, synth, hidden, err := tl.Overlap()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(100*hidden, "%hidden")
+			b.ReportMetric(synth/float64(b.N*stepsPerRun), "sg-ms/step")
+			b.ReportMetric(update/float64(b.N*stepsPerRun), "update-ms/step")
+		})
+	}
+}

@@ -1,0 +1,287 @@
+//go:build gpu
+
+package cuda
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"gorgonia.org/cu"
+)
+
+// Device is one CUDA device with dnitrain's kernels loaded into one
+// context, the device's primary context: streams of different contexts do
+// not overlap, so everything of a process shares it. Every method makes the
+// context current on the calling OS thread for the duration of the call, so
+// any goroutine may use the device.
+type Device struct {
+	// Ordinal is the device's index, as in cuda:N.
+	Ordinal int
+	// Name is the device's product name.
+	Name string
+	// Major and Minor are its compute capability.
+	Major, Minor int
+	// SMs is its number of streaming multiprocessors.
+	SMs int
+
+	dev cu.Device
+	ctx cu.CUContext
+	mod cu.Module
+	fns map[string]cu.Function
+}
+
+// kernelNames are the kernels Open looks up in the module.
+var kernelNames = []string{
+	"gemm_tf32", "mma_peak",
+	"bias_activate", "activation_backward", "column_sums", "scale", "concat_columns",
+	"batchnorm_forward_train", "batchnorm_forward_eval", "batchnorm_backward",
+	"softmax_cross_entropy", "squared_error", "adam_step", "momentum_step",
+}
+
+// Open opens device cuda:ordinal and loads the kernels' PTX for it.
+func Open(ordinal int) (*Device, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: counting devices: %w", err)
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("cuda:%d: no such device (this machine has %d)", ordinal, n)
+	}
+	dev, err := cu.GetDevice(ordinal)
+	if err != nil {
+		return nil, fmt.Errorf("cuda:%d: %w", ordinal, err)
+	}
+	d := &Device{Ordinal: ordinal, dev: dev, fns: map[string]cu.Function{}}
+	if d.Name, err = dev.Name(); err != nil {
+		return nil, fmt.Errorf("cuda:%d: %w", ordinal, err)
+	}
+	attrs, err := dev.Attributes(cu.ComputeCapabilityMajor, cu.ComputeCapabilityMinor, cu.MultiprocessorCount)
+	if err != nil {
+		return nil, fmt.Errorf("cuda:%d: %w", ordinal, err)
+	}
+	d.Major, d.Minor, d.SMs = attrs[0], attrs[1], attrs[2]
+	ptx, err := PTX(d.Major, d.Minor)
+	if err != nil {
+		return nil, fmt.Errorf("cuda:%d (%s): %w", ordinal, d.Name, err)
+	}
+	if d.ctx, err = dev.RetainPrimaryCtx(); err != nil {
+		return nil, fmt.Errorf("cuda:%d: context: %w", ordinal, err)
+	}
+	err = d.do(func() error {
+		if d.mod, err = cu.LoadData(ptx); err != nil {
+			return fmt.Errorf("loading the kernels' PTX (the driver JIT-compiles it): %w", err)
+		}
+		for _, name := range kernelNames {
+			if d.fns[name], err = d.mod.Function(name); err != nil {
+				return fmt.Errorf("kernel %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("cuda:%d (%s): %w", ordinal, d.Name, err)
+	}
+	return d, nil
+}
+
+// String describes the device, e.g. "cuda:0 (NVIDIA H200, sm_90, 132 SMs)".
+func (d *Device) String() string {
+	return fmt.Sprintf("cuda:%d (%s, sm_%d%d, %d SMs)", d.Ordinal, d.Name, d.Major, d.Minor, d.SMs)
+}
+
+// Close unloads the kernels and releases the context.
+func (d *Device) Close() error {
+	return d.do(func() error {
+		var err error
+		if d.mod != (cu.Module{}) {
+			err = d.mod.Unload()
+			d.mod = cu.Module{}
+		}
+		if e := d.dev.ReleasePrimaryCtx(); err == nil {
+			err = e
+		}
+		return err
+	})
+}
+
+// do runs f with the device's context current on the calling OS thread.
+func (d *Device) do(f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		return fmt.Errorf("cuda:%d: set context: %w", d.Ordinal, err)
+	}
+	return f()
+}
+
+// Buffer is a device array of float32, allocated once and reused.
+type Buffer struct {
+	ptr cu.DevicePtr
+	n   int
+}
+
+// Len returns the number of float32 elements of b.
+func (b Buffer) Len() int { return b.n }
+
+// Nil reports whether b is the null buffer (an optional argument left out).
+func (b Buffer) Nil() bool { return b.ptr == 0 }
+
+// Slice returns the n elements of b from off on.
+func (b Buffer) Slice(off, n int) Buffer {
+	if off < 0 || n < 0 || off+n > b.n {
+		panic(fmt.Sprintf("cuda: slice [%d:%d] of a buffer of %d", off, off+n, b.n))
+	}
+	return Buffer{b.ptr + cu.DevicePtr(4*off), n}
+}
+
+// Alloc returns a zeroed device buffer of n float32.
+func (d *Device) Alloc(n int) (Buffer, error) {
+	if n <= 0 {
+		return Buffer{}, fmt.Errorf("cuda: allocating %d floats", n)
+	}
+	var b Buffer
+	err := d.do(func() error {
+		p, err := cu.MemAlloc(int64(4 * n))
+		if err != nil {
+			return fmt.Errorf("cuda:%d: allocating %d bytes: %w", d.Ordinal, 4*n, err)
+		}
+		if err := cu.MemsetD32(p, 0, int64(n)); err != nil {
+			cu.MemFree(p)
+			return err
+		}
+		b = Buffer{p, n}
+		return nil
+	})
+	return b, err
+}
+
+// Free releases b.
+func (d *Device) Free(b Buffer) error {
+	if b.Nil() {
+		return nil
+	}
+	return d.do(func() error { return cu.MemFree(b.ptr) })
+}
+
+// Stream is a CUDA stream of d: work on one stream runs in order, work on
+// different streams may overlap unless tied by events.
+type Stream struct {
+	d *Device
+	s cu.Stream
+}
+
+// NewStream returns a new non-blocking stream (it does not synchronise
+// with the legacy default stream).
+func (d *Device) NewStream() (*Stream, error) {
+	s := &Stream{d: d}
+	err := d.do(func() error {
+		var err error
+		s.s, err = cu.MakeStream(cu.NonBlocking)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cuda:%d: stream: %w", d.Ordinal, err)
+	}
+	return s, nil
+}
+
+// Close destroys the stream after its pending work.
+func (s *Stream) Close() error { return s.d.do(func() error { return s.s.Destroy() }) }
+
+// Sync waits for all work queued on s.
+func (s *Stream) Sync() error {
+	return s.d.do(func() error { return s.s.Synchronize() })
+}
+
+// Upload queues a copy of src into dst (len(src) ≤ dst.Len()). From
+// pageable memory the driver stages src before returning, so src may be
+// reused at once; from pinned memory (Pinned) the copy runs asynchronously
+// and src must stay unchanged until the stream reaches it.
+func (s *Stream) Upload(dst Buffer, src []float32) error {
+	if len(src) > dst.n {
+		return fmt.Errorf("cuda: uploading %d floats into a buffer of %d", len(src), dst.n)
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	return s.d.do(func() error {
+		return cu.MemcpyHtoDAsync(dst.ptr, unsafe.Pointer(&src[0]), int64(4*len(src)), s.s)
+	})
+}
+
+// Download copies src (its first len(dst) elements) into dst and waits
+// for the copy, and so for everything queued on s before it.
+func (s *Stream) Download(dst []float32, src Buffer) error {
+	if len(dst) > src.n {
+		return fmt.Errorf("cuda: downloading %d floats from a buffer of %d", len(dst), src.n)
+	}
+	if len(dst) == 0 {
+		return s.Sync()
+	}
+	return s.d.do(func() error {
+		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), src.ptr, int64(4*len(dst)), s.s); err != nil {
+			return err
+		}
+		return s.s.Synchronize()
+	})
+}
+
+// Copy queues a device-to-device copy of src into dst.
+func (s *Stream) Copy(dst, src Buffer) error {
+	if src.n > dst.n {
+		return fmt.Errorf("cuda: copying %d floats into a buffer of %d", src.n, dst.n)
+	}
+	return s.d.do(func() error { return cu.MemcpyDtoDAsync(dst.ptr, src.ptr, int64(4*src.n), s.s) })
+}
+
+// Zero queues setting b to zero.
+func (s *Stream) Zero(b Buffer) error {
+	return s.d.do(func() error { return cu.MemsetD32Async(b.ptr, 0, int64(b.n), s.s) })
+}
+
+// Event marks a point in a stream: other streams can wait for it, and two
+// events give the device time between them.
+type Event struct {
+	d *Device
+	e cu.Event
+}
+
+// NewEvent returns an event that records timing.
+func (d *Device) NewEvent() (*Event, error) {
+	e := &Event{d: d}
+	err := d.do(func() error {
+		var err error
+		e.e, err = cu.MakeEvent(cu.DefaultEvent)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cuda:%d: event: %w", d.Ordinal, err)
+	}
+	return e, nil
+}
+
+// Close destroys the event.
+func (e *Event) Close() error { return e.d.do(func() error { return cu.DestroyEvent(&e.e) }) }
+
+// Record marks the current end of s's queue with e.
+func (s *Stream) Record(e *Event) error { return s.d.do(func() error { return e.e.Record(s.s) }) }
+
+// Wait makes work queued on s after this call wait for e.
+func (s *Stream) Wait(e *Event) error { return s.d.do(func() error { return s.s.Wait(e.e, 0) }) }
+
+// Elapsed returns the device time in milliseconds from start to e, both
+// recorded and complete (it waits for e).
+func (e *Event) Elapsed(start *Event) (float64, error) {
+	var ms float64
+	err := e.d.do(func() error {
+		if err := e.e.Synchronize(); err != nil {
+			return err
+		}
+		var err error
+		ms, err = start.e.Elapsed(e.e)
+		return err
+	})
+	return ms, err
+}

@@ -1,0 +1,368 @@
+// The elementwise, per-column and per-row kernels of README.md: everything but
+// the GEMM. Each kernel is a thin __global__ wrapper around an HD body that
+// takes its global thread index (and, for grid-stride loops, the grid's
+// total thread count) explicitly, so that elementwise_host.cpp can run the
+// very same bodies over the whole launch grid on the CPU.
+//
+// The arithmetic follows the CPU references of package kernels (dense.go,
+// batchnorm.go, loss.go, optim.go) operation by operation, in float32 where
+// they use float32, so that the GPU results differ from them by rounding
+// only. No kernel uses atomics: each output element has exactly one writer,
+// and every reduction runs sequentially in one thread, which makes the
+// results deterministic.
+#pragma once
+
+#include "common.cuh"
+
+// Launch shapes (README.md), mirrored by the Go side: every kernel uses blocks
+// of ELEMENTWISE_BLOCK threads. The 1-D kernels use grid_1d(n) blocks and a
+// grid-stride loop, so any grid size would be correct; the cap only bounds
+// the grid for very large n. The per-column and per-row kernels use one
+// thread per column or row, grid_per_item(count) blocks.
+enum { ELEMENTWISE_BLOCK = 256 };
+#define ELEMENTWISE_MAX_GRID 65535LL
+
+// grid_1d returns the number of blocks a 1-D kernel over n elements is
+// launched with: ceil(n/256), at most ELEMENTWISE_MAX_GRID. It is 0 for
+// n = 0, where the host launches nothing.
+HD long long grid_1d(long long n) {
+	long long g = (n + ELEMENTWISE_BLOCK - 1) / ELEMENTWISE_BLOCK;
+	return g < ELEMENTWISE_MAX_GRID ? g : ELEMENTWISE_MAX_GRID;
+}
+
+// grid_per_item returns the number of blocks of a kernel that runs one
+// thread per column or row: ceil(count/256), 0 for count = 0.
+HD long long grid_per_item(long long count) {
+	return (count + ELEMENTWISE_BLOCK - 1) / ELEMENTWISE_BLOCK;
+}
+
+// ---- 1-D kernels: thread i handles elements i, i + stride, i + 2·stride, …
+
+// bias_activate_thread: z = act(z + bias) over the rows×cols matrix z, the
+// bias broadcast along rows (kernels.BiasActivate). bias may be null.
+HD void bias_activate_thread(long long i, long long stride, float *z, const float *bias,
+                             long long rows, long long cols, long long act) {
+	long long n = rows * cols;
+	for (; i < n; i += stride) {
+		float x = z[i];
+		if (bias) {
+			x += bias[i % cols];
+		}
+		z[i] = activate(x, act);
+	}
+}
+
+// activation_backward_thread: dz = g ⊙ act′, the derivative taken from the
+// activation's output h (kernels.ActivationBackward without the bias
+// gradient, which column_sums computes). dz may alias g: each element is
+// read before it is written, by the same thread.
+HD void activation_backward_thread(long long i, long long stride, float *dz, const float *g,
+                                   const float *h, long long rows, long long cols, long long act) {
+	long long n = rows * cols;
+	for (; i < n; i += stride) {
+		float y = h[i];
+		// ReLU selects instead of multiplying by 0 or 1, as the CPU does, so
+		// that an infinite gradient at a dead unit gives 0, not NaN.
+		if (act == ACT_RELU) {
+			dz[i] = y > 0.f ? g[i] : 0.f;
+		} else {
+			dz[i] = g[i] * activation_derivative(y, act);
+		}
+	}
+}
+
+// scale_thread: v *= s over n elements (kernels.Scale).
+HD void scale_thread(long long i, long long stride, float *v, long long n, float s) {
+	for (; i < n; i += stride) {
+		v[i] *= s;
+	}
+}
+
+// concat_columns_thread writes dst = [a | b] row by row: a is rows×ca, b is
+// rows×cb, dst is rows×(ca+cb). The loop runs over dst, so that consecutive
+// threads write consecutive addresses; their reads are consecutive within
+// each of a's and b's parts of a row.
+HD void concat_columns_thread(long long i, long long stride, float *dst, const float *a,
+                              const float *b, long long rows, long long ca, long long cb) {
+	long long w = ca + cb;
+	long long n = rows * w;
+	for (; i < n; i += stride) {
+		long long r = i / w, c = i - r * w;
+		dst[i] = c < ca ? a[r * ca + c] : b[r * cb + (c - ca)];
+	}
+}
+
+// batchnorm_forward_eval_thread normalises the rows×cols matrix z in place
+// with the running statistics: z = γ·(z − μ_run)·invStd + β
+// (kernels.BatchNorm.ForwardEval). The CPU computes invStd = 1/√(σ²_run + ε)
+// in float64 and rounds it; here it is float32 (correctly rounded sqrt and
+// division: within an ulp or two of the CPU's), because float64 division
+// and square root per element would make this memory-bound kernel
+// compute-bound on GPUs with slow float64.
+HD void batchnorm_forward_eval_thread(long long i, long long stride, float *z, const float *gamma,
+                                      const float *beta, const float *runMean, const float *runVar,
+                                      long long rows, long long cols, float eps) {
+	long long n = rows * cols;
+	for (; i < n; i += stride) {
+		long long j = i % cols;
+		float inv = 1.f / sqrtf(runVar[j] + eps);
+		z[i] = gamma[j] * (z[i] - runMean[j]) * inv + beta[j];
+	}
+}
+
+// squared_error_thread computes, with d = pred − target, sqerr = d² and,
+// when grad is not null, grad = gradScale·d. The host sums sqerr in float64
+// for the loss (kernels.SquaredErrorLoss with gradScale = 2·weight, the
+// loss being weight·Σsqerr).
+HD void squared_error_thread(long long i, long long stride, float *grad, float *sqerr,
+                             const float *pred, const float *target, long long n, float gradScale) {
+	for (; i < n; i += stride) {
+		float d = pred[i] - target[i];
+		sqerr[i] = d * d;
+		if (grad) {
+			grad[i] = gradScale * d;
+		}
+	}
+}
+
+// adam_step_thread applies one Adam update with the bias corrections folded
+// into the constants, exactly as kernels.AdamStep32's scalar loop:
+// stepSize = lr/(1−β₁ᵗ), invSqrtC2 = 1/√(1−β₂ᵗ), computed in float64 by the
+// host and rounded to float32.
+HD void adam_step_thread(long long i, long long stride, float *w, const float *g, float *m, float *v,
+                         long long n, float b1, float b2, float eps, float stepSize, float invSqrtC2) {
+	for (; i < n; i += stride) {
+		float gi = g[i];
+		float mi = b1 * m[i] + (1.f - b1) * gi;
+		float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+		m[i] = mi;
+		v[i] = vi;
+		w[i] -= stepSize * mi / (sqrtf(vi) * invSqrtC2 + eps);
+	}
+}
+
+// momentum_step_thread applies one heavy-ball momentum step:
+// vel = μ·vel + g; w −= lr·vel (kernels.MomentumStep).
+HD void momentum_step_thread(long long i, long long stride, float *w, const float *g, float *vel,
+                             long long n, float lr, float mu) {
+	for (; i < n; i += stride) {
+		float u = mu * vel[i] + g[i];
+		vel[i] = u;
+		w[i] -= lr * u;
+	}
+}
+
+// ---- Per-column kernels: thread j reduces column j of a row-major matrix
+// sequentially. Consecutive threads read consecutive columns of a row, so
+// every row's loads coalesce; the sums run in float32, in the CPU's order.
+
+// column_sums_thread sets sums[j] = Σ_r m[r][j] (kernels.ColumnSums).
+HD void column_sums_thread(long long j, float *sums, const float *m, long long rows, long long cols) {
+	if (j >= cols) {
+		return;
+	}
+	float s = 0.f;
+	for (long long r = 0; r < rows; r++) {
+		s += m[r * cols + j];
+	}
+	sums[j] = s;
+}
+
+// batchnorm_forward_train_thread normalises column j of z with its batch
+// statistics, keeps x̂, μ and invStd for the backward pass and folds the
+// batch statistics into the running ones (kernels.BatchNorm.ForwardTrain).
+// The sums are float32 as on the CPU; the per-column scalars (variance,
+// running statistics, invStd) are float64 as on the CPU, which costs a few
+// float64 operations per column only.
+HD void batchnorm_forward_train_thread(long long j, float *z, float *xhat, float *mean, float *invStd,
+                                       const float *gamma, const float *beta, float *runMean,
+                                       float *runVar, long long rows, long long cols, double eps,
+                                       double momentum) {
+	if (j >= cols) {
+		return;
+	}
+	float mu = 0.f;
+	for (long long r = 0; r < rows; r++) {
+		mu += z[r * cols + j];
+	}
+	mu /= (float)rows;
+	float ss = 0.f; // Σ(z − μ)², two-pass for accuracy
+	for (long long r = 0; r < rows; r++) {
+		float d = z[r * cols + j] - mu;
+		ss += d * d;
+	}
+	double variance = (double)ss / (double)rows;
+	// Unbiased variance for the running estimate, as PyTorch; a batch of
+	// one row divides by 1.
+	double unbias = (double)rows / (rows > 1 ? (double)(rows - 1) : 1.0);
+	runMean[j] = (float)((1 - momentum) * (double)runMean[j] + momentum * (double)mu);
+	runVar[j] = (float)((1 - momentum) * (double)runVar[j] + momentum * variance * unbias);
+	float inv = (float)(1 / sqrt(variance + eps));
+	mean[j] = mu;
+	invStd[j] = inv;
+	float gj = gamma[j], bj = beta[j];
+	for (long long r = 0; r < rows; r++) {
+		long long o = r * cols + j;
+		float x = (z[o] - mu) * inv;
+		xhat[o] = x;
+		z[o] = gj * x + bj;
+	}
+}
+
+// batchnorm_backward_thread takes dy = ∂L/∂y and ForwardTrain's x̂ and
+// invStd for column j, sets the gradients of γ and β and overwrites dy with
+// ∂L/∂z = γ·invStd/n·(n·dy − Σdy − x̂·Σ(dy·x̂)) (kernels.BatchNorm.Backward).
+HD void batchnorm_backward_thread(long long j, float *dy, const float *xhat, const float *invStd,
+                                  const float *gamma, float *gammaGrad, float *betaGrad,
+                                  long long rows, long long cols) {
+	if (j >= cols) {
+		return;
+	}
+	float bg = 0.f, gg = 0.f;
+	for (long long r = 0; r < rows; r++) {
+		long long o = r * cols + j;
+		float d = dy[o];
+		bg += d;
+		gg += d * xhat[o];
+	}
+	gammaGrad[j] = gg;
+	betaGrad[j] = bg;
+	float n = (float)rows;
+	// Same association as the CPU: ((γ·invStd)/n)·(n·dy − Σdy − x̂·Σ(dy·x̂)).
+	float coef = gamma[j] * invStd[j] / n;
+	for (long long r = 0; r < rows; r++) {
+		long long o = r * cols + j;
+		dy[o] = coef * (n * dy[o] - bg - xhat[o] * gg);
+	}
+}
+
+// ---- Per-row kernels: thread r handles row r.
+
+// softmax_cross_entropy_thread computes, for row r of the rows×classes
+// logits, rowLoss[r] = −Σ_j y_j·log softmax_j and, when grad is not null,
+// grad = (softmax − y)/rows (kernels.SoftmaxCrossEntropy; the host sums
+// rowLoss in float64 and divides by rows). The CPU accumulates in float64;
+// here it is float32, with log softmax formed as (x − max) − log Σexp(x −
+// max), which keeps the large terms out of the subtraction.
+HD void softmax_cross_entropy_thread(long long r, float *grad, float *rowLoss, const float *logits,
+                                     const float *labels, long long rows, long long classes) {
+	if (r >= rows) {
+		return;
+	}
+	const float *x = logits + r * classes;
+	const float *y = labels + r * classes;
+	if (classes <= 0) {
+		rowLoss[r] = 0.f;
+		return;
+	}
+	float mx = x[0];
+	for (long long j = 1; j < classes; j++) {
+		mx = fmaxf(mx, x[j]);
+	}
+	float sum = 0.f;
+	for (long long j = 0; j < classes; j++) {
+		sum += expf(x[j] - mx);
+	}
+	float logSum = logf(sum);
+	float loss = 0.f;
+	for (long long j = 0; j < classes; j++) {
+		if (y[j] != 0.f) {
+			loss -= y[j] * ((x[j] - mx) - logSum);
+		}
+	}
+	rowLoss[r] = loss;
+	if (grad) {
+		float inv = 1.f / (float)rows;
+		float invSum = 1.f / sum;
+		float *gr = grad + r * classes;
+		for (long long j = 0; j < classes; j++) {
+			gr[j] = (expf(x[j] - mx) * invSum - y[j]) * inv;
+		}
+	}
+}
+
+// ---- The kernels themselves, compiled only by nvcc.
+#ifdef __CUDACC__
+
+// elementwise_thread returns the global index of the calling thread.
+__device__ __forceinline__ long long elementwise_thread() {
+	return (long long)blockIdx.x * blockDim.x + threadIdx.x;
+}
+
+// elementwise_stride returns the number of threads of the grid, the stride
+// of the grid-stride loops.
+__device__ __forceinline__ long long elementwise_stride() {
+	return (long long)gridDim.x * blockDim.x;
+}
+
+extern "C" __global__ void bias_activate(float *z, const float *bias, long long rows, long long cols,
+                                         long long act) {
+	bias_activate_thread(elementwise_thread(), elementwise_stride(), z, bias, rows, cols, act);
+}
+
+extern "C" __global__ void activation_backward(float *dz, const float *g, const float *h,
+                                               long long rows, long long cols, long long act) {
+	activation_backward_thread(elementwise_thread(), elementwise_stride(), dz, g, h, rows, cols, act);
+}
+
+extern "C" __global__ void column_sums(float *sums, const float *m, long long rows, long long cols) {
+	column_sums_thread(elementwise_thread(), sums, m, rows, cols);
+}
+
+extern "C" __global__ void scale(float *v, long long n, double s) {
+	scale_thread(elementwise_thread(), elementwise_stride(), v, n, (float)s);
+}
+
+extern "C" __global__ void concat_columns(float *dst, const float *a, const float *b, long long rows,
+                                          long long ca, long long cb) {
+	concat_columns_thread(elementwise_thread(), elementwise_stride(), dst, a, b, rows, ca, cb);
+}
+
+extern "C" __global__ void batchnorm_forward_train(float *z, float *xhat, float *mean, float *invStd,
+                                                   const float *gamma, const float *beta,
+                                                   float *runMean, float *runVar, long long rows,
+                                                   long long cols, double eps, double momentum) {
+	batchnorm_forward_train_thread(elementwise_thread(), z, xhat, mean, invStd, gamma, beta, runMean,
+	                               runVar, rows, cols, eps, momentum);
+}
+
+extern "C" __global__ void batchnorm_forward_eval(float *z, const float *gamma, const float *beta,
+                                                  const float *runMean, const float *runVar,
+                                                  long long rows, long long cols, double eps) {
+	batchnorm_forward_eval_thread(elementwise_thread(), elementwise_stride(), z, gamma, beta, runMean,
+	                              runVar, rows, cols, (float)eps);
+}
+
+extern "C" __global__ void batchnorm_backward(float *dy, const float *xhat, const float *invStd,
+                                              const float *gamma, float *gammaGrad, float *betaGrad,
+                                              long long rows, long long cols) {
+	batchnorm_backward_thread(elementwise_thread(), dy, xhat, invStd, gamma, gammaGrad, betaGrad, rows,
+	                          cols);
+}
+
+extern "C" __global__ void softmax_cross_entropy(float *grad, float *rowLoss, const float *logits,
+                                                 const float *labels, long long rows,
+                                                 long long classes) {
+	softmax_cross_entropy_thread(elementwise_thread(), grad, rowLoss, logits, labels, rows, classes);
+}
+
+extern "C" __global__ void squared_error(float *grad, float *sqerr, const float *pred,
+                                         const float *target, long long n, double gradScale) {
+	squared_error_thread(elementwise_thread(), elementwise_stride(), grad, sqerr, pred, target, n,
+	                     (float)gradScale);
+}
+
+extern "C" __global__ void adam_step(float *w, const float *g, float *m, float *v, long long n,
+                                     double b1, double b2, double eps, double stepSize,
+                                     double invSqrtC2) {
+	adam_step_thread(elementwise_thread(), elementwise_stride(), w, g, m, v, n, (float)b1, (float)b2,
+	                 (float)eps, (float)stepSize, (float)invSqrtC2);
+}
+
+extern "C" __global__ void momentum_step(float *w, const float *g, float *vel, long long n, double lr,
+                                         double mu) {
+	momentum_step_thread(elementwise_thread(), elementwise_stride(), w, g, vel, n, (float)lr,
+	                     (float)mu);
+}
+
+#endif // __CUDACC__

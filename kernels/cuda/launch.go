@@ -1,0 +1,148 @@
+//go:build gpu
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// grid1D returns the grid of a 1-D kernel over n elements (kernels loop
+// with a grid stride, so the cap only bounds the grid, not n).
+func grid1D(n int) int { return min(ceilDiv(n, blockThreads), maxGrid1D) }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// launch queues kernel name on s with grid gx×gy blocks of bx threads
+// (nothing for an empty grid: no elements). Every argument travels as 8
+// bytes, as cu's Launch copies them: buffers as device pointers, ints as
+// int64, float64 as double, bools as 0/1.
+func (s *Stream) launch(name string, gx, gy, bx int, args ...any) error {
+	if gx <= 0 || gy <= 0 {
+		return nil
+	}
+	params := make([]unsafe.Pointer, len(args))
+	for i, a := range args {
+		var v uint64
+		switch a := a.(type) {
+		case Buffer:
+			v = uint64(a.ptr)
+		case int:
+			v = uint64(int64(a))
+		case bool:
+			if a {
+				v = 1
+			}
+		case float64:
+			v = math.Float64bits(a)
+		default:
+			panic(fmt.Sprintf("cuda: kernel %s: argument %d of type %T", name, i, a))
+		}
+		params[i] = unsafe.Pointer(&v)
+	}
+	fn, ok := s.d.fns[name]
+	if !ok {
+		return fmt.Errorf("cuda: no kernel %s", name)
+	}
+	return s.d.do(func() error {
+		if err := fn.Launch(gx, gy, 1, bx, 1, 1, 0, s.s, params); err != nil {
+			return fmt.Errorf("cuda: launching %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// Gemm queues C = act(op(A)·op(B) + beta·C + bias) on the tensor cores
+// (TF32 inputs, float32 accumulation): op(A) is m×k (A stored k×m when
+// transA), op(B) is k×n (B stored n×k when transB), all row-major with
+// leading dimensions lda, ldb, ldc. bias (n floats) may be the null
+// Buffer; when beta is 0, C is only written (it may hold anything).
+func (s *Stream) Gemm(c, a, b, bias Buffer, m, n, k, lda, ldb, ldc int, transA, transB bool, beta float64, act int) error {
+	if m <= 0 || n <= 0 || k <= 0 {
+		return fmt.Errorf("cuda: gemm of %d×%d×%d", m, n, k)
+	}
+	return s.launch("gemm_tf32", ceilDiv(n, gemmBN), ceilDiv(m, gemmBM), gemmThreads,
+		c, a, b, bias, m, n, k, lda, ldb, ldc, transA, transB, beta, act)
+}
+
+// BiasActivate queues z = act(z + bias) on a rows×cols matrix (bias may
+// be the null Buffer).
+func (s *Stream) BiasActivate(z, bias Buffer, rows, cols, act int) error {
+	return s.launch("bias_activate", grid1D(rows*cols), 1, blockThreads, z, bias, rows, cols, act)
+}
+
+// ActivationBackward queues dz = g ⊙ act′, act′ taken from the
+// activation's output h (dz may be g).
+func (s *Stream) ActivationBackward(dz, g, h Buffer, rows, cols, act int) error {
+	return s.launch("activation_backward", grid1D(rows*cols), 1, blockThreads, dz, g, h, rows, cols, act)
+}
+
+// ColumnSums queues sums[j] = Σ_r m[r][j].
+func (s *Stream) ColumnSums(sums, m Buffer, rows, cols int) error {
+	return s.launch("column_sums", ceilDiv(cols, blockThreads), 1, blockThreads, sums, m, rows, cols)
+}
+
+// Scale queues v *= f over the whole buffer.
+func (s *Stream) Scale(v Buffer, f float64) error {
+	return s.launch("scale", grid1D(v.n), 1, blockThreads, v, v.n, f)
+}
+
+// ConcatColumns queues dst = [a | b] row by row (a rows×ca, b rows×cb).
+func (s *Stream) ConcatColumns(dst, a, b Buffer, rows, ca, cb int) error {
+	return s.launch("concat_columns", grid1D(rows*(ca+cb)), 1, blockThreads, dst, a, b, rows, ca, cb)
+}
+
+// BatchNorm holds the constants of batch normalisation.
+type BatchNorm struct{ Eps, Momentum float64 }
+
+// BatchNormForwardTrain queues kernels.BatchNorm.ForwardTrain on the device.
+func (s *Stream) BatchNormForwardTrain(bn BatchNorm, z, xhat, mean, invStd, gamma, beta, runMean, runVar Buffer, rows, cols int) error {
+	return s.launch("batchnorm_forward_train", ceilDiv(cols, blockThreads), 1, blockThreads,
+		z, xhat, mean, invStd, gamma, beta, runMean, runVar, rows, cols, bn.Eps, bn.Momentum)
+}
+
+// BatchNormForwardEval queues kernels.BatchNorm.ForwardEval on the device.
+func (s *Stream) BatchNormForwardEval(bn BatchNorm, z, gamma, beta, runMean, runVar Buffer, rows, cols int) error {
+	return s.launch("batchnorm_forward_eval", grid1D(rows*cols), 1, blockThreads,
+		z, gamma, beta, runMean, runVar, rows, cols, bn.Eps)
+}
+
+// BatchNormBackward queues kernels.BatchNorm.Backward on the device.
+func (s *Stream) BatchNormBackward(dy, xhat, invStd, gamma, gammaGrad, betaGrad Buffer, rows, cols int) error {
+	return s.launch("batchnorm_backward", ceilDiv(cols, blockThreads), 1, blockThreads,
+		dy, xhat, invStd, gamma, gammaGrad, betaGrad, rows, cols)
+}
+
+// SoftmaxCrossEntropy queues, per row, the cross-entropy of
+// softmax(logits) against one-hot labels into rowLoss and, unless grad is
+// the null Buffer, grad = (softmax − labels)/rows.
+func (s *Stream) SoftmaxCrossEntropy(grad, rowLoss, logits, labels Buffer, rows, classes int) error {
+	return s.launch("softmax_cross_entropy", ceilDiv(rows, blockThreads), 1, blockThreads,
+		grad, rowLoss, logits, labels, rows, classes)
+}
+
+// SquaredError queues sqerr = (pred − target)² elementwise and, unless
+// grad is the null Buffer, grad = gradScale·(pred − target), over n
+// elements.
+func (s *Stream) SquaredError(grad, sqerr, pred, target Buffer, n int, gradScale float64) error {
+	return s.launch("squared_error", grid1D(n), 1, blockThreads, grad, sqerr, pred, target, n, gradScale)
+}
+
+// AdamStep queues one Adam update of w from g with moments m and v; the
+// constants are kernels.AdamStep32's: stepSize = lr/(1−β₁ᵗ) and
+// invSqrtC2 = 1/√(1−β₂ᵗ).
+func (s *Stream) AdamStep(w, g, m, v Buffer, b1, b2, eps, stepSize, invSqrtC2 float64) error {
+	return s.launch("adam_step", grid1D(w.n), 1, blockThreads, w, g, m, v, w.n, b1, b2, eps, stepSize, invSqrtC2)
+}
+
+// MomentumStep queues kernels.MomentumStep on the device.
+func (s *Stream) MomentumStep(w, g, vel Buffer, lr, mu float64) error {
+	return s.launch("momentum_step", grid1D(w.n), 1, blockThreads, w, g, vel, w.n, lr, mu)
+}
+
+// MMAPeak queues the tensor-core rate probe: blocks×warps warps, each
+// running iters iterations of the probe's independent mma.sync chains.
+func (s *Stream) MMAPeak(out Buffer, blocks, threads, iters int) error {
+	return s.launch("mma_peak", blocks, 1, threads, out, iters)
+}

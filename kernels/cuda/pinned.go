@@ -1,0 +1,54 @@
+//go:build gpu
+
+package cuda
+
+// #cgo LDFLAGS: -lcuda
+// #include <cuda.h>
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Pinned is page-locked host memory: copies from it run asynchronously
+// (DMA) and overlap kernels on other streams. gorgonia.org/cu has no
+// cuMemAllocHost, hence these few lines of cgo.
+type Pinned struct {
+	d *Device
+	p unsafe.Pointer
+	f []float32
+}
+
+// AllocPinned returns n float32 of pinned host memory.
+func (d *Device) AllocPinned(n int) (*Pinned, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("cuda: pinning %d floats", n)
+	}
+	p := &Pinned{d: d}
+	err := d.do(func() error {
+		if r := C.cuMemAllocHost(&p.p, C.size_t(4*n)); r != C.CUDA_SUCCESS {
+			return fmt.Errorf("cuda:%d: pinning %d bytes of host memory: CUresult %d", d.Ordinal, 4*n, int(r))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.f = unsafe.Slice((*float32)(p.p), n)
+	return p, nil
+}
+
+// Floats returns the pinned memory as a slice, valid until Free.
+func (p *Pinned) Floats() []float32 { return p.f }
+
+// Free releases the pinned memory.
+func (p *Pinned) Free() error {
+	return p.d.do(func() error {
+		if r := C.cuMemFreeHost(p.p); r != C.CUDA_SUCCESS {
+			return fmt.Errorf("cuda:%d: freeing pinned memory: CUresult %d", p.d.Ordinal, int(r))
+		}
+		p.f = nil
+		return nil
+	})
+}

@@ -1,0 +1,16 @@
+package cuda
+
+// Launch shapes of the kernels, mirrored from the #defines of the CUDA
+// headers (TestShapesMatchHeaders holds the two together).
+const (
+	blockThreads = 256   // threads per block of the elementwise kernels (ELEMENTWISE_BLOCK)
+	maxGrid1D    = 65535 // blocks of a 1-D elementwise kernel at most (ELEMENTWISE_MAX_GRID)
+	gemmBM       = 128   // rows of C per gemm_tf32 block (GEMM_BM)
+	gemmBN       = 128   // columns of C per gemm_tf32 block (GEMM_BN)
+	gemmThreads  = 256   // threads per gemm_tf32 block (GEMM_THREADS)
+)
+
+// MMAPeakFlopsPerWarpIteration is the floating-point work of one warp in
+// one iteration of mma_peak: 8 independent m16n8k8 TF32 mma.sync, each
+// 2·16·8·8 = 2048 flops.
+const MMAPeakFlopsPerWarpIteration = 8 * 2048

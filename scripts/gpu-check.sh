@@ -1,0 +1,109 @@
+#!/bin/sh
+# GPU check: builds dnitrain's GPU test binaries, benchmarks and CLI, runs
+# them on a CUDA host and prints a short table.
+#
+#   scripts/gpu-check.sh build [DIR]   on any machine with Go, cuda.h and
+#                                       libcuda (no GPU needed): writes DIR
+#   scripts/gpu-check.sh run [DIR]     on the GPU host (no Go needed): runs
+#                                       what DIR holds and prints the table
+#   scripts/gpu-check.sh [DIR]         both, on a GPU host with Go
+#
+# DIR defaults to gpu-check. The run takes about five minutes on one H200
+# (the tests, the benchmarks at short bench times, one MNIST epoch per
+# device); a failing test makes the script exit non-zero after the table.
+set -eu
+
+mode=all
+case "${1:-}" in
+build | run)
+	mode=$1
+	shift
+	;;
+esac
+dir=${1:-gpu-check}
+
+build() {
+	root=$(cd "$(dirname "$0")/.." && pwd)
+	mkdir -p "$dir"
+	out=$(cd "$dir" && pwd)
+	cd "$root"
+	for pkg in kernels/cuda engine/gpu engine bench; do
+		name=$(echo "$pkg" | tr / _)
+		go test -tags gpu -c -ldflags='-s -w' -o "$out/$name.test" "./$pkg"
+	done
+	go build -tags gpu -ldflags='-s -w' -o "$out/dnitrain" ./cmd/dnitrain
+	cp scripts/gpu-check.sh "$out/"
+	echo "built $(ls "$out" | wc -l) files into $out"
+}
+
+# row prints one line of the table.
+row() { printf '| %-44s | %-8s | %s\n' "$1" "$2" "$3"; }
+
+# metric prints the value before unit on the benchmark line matching pat.
+metric() { grep -E "^$1" "$log/bench.txt" | head -1 | awk -v u="$2" '{for (i = 2; i <= NF; i++) if ($i == u) print $(i-1)}'; }
+
+run() {
+	cd "$dir"
+	log=$(mktemp -d)
+	status=0
+	nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/device: /' || true
+	date -u +'date: %Y-%m-%d %H:%M UTC'
+	echo
+	row check result figure
+	row ---------------------------------------------- -------- ------
+	for t in kernels_cuda engine_gpu engine; do
+		# The host-emulation tests need the sources and a C++ compiler:
+		# they run on the build machine, not here.
+		if ./$t.test -test.v -test.skip 'Host' -test.timeout 5m >"$log/$t.txt" 2>&1; then
+			r=pass
+		else
+			r=FAIL
+			status=1
+		fi
+		row "go test -tags gpu ./$(echo $t | tr _ /)" $r "$(grep -c -- '^    --- PASS\|^--- PASS' "$log/$t.txt") passed, $(grep -c -- '--- FAIL' "$log/$t.txt") failed"
+	done
+	overlap=$(grep -o '[0-9]*% of the synthesizer' "$log/engine_gpu.txt" | head -1 | cut -d' ' -f1)
+	row "timeline test: synthesizer inside updates" "${overlap:-?}" "TestSynthesizerOverlapsUpdate, 8192-wide layer"
+	if ! ./bench.test -test.run '^$' -test.bench 'MMAPeak|Gemm|Step|Overlap' -test.benchtime 20x -test.timeout 8m >"$log/bench.txt" 2>&1; then
+		status=1
+		row "benchmarks" FAIL "see below"
+		tail -20 "$log/bench.txt"
+	fi
+	row "TF32 mma.sync rate (measured)" "$(metric BenchmarkMMAPeak TFLOP/s)" "TFLOP/s"
+	for g in xW_bias_relu xTg gWT; do
+		row "fused GEMM 4096³ $g" "$(metric "BenchmarkGemm/${g}_4096" %mma)%" "$(metric "BenchmarkGemm/${g}_4096" TFLOP/s) TFLOP/s"
+	done
+	for m in bprop cdni_linear dni_2x1024; do
+		c=$(metric "BenchmarkStep/$m/cpu" ms/step)
+		g=$(metric "BenchmarkStep/$m/cuda0" ms/step)
+		row "MNIST step $m, GPU vs CPU" "$(awk -v c="$c" -v g="$g" 'BEGIN{if (g > 0) printf "%.1fx", c/g; else print "?"}')" "$g ms vs $c ms"
+	done
+	for m in cdni_linear dni_2x1024; do
+		row "synthesizer time hidden, $m" "$(metric "BenchmarkOverlap/$m" %hidden)%" "sg $(metric "BenchmarkOverlap/$m" sg-ms/step) ms/step"
+	done
+	for dev in cuda:0 cpu; do
+		start=$(date +%s.%N)
+		if ./dnitrain train --device $dev --epochs 1 >"$log/train-$dev.txt" 2>&1; then r=pass; else r=FAIL; status=1; fi
+		end=$(date +%s.%N)
+		row "dnitrain train --device $dev (1 epoch cdni)" $r "$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f s", e-s}'), $(grep -o 'test error [0-9.]*%' "$log/train-$dev.txt" | tail -1)"
+	done
+	if [ $status -ne 0 ]; then
+		for f in "$log"/*.txt; do
+			if grep -q -- '--- FAIL\|FAIL\|panic' "$f"; then
+				echo
+				echo "== $f"
+				grep -B2 -A8 -- '--- FAIL\|panic' "$f" | head -60
+			fi
+		done
+	fi
+	return $status
+}
+
+case $mode in
+build) build ;;
+run) run ;;
+all)
+	(build)
+	run
+	;;
+esac

@@ -193,6 +193,7 @@ func BenchmarkOverlap(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			defer net.Close()
 			tr, err := engine.NewTrainer(net, &subset)
 			if err != nil {
 				b.Fatal(err)

@@ -56,6 +56,7 @@ func benchmarkStep(b *testing.B, pair *data.Pair, mode engine.Mode, sgHidden int
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer net.Close()
 	tr, err := engine.NewTrainer(net, &subset)
 	if err != nil {
 		b.Fatal(err)

@@ -61,6 +61,7 @@ func newTrainer(t *testing.T, cfg Config, set *data.Set) *Trainer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { net.Close() })
 	tr, err := NewTrainer(net, set)
 	if err != nil {
 		t.Fatal(err)

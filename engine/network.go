@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 
 	"gorgonia.org/tensor"
@@ -124,6 +125,21 @@ func newNetwork(cfg Config, backend Backend) (*Network, error) {
 type deviceModule interface {
 	SyncHost() error
 	SyncDevice() error
+}
+
+// Close releases what the network's modules hold outside Go's heap (device
+// and pinned memory on a GPU); the network must not be used afterwards.
+// Networks on the CPU hold nothing of the kind.
+func (n *Network) Close() error {
+	var first error
+	for _, m := range n.modules() {
+		if c, ok := m.(io.Closer); ok {
+			if err := c.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
 }
 
 // syncHost brings the host tensors of every device module up to date.

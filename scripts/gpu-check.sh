@@ -37,7 +37,7 @@ build() {
 }
 
 # row prints one line of the table.
-row() { printf '| %-44s | %-8s | %s\n' "$1" "$2" "$3"; }
+row() { printf '| %-46s | %-8s | %s |\n' "$1" "$2" "$3"; }
 
 # metric prints the value before unit on the benchmark line matching pat.
 metric() { grep -E "^$1" "$log/bench.txt" | head -1 | awk -v u="$2" '{for (i = 2; i <= NF; i++) if ($i == u) print $(i-1)}'; }
@@ -88,11 +88,17 @@ run() {
 		row "dnitrain train --device $dev (1 epoch cdni)" $r "$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f s", e-s}'), $(grep -o 'test error [0-9.]*%' "$log/train-$dev.txt" | tail -1)"
 	done
 	if [ $status -ne 0 ]; then
+		# What failed: the failing tests, or else the end of the output.
 		for f in "$log"/*.txt; do
-			if grep -q -- '--- FAIL\|FAIL\|panic' "$f"; then
+			if grep -q -- '--- FAIL\|^FAIL\|panic' "$f"; then
 				echo
-				echo "== $f"
+				echo "== $(basename "$f")"
 				grep -B2 -A8 -- '--- FAIL\|panic' "$f" | head -60
+				tail -5 "$f"
+			elif ! grep -q '^PASS\|^ok\|test error' "$f"; then
+				echo
+				echo "== $(basename "$f")"
+				tail -15 "$f"
 			fi
 		done
 	fi

@@ -29,6 +29,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer net.Close()
 	pair, err := loadData(*dataDir)
 	if err != nil {
 		return err

@@ -47,6 +47,7 @@ func infoCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	defer net.Close()
 	describeRun(stdout, net, pair, tr)
 	return nil
 }

@@ -56,6 +56,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer tr.Network().Close()
 	if tr.Done() {
 		return usageError{fmt.Sprintf("the run has already trained %d epochs; raise --epochs to continue", tr.Epoch())}
 	}

@@ -58,7 +58,7 @@ func (d *Dense) buffersFor(rows int, train bool) (*denseBuffers, error) {
 	if train {
 		b.g = al.get(rows * d.Out)
 		if d.inputGrad {
-			b.dx, b.dxOut = al.get(rows*d.In), matrix(rows, d.In)
+			b.dx, b.dxOut = al.get(rows*d.In), al.matrix(rows, d.In)
 		}
 	}
 	if al.err != nil {
@@ -114,6 +114,11 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 		return nil, fmt.Errorf("%s: backward: %w", d.name, err)
 	}
 	if b.dx.Nil() {
+		// Nothing to download: the gradients stay on the device, and the
+		// kernels run on while the caller goes on.
+		if err := d.waitUploads(); err != nil {
+			return nil, fmt.Errorf("%s: backward: %w", d.name, err)
+		}
 		return nil, nil
 	}
 	if err := d.stream.Download(data(b.dxOut), b.dx); err != nil {

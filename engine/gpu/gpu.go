@@ -28,11 +28,6 @@ var batchNorm = cuda.BatchNorm{Eps: graph.BatchNormEps, Momentum: graph.BatchNor
 // data returns the float32 elements of t.
 func data(t *tensor.Dense) []float32 { return t.Float32s() }
 
-// matrix returns a new rows×cols float32 tensor.
-func matrix(rows, cols int) *tensor.Dense {
-	return tensor.New(tensor.WithShape(rows, cols), tensor.Of(tensor.Float32))
-}
-
 // state is a module's device side: its stream, and the device copies of its
 // parameters, their gradients, its statistics and its optimizer's slots.
 type state struct {
@@ -46,6 +41,9 @@ type state struct {
 	value    map[*graph.Param]cuda.Buffer
 	grad     map[*graph.Param]cuda.Buffer
 	slots    [][]cuda.Buffer // slots[k]: the optimizer state of params[k]
+	uploaded *cuda.Event     // recorded after a call's uploads, see waitUploads
+	owned    []cuda.Buffer   // every device buffer of the module, for Close
+	pinned   []*cuda.Pinned  // every pinned host buffer of the module
 }
 
 // newState allocates the device side of a module and uploads the initial
@@ -59,7 +57,10 @@ func newState(name string, params, stats []*graph.Param, cfg optim.Config, o Opt
 	}
 	s.opt = optim.New(cfg, values)
 	var err error
-	if s.stream, err = s.dev.NewStream(); err != nil {
+	if s.stream, err = s.dev.NewStream(); err == nil {
+		s.uploaded, err = s.dev.NewEvent()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	al := s.allocator()
@@ -147,6 +148,19 @@ func (s *state) each(f func(*tensor.Dense, cuda.Buffer) error) error {
 	return nil
 }
 
+// waitUploads waits until the uploads queued so far on the module's stream
+// have read their host memory, not for the kernels queued after them: a
+// call that returns without downloading anything (which would wait for
+// everything) calls it before returning, so that its caller may reuse the
+// tensors it passed while the kernels run on. (Uploads from pinned memory,
+// the outputs of other GPU modules, are asynchronous DMA transfers.)
+func (s *state) waitUploads() error {
+	if err := s.stream.Record(s.uploaded); err != nil {
+		return err
+	}
+	return s.uploaded.Sync()
+}
+
 // cacheKey identifies a set of buffers: one per batch size and mode.
 type cacheKey struct {
 	batch int
@@ -165,7 +179,7 @@ type affineBuffers struct {
 
 // buffers allocates the device buffers of a for a batch.
 func (s *state) buffers(al *allocator, a *graph.Affine, batch int, train bool) *affineBuffers {
-	b := &affineBuffers{h: al.get(batch * a.Out), out: matrix(batch, a.Out)}
+	b := &affineBuffers{h: al.get(batch * a.Out), out: al.matrix(batch, a.Out)}
 	if train {
 		b.dz = al.get(batch * a.Out)
 		if a.BatchNorm {
@@ -185,6 +199,27 @@ type allocator struct {
 
 func (s *state) allocator() *allocator { return &allocator{s: s} }
 
+// matrix returns a rows×cols tensor in pinned host memory, so that
+// downloads into it are DMA transfers and uploads from it (into the next
+// module) too; after an error, an ordinary tensor.
+func (al *allocator) matrix(rows, cols int) *tensor.Dense {
+	return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(al.pinned(rows*cols)))
+}
+
+// pinned returns n floats of pinned host memory, or of ordinary memory
+// after an error.
+func (al *allocator) pinned(n int) []float32 {
+	if al.err == nil {
+		p, err := al.s.dev.AllocPinned(n)
+		if err == nil {
+			al.s.pinned = append(al.s.pinned, p)
+			return p.Floats()
+		}
+		al.err = fmt.Errorf("%s: %w", al.s.name, err)
+	}
+	return make([]float32, n)
+}
+
 // get returns a zeroed buffer of n floats, or the null buffer after an
 // error.
 func (al *allocator) get(n int) cuda.Buffer {
@@ -194,8 +229,32 @@ func (al *allocator) get(n int) cuda.Buffer {
 	b, err := al.s.dev.Alloc(n)
 	if err != nil {
 		al.err = fmt.Errorf("%s: %w", al.s.name, err)
+		return b
 	}
+	al.s.owned = append(al.s.owned, b)
 	return b
+}
+
+// Close waits for the module's work and releases its device memory, its
+// pinned host memory, its stream and its event. The tensors it returned
+// that live in pinned memory (its outputs) must not be used afterwards.
+func (s *state) Close() error {
+	err := s.stream.Sync()
+	keep := func(e error) {
+		if err == nil && e != nil {
+			err = fmt.Errorf("%s: close: %w", s.name, e)
+		}
+	}
+	for _, b := range s.owned {
+		keep(s.dev.Free(b))
+	}
+	for _, p := range s.pinned {
+		keep(p.Free())
+	}
+	s.owned, s.pinned = nil, nil
+	keep(s.uploaded.Close())
+	keep(s.stream.Close())
+	return err
 }
 
 // forward queues buf.h = act(BN(x·W + b)) for a batch of rows: one GEMM

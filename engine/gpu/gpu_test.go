@@ -112,6 +112,7 @@ func TestDenseMatchesCPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer dev.Close()
 			rng := rand.New(rand.NewPCG(3, 4))
 			for step := 0; step < 3; step++ { // forward, backward, update, again
 				x, g := tensortest.Normal(rng, tensor.Float32, tc.batch, tc.in), tensortest.Normal(rng, tensor.Float32, tc.batch, tc.out)
@@ -164,6 +165,7 @@ func TestOutputMatchesCPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer dev.Close()
 			rng := rand.New(rand.NewPCG(7, 8))
 			x, y := tensortest.Normal(rng, tensor.Float32, tc.batch, tc.in), tensortest.OneHot(rng, tensor.Float32, tc.batch, tc.classes)
 			lr, logitsR, dxR, err := ref.Train(x, y)
@@ -205,6 +207,7 @@ func TestSynthesizerMatchesCPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer dev.Close()
 			rng := rand.New(rand.NewPCG(10, 11))
 			const batch = 64
 			for step := 0; step < 4; step++ {
@@ -256,6 +259,7 @@ func TestSyncDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer d.Close()
 	w := data(d.W.Value)
 	for i := range w {
 		w[i] = float32(i)

@@ -56,11 +56,11 @@ func (o *Output) buffersFor(rows int, train bool) (*outputBuffers, error) {
 	}
 	al := o.allocator()
 	b := &outputBuffers{affineBuffers: o.state.buffers(al, o.Affine, rows, train),
-		x: al.get(rows * o.In), labels: al.get(rows * o.Out), rowLoss: al.get(rows), rowLossHost: make([]float32, rows)}
+		x: al.get(rows * o.In), labels: al.get(rows * o.Out), rowLoss: al.get(rows), rowLossHost: al.pinned(rows)}
 	if train {
 		b.grad = al.get(rows * o.Out)
 		if o.inputGrad {
-			b.dx, b.dxOut = al.get(rows*o.In), matrix(rows, o.In)
+			b.dx, b.dxOut = al.get(rows*o.In), al.matrix(rows, o.In)
 		}
 	}
 	if al.err != nil {

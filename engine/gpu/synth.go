@@ -71,7 +71,7 @@ func (s *Synthesizer) buffersFor(rows int) (*synthBuffers, error) {
 	}
 	al := s.allocator()
 	out := rows * s.cfg.OutWidth()
-	b := &synthBuffers{h: al.get(rows * s.cfg.In), target: al.get(out), grad: al.get(out), sqerr: al.get(out), sqerrHost: make([]float32, out)}
+	b := &synthBuffers{h: al.get(rows * s.cfg.In), target: al.get(out), grad: al.get(out), sqerr: al.get(out), sqerrHost: al.pinned(out)}
 	b.input = b.h
 	if s.cfg.Classes > 0 {
 		b.labels = al.get(rows * s.cfg.Classes)

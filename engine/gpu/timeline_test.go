@@ -32,10 +32,12 @@ func TestSynthesizerOverlapsUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer layer.Close()
 	sg, err := NewSynthesizer("sg", synth.Config{In: width, Classes: 10, Scale: 1}, rng, optim.DefaultAdam(1e-3), o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer sg.Close()
 	x := tensortest.Normal(rng, tensor.Float32, batch, width)
 	labels := tensortest.OneHot(rng, tensor.Float32, batch, 10)
 	for step := 0; step < 3; step++ {

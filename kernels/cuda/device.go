@@ -151,6 +151,14 @@ func (d *Device) Alloc(n int) (Buffer, error) {
 			cu.MemFree(p)
 			return err
 		}
+		// cuMemsetD32 is queued on the legacy default stream, asynchronously
+		// to the host, and the streams of NewStream are non-blocking (not
+		// ordered after it): wait for it, so that work queued next on any
+		// stream finds the zeros instead of racing with them.
+		if err := cu.NoStream.Synchronize(); err != nil {
+			cu.MemFree(p)
+			return err
+		}
 		b = Buffer{p, n}
 		return nil
 	})
@@ -270,6 +278,9 @@ func (s *Stream) Record(e *Event) error { return s.d.do(func() error { return e.
 
 // Wait makes work queued on s after this call wait for e.
 func (s *Stream) Wait(e *Event) error { return s.d.do(func() error { return s.s.Wait(e.e, 0) }) }
+
+// Sync waits until the device has reached e.
+func (e *Event) Sync() error { return e.d.do(func() error { return e.e.Synchronize() }) }
 
 // Elapsed returns the device time in milliseconds from start to e, both
 // recorded and complete (it waits for e).

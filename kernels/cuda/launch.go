@@ -143,6 +143,11 @@ func (s *Stream) MomentumStep(w, g, vel Buffer, lr, mu float64) error {
 
 // MMAPeak queues the tensor-core rate probe: blocks×warps warps, each
 // running iters iterations of the probe's independent mma.sync chains.
+// Every thread writes one float to out, so out holds blocks×threads floats;
+// threads is a multiple of 32 (mma.sync needs whole warps).
 func (s *Stream) MMAPeak(out Buffer, blocks, threads, iters int) error {
+	if threads <= 0 || threads%32 != 0 || blocks*threads > out.n {
+		return fmt.Errorf("cuda: mma_peak of %d blocks of %d threads into a buffer of %d", blocks, threads, out.n)
+	}
 	return s.launch("mma_peak", blocks, 1, threads, out, iters)
 }

@@ -82,16 +82,29 @@ var mmaPeak = sync.OnceValues(func() (float64, error) {
 	defer d.Free(out)
 	const threads, iters = 256, 4096
 	blocks := 4 * d.SMs
-	start, _ := d.NewEvent()
-	end, _ := d.NewEvent()
-	if err := s.MMAPeak(out, blocks, threads, iters); err != nil { // warm up
+	start, err := d.NewEvent()
+	if err != nil {
 		return 0, err
 	}
-	s.Record(start)
-	if err := s.MMAPeak(out, blocks, threads, iters); err != nil {
+	defer start.Close()
+	end, err := d.NewEvent()
+	if err != nil {
 		return 0, err
 	}
-	s.Record(end)
+	defer end.Close()
+	err = s.MMAPeak(out, blocks, threads, iters) // warm up
+	if err == nil {
+		err = s.Record(start)
+	}
+	if err == nil {
+		err = s.MMAPeak(out, blocks, threads, iters)
+	}
+	if err == nil {
+		err = s.Record(end)
+	}
+	if err != nil {
+		return 0, err
+	}
 	ms, err := end.Elapsed(start)
 	if err != nil {
 		return 0, err

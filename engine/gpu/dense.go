@@ -110,6 +110,9 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 	if err := d.stream.Upload(b.g, data(g)); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
+	if err := d.markUploads(); err != nil {
+		return nil, fmt.Errorf("%s: %w", d.name, err)
+	}
 	if err := d.backward(d.Affine, b.affineBuffers, b.x, b.g, b.dx, b.rows); err != nil {
 		return nil, fmt.Errorf("%s: backward: %w", d.name, err)
 	}

@@ -148,18 +148,18 @@ func (s *state) each(f func(*tensor.Dense, cuda.Buffer) error) error {
 	return nil
 }
 
-// waitUploads waits until the uploads queued so far on the module's stream
-// have read their host memory, not for the kernels queued after them: a
-// call that returns without downloading anything (which would wait for
-// everything) calls it before returning, so that its caller may reuse the
+// markUploads records, on the module's stream, the point after the
+// uploads queued so far; waitUploads waits for that point, that is until
+// the uploads have read their host memory, but not for the kernels queued
+// after them. A call that returns without downloading anything (which
+// would wait for everything) marks its uploads before queuing its kernels
+// and waits for them before returning, so that its caller may change the
 // tensors it passed while the kernels run on. (Uploads from pinned memory,
 // the outputs of other GPU modules, are asynchronous DMA transfers.)
-func (s *state) waitUploads() error {
-	if err := s.stream.Record(s.uploaded); err != nil {
-		return err
-	}
-	return s.uploaded.Sync()
-}
+func (s *state) markUploads() error { return s.stream.Record(s.uploaded) }
+
+// waitUploads waits for the point markUploads recorded.
+func (s *state) waitUploads() error { return s.uploaded.Sync() }
 
 // cacheKey identifies a set of buffers: one per batch size and mode.
 type cacheKey struct {

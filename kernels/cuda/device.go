@@ -29,6 +29,8 @@ type Device struct {
 	ctx cu.CUContext
 	mod cu.Module
 	fns map[string]cu.Function
+	// closed is set by Close.
+	closed bool
 }
 
 // kernelNames are the kernels Open looks up in the module.
@@ -91,8 +93,13 @@ func (d *Device) String() string {
 	return fmt.Sprintf("cuda:%d (%s, sm_%d%d, %d SMs)", d.Ordinal, d.Name, d.Major, d.Minor, d.SMs)
 }
 
-// Close unloads the kernels and releases the context.
+// Close unloads the kernels and releases the context; a second call does
+// nothing.
 func (d *Device) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
 	return d.do(func() error {
 		var err error
 		if d.mod != (cu.Module{}) {
@@ -203,10 +210,10 @@ func (s *Stream) Sync() error {
 	return s.d.do(func() error { return s.s.Synchronize() })
 }
 
-// Upload queues a copy of src into dst (len(src) ≤ dst.Len()). From
-// pageable memory the driver stages src before returning, so src may be
-// reused at once; from pinned memory (Pinned) the copy runs asynchronously
-// and src must stay unchanged until the stream reaches it.
+// Upload queues a copy of src into dst (len(src) ≤ dst.Len()). The copy
+// may run after Upload returns (from pinned memory it always does: DMA),
+// so src must stay unchanged until the stream has passed it: after Sync,
+// a Download, or an event recorded after the Upload.
 func (s *Stream) Upload(dst Buffer, src []float32) error {
 	if len(src) > dst.n {
 		return fmt.Errorf("cuda: uploading %d floats into a buffer of %d", len(src), dst.n)

@@ -43,7 +43,7 @@ func randomFloats(rng *rand.Rand, n int, scale float64) []float32 {
 	return v
 }
 
-// onDevice uploads v into a new device buffer.
+// onDevice uploads v into a new device buffer and waits for the copy.
 func onDevice(t *testing.T, v []float32) Buffer {
 	t.Helper()
 	b, err := dev.Alloc(max(len(v), 1))
@@ -52,6 +52,9 @@ func onDevice(t *testing.T, v []float32) Buffer {
 	}
 	t.Cleanup(func() { dev.Free(b) })
 	if err := stream.Upload(b, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Sync(); err != nil { // the tests change v afterwards
 		t.Fatal(err)
 	}
 	return b

@@ -8,6 +8,9 @@ import (
 	"unsafe"
 )
 
+// maxGridY is the largest y dimension of a grid.
+const maxGridY = 65535
+
 // grid1D returns the grid of a 1-D kernel over n elements (kernels loop
 // with a grid stride, so the cap only bounds the grid, not n).
 func grid1D(n int) int { return min(ceilDiv(n, blockThreads), maxGrid1D) }
@@ -61,6 +64,9 @@ func (s *Stream) launch(name string, gx, gy, bx int, args ...any) error {
 func (s *Stream) Gemm(c, a, b, bias Buffer, m, n, k, lda, ldb, ldc int, transA, transB bool, beta float64, act int) error {
 	if m <= 0 || n <= 0 || k <= 0 {
 		return fmt.Errorf("cuda: gemm of %d×%d×%d", m, n, k)
+	}
+	if ceilDiv(m, gemmBM) > maxGridY {
+		return fmt.Errorf("cuda: gemm of %d rows: at most %d", m, maxGridY*gemmBM)
 	}
 	return s.launch("gemm_tf32", ceilDiv(n, gemmBN), ceilDiv(m, gemmBM), gemmThreads,
 		c, a, b, bias, m, n, k, lda, ldb, ldc, transA, transB, beta, act)

@@ -42,13 +42,16 @@ func (d *Device) AllocPinned(n int) (*Pinned, error) {
 // Floats returns the pinned memory as a slice, valid until Free.
 func (p *Pinned) Floats() []float32 { return p.f }
 
-// Free releases the pinned memory.
+// Free releases the pinned memory; a second call does nothing.
 func (p *Pinned) Free() error {
+	if p.p == nil {
+		return nil
+	}
 	return p.d.do(func() error {
 		if r := C.cuMemFreeHost(p.p); r != C.CUDA_SUCCESS {
 			return fmt.Errorf("cuda:%d: freeing pinned memory: CUresult %d", p.d.Ordinal, int(r))
 		}
-		p.f = nil
+		p.p, p.f = nil, nil
 		return nil
 	})
 }

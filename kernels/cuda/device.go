@@ -33,14 +33,6 @@ type Device struct {
 	closed bool
 }
 
-// kernelNames are the kernels Open looks up in the module.
-var kernelNames = []string{
-	"gemm_tf32", "mma_peak",
-	"bias_activate", "activation_backward", "column_sums", "scale", "concat_columns",
-	"batchnorm_forward_train", "batchnorm_forward_eval", "batchnorm_backward",
-	"softmax_cross_entropy", "squared_error", "adam_step", "momentum_step",
-}
-
 // Open opens device cuda:ordinal and loads the kernels' PTX for it.
 func Open(ordinal int) (*Device, error) {
 	n, err := cu.NumDevices()

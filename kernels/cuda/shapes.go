@@ -14,3 +14,11 @@ const (
 // one iteration of mma_peak: 8 independent m16n8k8 TF32 mma.sync, each
 // 2·16·8·8 = 2048 flops.
 const MMAPeakFlopsPerWarpIteration = 8 * 2048
+
+// kernelNames are the kernels Open looks up in the module.
+var kernelNames = []string{
+	"gemm_tf32", "mma_peak",
+	"bias_activate", "activation_backward", "column_sums", "scale", "concat_columns",
+	"batchnorm_forward_train", "batchnorm_forward_eval", "batchnorm_backward",
+	"softmax_cross_entropy", "squared_error", "adam_step", "momentum_step",
+}

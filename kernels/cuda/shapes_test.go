@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -31,6 +32,17 @@ func TestShapesMatchHeaders(t *testing.T) {
 		}
 		if got, _ := strconv.Atoi(string(m[1])); got != c.want {
 			t.Errorf("%s: %s is %d, the Go side launches with %d", c.file, c.name, got, c.want)
+		}
+	}
+}
+
+// Both PTX modules define every kernel the Go side looks up.
+func TestPTXHasEveryKernel(t *testing.T) {
+	for _, ptx := range []struct{ name, text string }{{"sm_80", ptxSM80}, {"sm_90", ptxSM90}} {
+		for _, k := range kernelNames {
+			if !regexp.MustCompile(fmt.Sprintf(`(?m)^\.visible \.entry %s\(`, k)).MatchString(ptx.text) {
+				t.Errorf("the %s PTX has no kernel %s", ptx.name, k)
+			}
 		}
 	}
 }

@@ -47,6 +47,8 @@ type Synthesizer interface {
 // name and initialise parameters identically (graph.NewAffine), so
 // checkpoints move freely between them.
 type Backend interface {
+	// String says where the modules run, e.g. "cpu (fused kernels, 2 threads)".
+	String() string
 	Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error)
 	Output(name string, in, classes int, inputGrad bool, rng *rand.Rand, opt optim.Config) (OutputLayer, error)
 	Synthesizer(name string, c synth.Config, rng *rand.Rand, opt optim.Config) (Synthesizer, error)
@@ -105,6 +107,10 @@ func ParseDevice(s string) (int, error) {
 
 type cpuBackend struct{ opts fused.Options }
 
+func (b cpuBackend) String() string {
+	return fmt.Sprintf("cpu (fused kernels, %d threads per kernel)", b.opts.Threads)
+}
+
 func (b cpuBackend) Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error) {
 	return fused.NewDense(name, s, inputGrad, rng, opt, b.opts)
 }
@@ -118,6 +124,8 @@ func (b cpuBackend) Synthesizer(name string, c synth.Config, rng *rand.Rand, opt
 }
 
 type referenceBackend struct{}
+
+func (referenceBackend) String() string { return "cpu (reference: Gorgonia graphs)" }
 
 func (referenceBackend) Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error) {
 	return graph.NewDense(name, s, inputGrad, tensor.Float32, rng, opt)

@@ -72,6 +72,8 @@ func cudaBackend(ordinal int) (Backend, error) {
 
 type gpuBackend struct{ opts gpu.Options }
 
+func (b gpuBackend) String() string { return b.opts.Device.String() }
+
 func (b gpuBackend) Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error) {
 	return gpu.NewDense(name, s, inputGrad, rng, opt, b.opts)
 }

@@ -36,6 +36,7 @@ type module interface {
 // model per hidden layer. Nothing mutable is shared between layers.
 type Network struct {
 	cfg    Config
+	where  string // the backend's description
 	hidden []Layer
 	top    OutputLayer
 	models []GradientModel // models[i] predicts ∂L/∂h for hidden[i]
@@ -72,7 +73,7 @@ func NewNetwork(cfg Config) (*Network, error) {
 // newNetwork builds the modules of a validated config on backend.
 func newNetwork(cfg Config, backend Backend) (*Network, error) {
 	act, _ := graph.ParseActivation(cfg.Activation)
-	n := &Network{cfg: cfg}
+	n := &Network{cfg: cfg, where: backend.String()}
 	rng := rand.New(rand.NewPCG(cfg.Seed, layerStream))
 	in := cfg.Inputs
 	for i := 0; i < cfg.Layers-1; i++ {
@@ -153,6 +154,10 @@ func (n *Network) syncHost() error {
 	}
 	return nil
 }
+
+// Where says where the network's modules run: the backend and its
+// device.
+func (n *Network) Where() string { return n.where }
 
 // Config returns the network's configuration.
 func (n *Network) Config() Config { return n.cfg }

@@ -16,8 +16,8 @@ import (
 )
 
 // flagsFixedByCheckpoint are the model flags a resumed run takes from its
-// checkpoint; where it runs (--epochs, --backend, --threads, --exec,
-// --workers, --queue) may change.
+// checkpoint; where it runs (--epochs, --backend, --device, --threads,
+// --exec, --workers, --queue) may change.
 var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", "batchnorm", "sg-hidden",
 	"sg-width", "sg-batchnorm", "sg-scale", "batch", "eval-batch", "optimizer", "lr", "sg-lr", "momentum",
 	"lr-decay", "lr-decay-factor", "seed", "normalize", "sg-warmup", "lambda", "update-prob", "unlock"}

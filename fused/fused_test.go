@@ -2,10 +2,10 @@ package fused
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/dnitrain/dnitrain/internal/moduletest"
 	"github.com/dnitrain/dnitrain/internal/tensortest"
 
 	"gorgonia.org/tensor"
@@ -17,46 +17,9 @@ import (
 
 // The fused modules are checked against the Gorgonia graphs of packages
 // graph and synth, the reference implementation, on random inputs: both
-// are built from the same seed, so they hold the same parameters.
-
-func requireClose(t *testing.T, what string, got, want *tensor.Dense) {
-	t.Helper()
-	if (got == nil) != (want == nil) {
-		t.Fatalf("%s: got %v, reference %v", what, got == nil, want == nil)
-	}
-	if got == nil {
-		return
-	}
-	g, w := data(got), data(want)
-	if len(g) != len(w) {
-		t.Fatalf("%s: %d elements, reference %d", what, len(g), len(w))
-	}
-	var scale float64
-	for _, v := range w {
-		scale = math.Max(scale, math.Abs(float64(v)))
-	}
-	for i := range w {
-		if d := math.Abs(float64(g[i] - w[i])); d > 1e-4*math.Max(scale, 1e-3) || math.IsNaN(float64(g[i])) {
-			t.Fatalf("%s[%d] = %v, reference %v (largest |reference| %v)", what, i, g[i], w[i], scale)
-		}
-	}
-}
-
-func requireSameParams(t *testing.T, got, want []*graph.Param) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%d parameters, reference %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i].Name != want[i].Name {
-			t.Fatalf("parameter %d is %s, reference %s", i, got[i].Name, want[i].Name)
-		}
-		requireClose(t, want[i].Name+" value", got[i].Value, want[i].Value)
-		if want[i].Grad != nil {
-			requireClose(t, want[i].Name+" gradient", got[i].Grad, want[i].Grad)
-		}
-	}
-}
+// are built from the same seed, so they hold the same parameters. They
+// agree to float32 rounding.
+var check = moduletest.Checker{Tol: 1e-4}
 
 func TestDenseMatchesReference(t *testing.T) {
 	opt := optim.DefaultAdam(1e-2)
@@ -82,43 +45,7 @@ func TestDenseMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rng := rand.New(rand.NewPCG(3, 4))
-			for step := 0; step < 3; step++ { // forward, backward, update, again
-				x, g := tensortest.Normal(rng, tensor.Float32, tc.batch, tc.in), tensortest.Normal(rng, tensor.Float32, tc.batch, tc.out)
-				hr, err := ref.Forward(x, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				hf, err := fast.Forward(x, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				requireClose(t, "h", hf, hr)
-				dr, err := ref.Backward(g)
-				if err != nil {
-					t.Fatal(err)
-				}
-				df, err := fast.Backward(g)
-				if err != nil {
-					t.Fatal(err)
-				}
-				requireClose(t, "dx", df, dr)
-				requireSameParams(t, fast.Params(), ref.Params())
-				requireSameParams(t, fast.Stats(), ref.Stats())
-				if err := ref.Update(); err != nil {
-					t.Fatal(err)
-				}
-				if err := fast.Update(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			x := tensortest.Normal(rng, tensor.Float32, tc.batch+1, tc.in)
-			er, _ := ref.Forward(x, false)
-			ef, err := fast.Forward(x, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			requireClose(t, "evaluation h", ef, er)
+			check.Dense(t, ref, fast, tc.batch, tc.in, tc.out)
 		})
 	}
 }
@@ -135,26 +62,7 @@ func TestOutputMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rng := rand.New(rand.NewPCG(7, 8))
-			x, y := tensortest.Normal(rng, tensor.Float32, tc.batch, tc.in), tensortest.OneHot(rng, tensor.Float32, tc.batch, tc.classes)
-			lr, logitsR, dxR, err := ref.Train(x, y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lf, logitsF, dxF, err := fast.Train(x, y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if math.Abs(lr-lf) > 1e-5*math.Max(1, lr) {
-				t.Fatalf("loss %v, reference %v", lf, lr)
-			}
-			requireClose(t, "logits", logitsF, logitsR)
-			requireClose(t, "dx", dxF, dxR)
-			requireSameParams(t, fast.Params(), ref.Params())
-			le, _, err := fast.Evaluate(x, y)
-			if err != nil || math.Abs(le-lf) > 1e-6*math.Max(1, lf) {
-				t.Fatalf("evaluation loss %v (%v), training loss %v", le, err, lf)
-			}
+			check.Output(t, ref, fast, tc.batch, tc.in, tc.classes)
 		})
 	}
 }
@@ -177,47 +85,7 @@ func TestSynthesizerMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rng := rand.New(rand.NewPCG(10, 11))
-			const batch = 12
-			for step := 0; step < 4; step++ {
-				h, target := tensortest.Normal(rng, tensor.Float32, batch, cfg.In), tensortest.Normal(rng, tensor.Float32, batch, cfg.OutWidth())
-				var labels *tensor.Dense
-				if cfg.Classes > 0 {
-					labels = tensortest.OneHot(rng, tensor.Float32, batch, cfg.Classes)
-				}
-				pr, err := ref.Predict(h, labels)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pf, err := fast.Predict(h, labels)
-				if err != nil {
-					t.Fatal(err)
-				}
-				requireClose(t, "prediction", pf, pr)
-				// Odd steps learn on a copy of h: no forward pass to reuse.
-				learnH := h
-				if step%2 == 1 {
-					learnH = h.Clone().(*tensor.Dense)
-				}
-				lr, err := ref.Learn(h, labels, target)
-				if err != nil {
-					t.Fatal(err)
-				}
-				lf, err := fast.Learn(learnH, labels, target)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if math.Abs(lr-lf) > 1e-4*math.Max(1, lr) {
-					t.Fatalf("step %d: loss %v, reference %v", step, lf, lr)
-				}
-				requireSameParams(t, fast.Params(), ref.Params())
-				if err := ref.Update(); err != nil {
-					t.Fatal(err)
-				}
-				if err := fast.Update(); err != nil {
-					t.Fatal(err)
-				}
-			}
+			check.Synthesizer(t, ref, fast, cfg, 12)
 		})
 	}
 }

@@ -4,16 +4,13 @@ package gpu
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"testing"
 
-	"gorgonia.org/tensor"
-
 	"github.com/dnitrain/dnitrain/fused"
 	"github.com/dnitrain/dnitrain/graph"
-	"github.com/dnitrain/dnitrain/internal/tensortest"
+	"github.com/dnitrain/dnitrain/internal/moduletest"
 	"github.com/dnitrain/dnitrain/kernels/cuda"
 	"github.com/dnitrain/dnitrain/optim"
 	"github.com/dnitrain/dnitrain/synth"
@@ -38,53 +35,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// tf32Tol is the tolerance of a TF32 result relative to the largest
-// magnitude of the reference.
-const tf32Tol = 5e-3
-
-func requireClose(t *testing.T, what string, got, want *tensor.Dense) {
-	t.Helper()
-	if (got == nil) != (want == nil) {
-		t.Fatalf("%s: got nil %v, reference nil %v", what, got == nil, want == nil)
-	}
-	if got == nil {
-		return
-	}
-	g, w := data(got), data(want)
-	if len(g) != len(w) {
-		t.Fatalf("%s: %d elements, reference %d", what, len(g), len(w))
-	}
-	var scale float64
-	for _, v := range w {
-		scale = math.Max(scale, math.Abs(float64(v)))
-	}
-	for i := range w {
-		if d := math.Abs(float64(g[i] - w[i])); d > tf32Tol*math.Max(scale, 1e-3) || math.IsNaN(float64(g[i])) {
-			t.Fatalf("%s[%d] = %v, reference %v (largest |reference| %v)", what, i, g[i], w[i], scale)
-		}
-	}
-}
-
-// requireSameParams syncs the GPU module's state to the host and compares
-// its parameters and gradients with the reference's.
-func requireSameParams(t *testing.T, m interface{ SyncHost() error }, got, want []*graph.Param) {
-	t.Helper()
-	if err := m.SyncHost(); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d parameters, reference %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i].Name != want[i].Name {
-			t.Fatalf("parameter %d is %s, reference %s", i, got[i].Name, want[i].Name)
-		}
-		requireClose(t, want[i].Name+" value", got[i].Value, want[i].Value)
-		if want[i].Grad != nil {
-			requireClose(t, want[i].Name+" gradient", got[i].Grad, want[i].Grad)
-		}
-	}
-}
+// check compares a GPU module with its CPU twin within TF32 tolerances,
+// syncing the GPU module's host mirror before its parameters are read.
+var check = moduletest.Checker{Tol: 5e-3, Sync: func(m any) error { return m.(interface{ SyncHost() error }).SyncHost() }}
 
 var sgd = optim.Config{Kind: optim.SGD, LR: 1e-2, Momentum: 0.9}
 
@@ -113,43 +66,7 @@ func TestDenseMatchesCPU(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dev.Close()
-			rng := rand.New(rand.NewPCG(3, 4))
-			for step := 0; step < 3; step++ { // forward, backward, update, again
-				x, g := tensortest.Normal(rng, tensor.Float32, tc.batch, tc.in), tensortest.Normal(rng, tensor.Float32, tc.batch, tc.out)
-				hr, err := ref.Forward(x, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				hd, err := dev.Forward(x, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				requireClose(t, "h", hd, hr)
-				dr, err := ref.Backward(g)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dd, err := dev.Backward(g)
-				if err != nil {
-					t.Fatal(err)
-				}
-				requireClose(t, "dx", dd, dr)
-				requireSameParams(t, dev, dev.Params(), ref.Params())
-				requireSameParams(t, dev, dev.Stats(), ref.Stats())
-				if err := ref.Update(); err != nil {
-					t.Fatal(err)
-				}
-				if err := dev.Update(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			x := tensortest.Normal(rng, tensor.Float32, tc.batch+1, tc.in)
-			er, _ := ref.Forward(x, false)
-			ed, err := dev.Forward(x, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			requireClose(t, "evaluation h", ed, er)
+			check.Dense(t, ref, dev, tc.batch, tc.in, tc.out)
 		})
 	}
 }
@@ -166,26 +83,7 @@ func TestOutputMatchesCPU(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dev.Close()
-			rng := rand.New(rand.NewPCG(7, 8))
-			x, y := tensortest.Normal(rng, tensor.Float32, tc.batch, tc.in), tensortest.OneHot(rng, tensor.Float32, tc.batch, tc.classes)
-			lr, logitsR, dxR, err := ref.Train(x, y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ld, logitsD, dxD, err := dev.Train(x, y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if math.Abs(lr-ld) > tf32Tol*math.Max(1, lr) {
-				t.Fatalf("loss %v, reference %v", ld, lr)
-			}
-			requireClose(t, "logits", logitsD, logitsR)
-			requireClose(t, "dx", dxD, dxR)
-			requireSameParams(t, dev, dev.Params(), ref.Params())
-			le, _, err := dev.Evaluate(x, y)
-			if err != nil || math.Abs(le-ld) > 1e-5*math.Max(1, ld) {
-				t.Fatalf("evaluation loss %v (%v), training loss %v", le, err, ld)
-			}
+			check.Output(t, ref, dev, tc.batch, tc.in, tc.classes)
 		})
 	}
 }
@@ -208,47 +106,7 @@ func TestSynthesizerMatchesCPU(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dev.Close()
-			rng := rand.New(rand.NewPCG(10, 11))
-			const batch = 64
-			for step := 0; step < 4; step++ {
-				h, target := tensortest.Normal(rng, tensor.Float32, batch, cfg.In), tensortest.Normal(rng, tensor.Float32, batch, cfg.OutWidth())
-				var labels *tensor.Dense
-				if cfg.Classes > 0 {
-					labels = tensortest.OneHot(rng, tensor.Float32, batch, cfg.Classes)
-				}
-				pr, err := ref.Predict(h, labels)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pd, err := dev.Predict(h, labels)
-				if err != nil {
-					t.Fatal(err)
-				}
-				requireClose(t, "prediction", pd, pr)
-				// Odd steps learn on a copy of h: no forward pass to reuse.
-				learnH := h
-				if step%2 == 1 {
-					learnH = h.Clone().(*tensor.Dense)
-				}
-				lr, err := ref.Learn(h, labels, target)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ld, err := dev.Learn(learnH, labels, target)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if math.Abs(lr-ld) > tf32Tol*math.Max(1, lr) {
-					t.Fatalf("step %d: loss %v, reference %v", step, ld, lr)
-				}
-				requireSameParams(t, dev, dev.Params(), ref.Params())
-				if err := ref.Update(); err != nil {
-					t.Fatal(err)
-				}
-				if err := dev.Update(); err != nil {
-					t.Fatal(err)
-				}
-			}
+			check.Synthesizer(t, ref, dev, cfg, 64)
 		})
 	}
 }

@@ -197,20 +197,9 @@ func BenchmarkOverlap(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer tl.Close()
-			cfg := engine.DefaultConfig(pair.Train.Features(), pair.Train.Classes)
-			cfg.Mode, cfg.SGHidden, cfg.Epochs, cfg.Device = tc.mode, tc.sgHidden, 100000, "cuda:0"
-			cfg.InputMean, cfg.InputStd = engine.InputStats(pair.Train)
-			subset := *pair.Train
-			subset.N = stepsPerRun * cfg.Batch
-			net, err := engine.NewTimedNetwork(cfg, tl)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer net.Close()
-			tr, err := engine.NewTrainer(net, &subset)
-			if err != nil {
-				b.Fatal(err)
-			}
+			tr := mnistTrainer(b, pair, tc.mode, tc.sgHidden, "cuda:0", func(cfg engine.Config) (*engine.Network, error) {
+				return engine.NewTimedNetwork(cfg, tl)
+			})
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := tr.RunEpoch(context.Background(), nil); err != nil {

@@ -47,20 +47,7 @@ func BenchmarkStep(b *testing.B) {
 
 // benchmarkStep times steps of one mode on one device.
 func benchmarkStep(b *testing.B, pair *data.Pair, mode engine.Mode, sgHidden int, device string) {
-	cfg := engine.DefaultConfig(pair.Train.Features(), pair.Train.Classes)
-	cfg.Mode, cfg.SGHidden, cfg.Epochs, cfg.Device = mode, sgHidden, 100000, device
-	cfg.InputMean, cfg.InputStd = engine.InputStats(pair.Train)
-	subset := *pair.Train
-	subset.N = stepsPerRun * cfg.Batch
-	net, err := engine.NewNetwork(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer net.Close()
-	tr, err := engine.NewTrainer(net, &subset)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tr := mnistTrainer(b, pair, mode, sgHidden, device, engine.NewNetwork)
 	if _, err := tr.RunEpoch(context.Background(), nil); err != nil { // compile the graphs
 		b.Fatal(err)
 	}
@@ -72,4 +59,26 @@ func benchmarkStep(b *testing.B, pair *data.Pair, mode engine.Mode, sgHidden int
 		}
 	}
 	b.ReportMetric(1000*b.Elapsed().Seconds()/float64(b.N*stepsPerRun), "ms/step")
+}
+
+// mnistTrainer returns a trainer of the CLI's default network in the given
+// mode on device, built by newNetwork, whose epochs are the first
+// stepsPerRun batches of MNIST. The network is closed when b ends.
+func mnistTrainer(b *testing.B, pair *data.Pair, mode engine.Mode, sgHidden int, device string, newNetwork func(engine.Config) (*engine.Network, error)) *engine.Trainer {
+	b.Helper()
+	cfg := engine.DefaultConfig(pair.Train.Features(), pair.Train.Classes)
+	cfg.Mode, cfg.SGHidden, cfg.Epochs, cfg.Device = mode, sgHidden, 100000, device
+	cfg.InputMean, cfg.InputStd = engine.InputStats(pair.Train)
+	subset := *pair.Train
+	subset.N = stepsPerRun * cfg.Batch
+	net, err := newNetwork(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { net.Close() })
+	tr, err := engine.NewTrainer(net, &subset)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tr
 }

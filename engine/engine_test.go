@@ -236,27 +236,51 @@ func TestBackendsFollowTheSameCurve(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			set := toySet("train", 200, 1)
 			run := func(backend string) ([]float64, map[string][]float32) {
-				cfg := smallConfig(mode)
-				cfg.Backend, cfg.Epochs = backend, 3
-				cfg.Optimizer, cfg.SGOptim = optim.DefaultAdam(1e-3), optim.DefaultAdam(1e-3)
+				cfg := curveConfig(mode)
+				cfg.Backend = backend
 				tr := newTrainer(t, cfg, set)
-				var losses []float64
-				for !tr.Done() {
-					if _, err := tr.RunEpoch(context.Background(), func(p Progress) { losses = append(losses, p.Loss) }); err != nil {
-						t.Fatal(err)
-					}
-				}
-				return losses, layerWeights(tr.net)
+				return trainCurve(t, tr), layerWeights(tr.net)
 			}
 			fastLoss, fastState := run(CPU)
 			refLoss, refState := run(Reference)
-			for i := range refLoss {
-				if math.Abs(fastLoss[i]-refLoss[i]) > 1e-3*math.Max(1, refLoss[i]) {
-					t.Fatalf("step %d: loss %v, reference %v", i, fastLoss[i], refLoss[i])
-				}
-			}
+			requireSameCurve(t, fastLoss, refLoss, 1e-3)
 			requireEqual(t, "layer weights after 3 epochs", fastState, refState, 5e-3)
 		})
+	}
+}
+
+// curveConfig is the small run whose training curves the tests compare:
+// 3 epochs, Adam at 1e-3 for layers and synthesizers.
+func curveConfig(mode Mode) Config {
+	cfg := smallConfig(mode)
+	cfg.Epochs = 3
+	cfg.Optimizer, cfg.SGOptim = optim.DefaultAdam(1e-3), optim.DefaultAdam(1e-3)
+	return cfg
+}
+
+// trainCurve trains tr to the end and returns the loss of every step.
+func trainCurve(t *testing.T, tr *Trainer) []float64 {
+	t.Helper()
+	var losses []float64
+	for !tr.Done() {
+		if _, err := tr.RunEpoch(context.Background(), func(p Progress) { losses = append(losses, p.Loss) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return losses
+}
+
+// requireSameCurve fails t unless every step's loss is within tol of the
+// reference's (relative, or absolute below 1).
+func requireSameCurve(t *testing.T, got, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d steps, reference %d", len(got), len(want))
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > tol*math.Max(1, want[i]) {
+			t.Fatalf("step %d: loss %v, reference %v", i, got[i], want[i])
+		}
 	}
 }
 

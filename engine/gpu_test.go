@@ -3,11 +3,8 @@
 package engine
 
 import (
-	"context"
 	"math"
 	"testing"
-
-	"github.com/dnitrain/dnitrain/optim"
 )
 
 func init() { testDevices = append(testDevices, "cuda:0") }
@@ -20,16 +17,10 @@ func TestGPUFollowsCPUCurve(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			set := toySet("train", 512, 1)
 			run := func(device string) ([]float64, float64) {
-				cfg := smallConfig(mode)
-				cfg.Device, cfg.Epochs = device, 3
-				cfg.Optimizer, cfg.SGOptim = optim.DefaultAdam(1e-3), optim.DefaultAdam(1e-3)
+				cfg := curveConfig(mode)
+				cfg.Device = device
 				tr := newTrainer(t, cfg, set)
-				var losses []float64
-				for !tr.Done() {
-					if _, err := tr.RunEpoch(context.Background(), func(p Progress) { losses = append(losses, p.Loss) }); err != nil {
-						t.Fatal(err)
-					}
-				}
+				losses := trainCurve(t, tr)
 				ev, err := tr.Evaluate(set)
 				if err != nil {
 					t.Fatal(err)
@@ -38,14 +29,7 @@ func TestGPUFollowsCPUCurve(t *testing.T) {
 			}
 			gpuLoss, gpuErr := run("cuda:0")
 			cpuLoss, cpuErr := run("cpu")
-			if len(gpuLoss) != len(cpuLoss) {
-				t.Fatalf("%d steps on the GPU, %d on the CPU", len(gpuLoss), len(cpuLoss))
-			}
-			for i := range cpuLoss {
-				if math.Abs(gpuLoss[i]-cpuLoss[i]) > 2e-2*math.Max(1, cpuLoss[i]) {
-					t.Fatalf("step %d: loss %v on the GPU, %v on the CPU", i, gpuLoss[i], cpuLoss[i])
-				}
-			}
+			requireSameCurve(t, gpuLoss, cpuLoss, 2e-2)
 			if math.Abs(gpuErr-cpuErr) > 2 { // percentage points
 				t.Fatalf("training-set error %.2f%% on the GPU, %.2f%% on the CPU", gpuErr, cpuErr)
 			}

@@ -161,6 +161,20 @@ func (s *state) markUploads() error { return s.stream.Record(s.uploaded) }
 // waitUploads waits for the point markUploads recorded.
 func (s *state) waitUploads() error { return s.uploaded.Sync() }
 
+// downloadSum downloads src into host (after the work queued so far) and
+// returns the sum of its elements in float64: how the losses computed per
+// sample or per element on the device reach the host.
+func (s *state) downloadSum(host []float32, src cuda.Buffer) (float64, error) {
+	if err := s.stream.Download(host, src); err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, v := range host {
+		sum += float64(v)
+	}
+	return sum, nil
+}
+
 // cacheKey identifies a set of buffers: one per batch size and mode.
 type cacheKey struct {
 	batch int

@@ -188,15 +188,12 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		err = s.backward(s.Stack[l], b.layers[l], in, g, b.dIn[l], rows)
 		g = b.dIn[l]
 	}
+	var sum float64
 	if err == nil {
-		err = s.stream.Download(b.sqerrHost, b.sqerr)
+		sum, err = s.downloadSum(b.sqerrHost, b.sqerr)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: learn: %w", s.name, err)
-	}
-	var sum float64
-	for _, e := range b.sqerrHost {
-		sum += float64(e)
 	}
 	return weight * sum, done()
 }

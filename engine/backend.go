@@ -86,7 +86,7 @@ func backendFor(cfg Config) (Backend, error) {
 		return nil, err
 	}
 	if dev >= 0 {
-		return cudaBackend(dev)
+		return cudaBackend(cfg, dev)
 	}
 	return NewBackend(cfg.Backend, cfg.Threads)
 }

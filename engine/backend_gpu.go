@@ -61,11 +61,19 @@ func NewTimedNetwork(cfg Config, tl *gpu.Timeline) (*Network, error) {
 	return newNetwork(cfg, gpuBackend{gpu.Options{Device: d, Timeline: tl}})
 }
 
-// cudaBackend returns the GPU backend on CUDA device ordinal.
-func cudaBackend(ordinal int) (Backend, error) {
+// cudaBackend returns the GPU backend on CUDA device ordinal, after
+// checking that the network of cfg fits in the device's free memory.
+func cudaBackend(cfg Config, ordinal int) (Backend, error) {
 	d, err := OpenDevice(ordinal)
 	if err != nil {
 		return nil, fmt.Errorf("device cuda:%d: %w", ordinal, err)
+	}
+	free, _, err := d.MemInfo()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMemory(cfg, free, "memory free on "+d.String()); err != nil {
+		return nil, err
 	}
 	return gpuBackend{gpu.Options{Device: d}}, nil
 }

@@ -686,19 +686,19 @@ func TestMemoryEstimate(t *testing.T) {
 	if got := EstimateMemory(cfg); got < 50<<20 || got > 100<<20 {
 		t.Errorf("estimate %d bytes for the default dni model", got)
 	}
-	if err := checkMemory(cfg, 1<<30); err != nil {
+	if err := checkMemory(cfg, 1<<30, "memory available"); err != nil {
 		t.Errorf("the default model does not fit 1 GiB: %v", err)
 	}
 	huge := cfg
 	huge.Layers, huge.Hidden = 64, 1<<16
-	err := checkMemory(huge, 24<<30)
+	err := checkMemory(huge, 24<<30, "memory available")
 	if err == nil || !strings.Contains(err.Error(), "GiB") {
 		t.Fatalf("a 64×65536² model fits 24 GiB: %v", err)
 	}
 	if !strings.Contains(err.Error(), "more than the 24.0 GiB") {
 		t.Errorf("message: %v", err)
 	}
-	if checkMemory(huge, 0) != nil {
+	if checkMemory(huge, 0, "memory available") != nil {
 		t.Error("unknown available memory must not refuse")
 	}
 }

@@ -64,13 +64,13 @@ func EstimateMemory(cfg Config) uint64 {
 }
 
 // checkMemory refuses a configuration whose estimate exceeds the memory
-// available (0: unknown, no check).
-func checkMemory(cfg Config, available uint64) error {
+// available (0: unknown, no check); where names that memory.
+func checkMemory(cfg Config, available uint64, where string) error {
 	need := EstimateMemory(cfg)
 	if available == 0 || need <= available {
 		return nil
 	}
-	return fmt.Errorf("the model needs about %s to train, more than the %s of memory available: use fewer or narrower layers, or a smaller --batch", gib(need), gib(available))
+	return fmt.Errorf("the model needs about %s to train, more than the %s of %s: use fewer or narrower layers, or a smaller --batch", gib(need), gib(available), where)
 }
 
 func gib(b uint64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }

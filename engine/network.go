@@ -60,7 +60,7 @@ func NewNetwork(cfg Config) (*Network, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkMemory(cfg, availableMemory()); err != nil {
+	if err := checkMemory(cfg, availableMemory(), "memory available"); err != nil {
 		return nil, err
 	}
 	backend, err := backendFor(cfg)

@@ -105,6 +105,19 @@ func (d *Device) Close() error {
 	})
 }
 
+// MemInfo returns the free and the total device memory in bytes.
+func (d *Device) MemInfo() (free, total uint64, err error) {
+	err = d.do(func() error {
+		f, t, err := cu.MemInfo()
+		free, total = uint64(f), uint64(t)
+		return err
+	})
+	if err != nil {
+		err = fmt.Errorf("cuda:%d: memory info: %w", d.Ordinal, err)
+	}
+	return free, total, err
+}
+
 // do runs f with the device's context current on the calling OS thread.
 func (d *Device) do(f func() error) error {
 	runtime.LockOSThread()

@@ -33,6 +33,7 @@ var (
 type Options struct {
 	Profile Profile
 	Data    *data.Pair
+	Device  string    // where every network trains: "cpu" (or empty) or "cuda:N"
 	Log     io.Writer // progress lines; nil for none
 }
 
@@ -41,6 +42,7 @@ type Report struct {
 	Profile    string       `json:"profile"`
 	Started    time.Time    `json:"started"`
 	CPUs       int          `json:"cpus"`
+	Device     string       `json:"device"`
 	Data       string       `json:"data"`
 	Curves     []Curve      `json:"curves"`
 	Throughput []Throughput `json:"throughput"`
@@ -104,7 +106,11 @@ type TableRow struct {
 func Run(ctx context.Context, o Options) (*Report, error) {
 	p := o.Profile
 	pair := &data.Pair{Train: o.Data.Train.Head(orAll(p.TrainN, o.Data.Train.N)), Test: o.Data.Test.Head(orAll(p.TestN, o.Data.Test.N)), Source: o.Data.Source}
-	r := &Report{Profile: p.Name, Started: time.Now(), CPUs: runtime.GOMAXPROCS(0), log: o.Log, pair: pair, profile: p,
+	device := o.Device
+	if device == "" {
+		device = "cpu"
+	}
+	r := &Report{Profile: p.Name, Started: time.Now(), CPUs: runtime.GOMAXPROCS(0), Device: device, log: o.Log, pair: pair, profile: p,
 		Data: fmt.Sprintf("%s: %d training, %d test samples", pair.Source, pair.Train.N, pair.Test.N)}
 	steps := []func(context.Context) error{r.curves, r.throughput, r.asyncCheck, r.table}
 	for _, step := range steps {
@@ -134,7 +140,7 @@ func (r *Report) logf(format string, args ...any) {
 func (r *Report) config(mode engine.Mode, layers int) engine.Config {
 	c := engine.DefaultConfig(r.pair.Train.Features(), r.pair.Train.Classes)
 	c.InputMean, c.InputStd = engine.InputStats(r.pair.Train)
-	c.Mode, c.Layers = mode, layers
+	c.Mode, c.Layers, c.Device = mode, layers, r.Device
 	if mode == engine.DNI {
 		c.SGHidden = 2
 	}
@@ -142,15 +148,17 @@ func (r *Report) config(mode engine.Mode, layers int) engine.Config {
 }
 
 // train runs cfg for its epochs, evaluating after each, and returns the
-// points. A non-zero budget stops training when it is spent.
-func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Duration) ([]Point, *engine.Trainer, error) {
+// points (the last one's Step is the steps taken). A non-zero budget stops
+// training when it is spent.
+func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Duration) ([]Point, error) {
 	net, err := engine.NewNetwork(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	defer net.Close()
 	tr, err := engine.NewTrainer(net, r.pair.Train)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var points []Point
 	var seconds float64
@@ -164,18 +172,18 @@ func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Durat
 		seconds += stats.Seconds
 		outOfTime := budget > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
 		if err != nil && !outOfTime {
-			return nil, nil, err
+			return nil, err
 		}
 		ev, err := tr.Evaluate(r.pair.Test)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		points = append(points, Point{Epoch: stats.Epoch, Step: tr.Step(), Seconds: seconds, TestError: ev.Error})
 		if outOfTime {
 			break
 		}
 	}
-	return points, tr, nil
+	return points, nil
 }
 
 // curves records test error against steps and time for each mode, and for
@@ -197,7 +205,7 @@ func (r *Report) curves(ctx context.Context) error {
 	runs = append(runs, run{"cdni async unlocked (2 workers)", unlock})
 	for _, rn := range runs {
 		rn.cfg.Epochs = r.profile.Epochs
-		points, _, err := r.train(ctx, rn.cfg, 0)
+		points, err := r.train(ctx, rn.cfg, 0)
 		if err != nil {
 			return fmt.Errorf("curve %s: %w", rn.name, err)
 		}
@@ -224,27 +232,34 @@ func (r *Report) throughput(ctx context.Context) error {
 		if s.Exec == engine.ExecSync {
 			s.Workers = 1
 		}
-		net, err := engine.NewNetwork(cfg)
-		if err != nil {
-			return err
-		}
-		tr, err := engine.NewTrainer(net, r.pair.Train)
-		if err != nil {
-			return err
-		}
-		stats, err := tr.RunEpoch(ctx, nil)
+		stats, ev, err := r.epoch(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("throughput %s: %w", s.Name, err)
-		}
-		ev, err := tr.Evaluate(r.pair.Test)
-		if err != nil {
-			return err
 		}
 		s.SamplesPerSec, s.TestError = stats.SamplesPerSec(), ev.Error
 		r.Throughput = append(r.Throughput, s)
 		r.logf("throughput %-20s %8.0f samples/s  test error %.2f%%", s.Name, s.SamplesPerSec, s.TestError)
 	}
 	return nil
+}
+
+// epoch trains one epoch of cfg and evaluates it on the test set.
+func (r *Report) epoch(ctx context.Context, cfg engine.Config) (engine.EpochStats, engine.Evaluation, error) {
+	net, err := engine.NewNetwork(cfg)
+	if err != nil {
+		return engine.EpochStats{}, engine.Evaluation{}, err
+	}
+	defer net.Close()
+	tr, err := engine.NewTrainer(net, r.pair.Train)
+	if err != nil {
+		return engine.EpochStats{}, engine.Evaluation{}, err
+	}
+	stats, err := tr.RunEpoch(ctx, nil)
+	if err != nil {
+		return stats, engine.Evaluation{}, err
+	}
+	ev, err := tr.Evaluate(r.pair.Test)
+	return stats, ev, err
 }
 
 // asyncCheck compares async (2 workers, 1 thread each) with sync, from the
@@ -268,15 +283,15 @@ func (r *Report) asyncCheck(ctx context.Context) error {
 	for _, exec := range []string{engine.ExecAsync, engine.ExecSync} {
 		cfg := r.config(engine.CDNI, 4)
 		cfg.Exec, cfg.Workers, cfg.Threads, cfg.Epochs = exec, 2, 1, 1000
-		points, tr, err := r.train(ctx, cfg, r.profile.Budget)
+		points, err := r.train(ctx, cfg, r.profile.Budget)
 		if err != nil {
 			return fmt.Errorf("budget run %s: %w", exec, err)
 		}
 		last := points[len(points)-1]
 		if exec == engine.ExecAsync {
-			a.BudgetErrorAsync, a.BudgetStepsAsync = last.TestError, tr.Step()
+			a.BudgetErrorAsync, a.BudgetStepsAsync = last.TestError, last.Step
 		} else {
-			a.BudgetErrorSync, a.BudgetStepsSync = last.TestError, tr.Step()
+			a.BudgetErrorSync, a.BudgetStepsSync = last.TestError, last.Step
 		}
 	}
 	r.logf("async: %.2f× sync (1 thread), %.2f× sync (%d threads); after %gs: %.2f%% (%d steps) against %.2f%% (%d steps)",
@@ -291,7 +306,7 @@ func (r *Report) table(ctx context.Context) error {
 		for _, m := range []engine.Mode{engine.Backprop, engine.DNI, engine.CDNI} {
 			cfg := r.config(m, layers)
 			cfg.Epochs = r.profile.TableEpoch
-			points, _, err := r.train(ctx, cfg, 0)
+			points, err := r.train(ctx, cfg, 0)
 			if err != nil {
 				return fmt.Errorf("table %d layers %s: %w", layers, m, err)
 			}

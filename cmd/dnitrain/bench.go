@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/dnitrain/dnitrain/bench"
+	"github.com/dnitrain/dnitrain/engine"
 )
 
 func benchCmd(args []string, stdout, stderr io.Writer) error {
@@ -12,12 +13,16 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "the short profile (a subset of the data, a minute or so), for CI")
 	out := fs.String("out", "", "report folder (default bench-report-full or bench-report-quick)")
 	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
+	device := fs.String("device", "cpu", "where the networks train: cpu, or cuda:N (a build with -tags gpu)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	profile := bench.Full
 	if *quick {
 		profile = bench.Quick
+	}
+	if _, err := engine.ParseDevice(*device); err != nil {
+		return usageError{"--device: " + err.Error()}
 	}
 	if *out == "" {
 		*out = "bench-report-" + profile.Name
@@ -28,7 +33,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, sig := interruptible()
 	defer sig.stop()
-	report, err := bench.Run(ctx, bench.Options{Profile: profile, Data: pair, Log: stdout})
+	report, err := bench.Run(ctx, bench.Options{Profile: profile, Data: pair, Device: *device, Log: stdout})
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--backend", "gpu"}, exitUsage, "unknown backend"},
 		{[]string{"train", "--device", "tpu:0"}, exitUsage, "unknown device"},
 		{[]string{"train", "--device", "cuda:-1"}, exitUsage, "unknown device"},
+		{[]string{"bench", "--device", "gpu0"}, exitUsage, "--device"},
 		{[]string{"train", "--threads", "-1"}, exitUsage, "--threads"},
 		{[]string{"train", "--exec", "later"}, exitUsage, "--exec"},
 		{[]string{"train", "--exec", "async", "--mode", "bprop"}, exitUsage, "--exec async"},

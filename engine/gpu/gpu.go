@@ -74,10 +74,14 @@ func newState(name string, params, stats []*graph.Param, cfg optim.Config, o Opt
 	for _, p := range stats {
 		s.value[p] = al.get(p.Size())
 	}
+	if al.err == nil {
+		al.err = s.SyncDevice()
+	}
 	if al.err != nil {
+		s.Close() // what was allocated; the first error is the one to report
 		return nil, al.err
 	}
-	return s, s.SyncDevice()
+	return s, nil
 }
 
 // Optimizer returns the optimizer whose configuration, step count and

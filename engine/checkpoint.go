@@ -118,11 +118,16 @@ func newCheckpoint(path string, f *safetensors.File) (*Checkpoint, error) {
 // Network builds the network of c.Config and loads the saved state into it.
 // Every tensor the network needs must be in the file with its exact shape,
 // and the file must hold nothing else.
-func (c *Checkpoint) Network() (*Network, error) {
+func (c *Checkpoint) Network() (_ *Network, err error) {
 	net, err := NewNetwork(c.Config)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.path, err)
 	}
+	defer func() {
+		if err != nil {
+			net.Close() // its device memory, on a GPU
+		}
+	}()
 	used := map[string]bool{}
 	for _, m := range net.modules() {
 		for _, st := range stateOf(m) {

@@ -71,9 +71,14 @@ func NewNetwork(cfg Config) (*Network, error) {
 }
 
 // newNetwork builds the modules of a validated config on backend.
-func newNetwork(cfg Config, backend Backend) (*Network, error) {
+func newNetwork(cfg Config, backend Backend) (_ *Network, err error) {
 	act, _ := graph.ParseActivation(cfg.Activation)
 	n := &Network{cfg: cfg, where: backend.String()}
+	defer func() {
+		if err != nil {
+			n.Close() // what the modules built so far hold on a device
+		}
+	}()
 	rng := rand.New(rand.NewPCG(cfg.Seed, layerStream))
 	in := cfg.Inputs
 	for i := 0; i < cfg.Layers-1; i++ {

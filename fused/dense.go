@@ -64,7 +64,7 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 		return nil, err
 	}
 	b := d.buffersFor(rows, train)
-	forward(d.gemm, d.Affine, b.affineBuffers, data(x), rows, train)
+	forward(d.gemm, d.Affine, b.affineBuffers, data(x), rows, graph.PassOf(train))
 	if train {
 		d.last, d.lastX = b, data(x)
 	}

@@ -51,7 +51,10 @@ type affineBuffers struct {
 	dz           []float32 // gradient before the activation, batch×out
 	xhat         []float32 // batch norm's normalised input, batch×out
 	mean, invStd []float32 // batch norm's batch statistics, out
-	out          *tensor.Dense
+	// runScratch takes the running statistics of a graph.RefitPass (2·out),
+	// which must leave the real ones alone.
+	runScratch []float32
+	out        *tensor.Dense
 }
 
 func newAffineBuffers(a *graph.Affine, batch int, train bool) *affineBuffers {
@@ -62,21 +65,26 @@ func newAffineBuffers(a *graph.Affine, batch int, train bool) *affineBuffers {
 		if a.BatchNorm {
 			b.xhat = make([]float32, batch*a.Out)
 			b.mean, b.invStd = make([]float32, a.Out), make([]float32, a.Out)
+			b.runScratch = make([]float32, 2*a.Out)
 		}
 	}
 	return b
 }
 
 // forward computes buf.h = act(BN(x·W + b)) for a batch of rows.
-func forward(g *kernels.Gemm, a *graph.Affine, buf *affineBuffers, x []float32, rows int, train bool) {
+func forward(g *kernels.Gemm, a *graph.Affine, buf *affineBuffers, x []float32, rows int, p graph.Pass) {
 	g.Sgemm(false, false, rows, a.Out, a.In, 1, x, a.In, data(a.W.Value), a.Out, 0, buf.h, a.Out)
 	if !a.BatchNorm {
 		kernels.BiasActivate(buf.h, rows, a.Out, data(a.B.Value), activation(a.Act))
 		return
 	}
 	gamma, beta := data(a.Gamma.Value), data(a.Beta.Value)
-	if train {
-		batchNorm.ForwardTrain(buf.h, buf.xhat, buf.mean, buf.invStd, gamma, beta, data(a.RunMean.Value), data(a.RunVar.Value), rows, a.Out)
+	runMean, runVar := data(a.RunMean.Value), data(a.RunVar.Value)
+	if p == graph.RefitPass {
+		runMean, runVar = buf.runScratch[:a.Out], buf.runScratch[a.Out:]
+	}
+	if p != graph.EvalPass {
+		batchNorm.ForwardTrain(buf.h, buf.xhat, buf.mean, buf.invStd, gamma, beta, runMean, runVar, rows, a.Out)
 	} else {
 		batchNorm.ForwardEval(buf.h, gamma, beta, data(a.RunMean.Value), data(a.RunVar.Value), rows, a.Out)
 	}

@@ -94,6 +94,6 @@ func (o *Output) forward(x, labels *tensor.Dense, train bool) (int, *outputBuffe
 		return 0, nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", o.name, labels.Shape(), rows, o.Out)
 	}
 	b := o.buffersFor(rows, train)
-	forward(o.gemm, o.Affine, b.affineBuffers, data(x), rows, train)
+	forward(o.gemm, o.Affine, b.affineBuffers, data(x), rows, graph.PassOf(train))
 	return rows, b, nil
 }

@@ -81,8 +81,11 @@ func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
 }
 
 // forward runs the model on h (and labels) and returns its buffers, ĝ in
-// the last layer's output, and the input of the first layer.
-func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, []float32, error) {
+// the last layer's output, and the input of the first layer. p is
+// graph.TrainPass for a prediction, graph.RefitPass when Learn recomputes a
+// forward pass (the reference's Learn does not fold batch statistics
+// either).
+func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuffers, []float32, error) {
 	rows, err := checkInput(s.name, "input", h, s.cfg.In)
 	if err != nil {
 		return nil, nil, err
@@ -101,7 +104,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, []float32
 	}
 	in := x
 	for l, a := range s.Stack {
-		forward(s.gemm, a, b.layers[l], in, rows, true)
+		forward(s.gemm, a, b.layers[l], in, rows, p)
 		in = b.layers[l].h
 	}
 	kernels.Scale(in, float32(s.cfg.PredictionScale(rows)))
@@ -123,7 +126,7 @@ func concatColumns(dst, a, b []float32, rows, ca, cb int) {
 // until its next call with the same batch size. h and labels must stay
 // unchanged until a Learn that is to reuse this forward pass.
 func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
-	b, _, err := s.forward(h, labels)
+	b, _, err := s.forward(h, labels, graph.TrainPass)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +150,7 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 			x = b.input
 		}
 	default:
-		if b, x, err = s.forward(h, labels); err != nil {
+		if b, x, err = s.forward(h, labels, graph.RefitPass); err != nil {
 			return 0, err
 		}
 	}

@@ -70,6 +70,31 @@ const (
 	BatchNormMomentum = 0.1
 )
 
+// Pass says what a forward pass through a transform is for, which decides
+// how batch norm treats its statistics.
+type Pass int
+
+// The passes.
+const (
+	// EvalPass normalises with the running statistics.
+	EvalPass Pass = iota
+	// TrainPass normalises with the batch's statistics and folds them into
+	// the running ones.
+	TrainPass
+	// RefitPass is TrainPass again on a batch already seen, to recompute
+	// what a backward pass needs: the running statistics stay as they are.
+	RefitPass
+)
+
+// PassOf returns the pass of a layer's forward pass: TrainPass when
+// training, else EvalPass.
+func PassOf(train bool) Pass {
+	if train {
+		return TrainPass
+	}
+	return EvalPass
+}
+
 // Affine holds the parameters of one Spec: W and b, or W, γ and β with the
 // running statistics batch norm uses at evaluation time.
 type Affine struct {

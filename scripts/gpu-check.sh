@@ -52,8 +52,8 @@ run() {
 	row check result figure
 	row ---------------------------------------------- -------- ------
 	for t in kernels_cuda engine_gpu engine; do
-		# The host-emulation tests and the header check need the sources (and
-		# a C++ compiler): they run on the build machine, not here.
+		# The host-emulation tests (named *Host) and the header check need the
+		# sources (and a C++ compiler): they run on the build machine, not here.
 		if ./$t.test -test.v -test.skip 'Host|ShapesMatchHeaders' -test.timeout 5m >"$log/$t.txt" 2>&1; then
 			r=pass
 		else

@@ -38,7 +38,7 @@ func NewDense(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt opt
 	if err != nil {
 		return nil, err
 	}
-	st, err := newState(name, a.Params(), a.Stats(), opt, o)
+	st, err := newState(name, UpdateSpan, a.Params(), a.Stats(), opt, o)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 	if err := d.stream.Upload(b.x, data(x)); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
-	if err := d.forward(d.Affine, b.affineBuffers, b.x, rows, train); err != nil {
+	if err := d.forward(d.Affine, b.affineBuffers, b.x, rows, graph.PassOf(train)); err != nil {
 		return nil, fmt.Errorf("%s: forward: %w", d.name, err)
 	}
 	if err := d.stream.Download(data(b.out), b.h); err != nil {

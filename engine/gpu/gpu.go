@@ -34,6 +34,7 @@ type state struct {
 	dev      *cuda.Device
 	stream   *cuda.Stream
 	timeline *Timeline
+	spanKind SpanKind // what the timeline calls this module's updates
 	name     string
 	params   []*graph.Param // trainable, in the optimizer's order
 	stats    []*graph.Param
@@ -47,9 +48,9 @@ type state struct {
 }
 
 // newState allocates the device side of a module and uploads the initial
-// parameters.
-func newState(name string, params, stats []*graph.Param, cfg optim.Config, o Options) (*state, error) {
-	s := &state{dev: o.Device, timeline: o.Timeline, name: name, params: params, stats: stats,
+// parameters; kind is the timeline's name for its updates.
+func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg optim.Config, o Options) (*state, error) {
+	s := &state{dev: o.Device, timeline: o.Timeline, spanKind: kind, name: name, params: params, stats: stats,
 		value: map[*graph.Param]cuda.Buffer{}, grad: map[*graph.Param]cuda.Buffer{}}
 	var values []*tensor.Dense
 	for _, p := range params {
@@ -92,7 +93,7 @@ func (s *state) Optimizer() *optim.Optimizer { return s.opt }
 // stream, without waiting for it: the next call on the module runs after
 // it, and other modules' work overlaps it.
 func (s *state) Update() error {
-	done := s.timeline.begin(s.stream, UpdateSpan, s.name)
+	done := s.timeline.begin(s.stream, s.spanKind, s.name)
 	cfg := s.opt.Config()
 	lr := cfg.RateAt(s.opt.Steps())
 	s.opt.SetSteps(s.opt.Steps() + 1)
@@ -192,6 +193,7 @@ type affineBuffers struct {
 	dz           cuda.Buffer   // gradient before the activation
 	xhat         cuda.Buffer   // batch norm's normalised input
 	mean, invStd cuda.Buffer   // batch norm's batch statistics
+	runScratch   cuda.Buffer   // takes the running statistics of a graph.RefitPass (2·out)
 	out          *tensor.Dense // host copy of h, when the module returns it
 }
 
@@ -203,6 +205,7 @@ func (s *state) buffers(al *allocator, a *graph.Affine, batch int, train bool) *
 		if a.BatchNorm {
 			b.xhat = al.get(batch * a.Out)
 			b.mean, b.invStd = al.get(a.Out), al.get(a.Out)
+			b.runScratch = al.get(2 * a.Out)
 		}
 	}
 	return b
@@ -278,7 +281,7 @@ func (s *state) Close() error {
 // forward queues buf.h = act(BN(x·W + b)) for a batch of rows: one GEMM
 // with the bias and activation in its epilogue, or, with batch norm, the
 // GEMM, the normalisation and the activation.
-func (s *state) forward(a *graph.Affine, buf *affineBuffers, x cuda.Buffer, rows int, train bool) error {
+func (s *state) forward(a *graph.Affine, buf *affineBuffers, x cuda.Buffer, rows int, p graph.Pass) error {
 	w, act := s.value[a.W], int(a.Act)
 	if !a.BatchNorm {
 		return s.stream.Gemm(buf.h, x, w, s.value[a.B], rows, a.Out, a.In, a.In, a.Out, a.Out, false, false, 0, act)
@@ -287,8 +290,11 @@ func (s *state) forward(a *graph.Affine, buf *affineBuffers, x cuda.Buffer, rows
 		return err
 	}
 	gamma, beta, rm, rv := s.value[a.Gamma], s.value[a.Beta], s.value[a.RunMean], s.value[a.RunVar]
+	if p == graph.RefitPass {
+		rm, rv = buf.runScratch.Slice(0, a.Out), buf.runScratch.Slice(a.Out, a.Out)
+	}
 	var err error
-	if train {
+	if p != graph.EvalPass {
 		err = s.stream.BatchNormForwardTrain(batchNorm, buf.h, buf.xhat, buf.mean, buf.invStd, gamma, beta, rm, rv, rows, a.Out)
 	} else {
 		err = s.stream.BatchNormForwardEval(batchNorm, buf.h, gamma, beta, rm, rv, rows, a.Out)

@@ -39,7 +39,7 @@ func NewOutput(name string, in, classes int, inputGrad bool, rng *rand.Rand, opt
 	if err != nil {
 		return nil, err
 	}
-	st, err := newState(name, a.Params(), a.Stats(), opt, o)
+	st, err := newState(name, UpdateSpan, a.Params(), a.Stats(), opt, o)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (o *Output) run(x, labels *tensor.Dense, train bool) (int, *outputBuffers, 
 		err = o.stream.Upload(b.labels, data(labels))
 	}
 	if err == nil {
-		err = o.forward(o.Affine, b.affineBuffers, b.x, rows, train)
+		err = o.forward(o.Affine, b.affineBuffers, b.x, rows, graph.PassOf(train))
 	}
 	if err == nil {
 		err = o.stream.SoftmaxCrossEntropy(b.grad, b.rowLoss, b.h, b.labels, rows, o.Out)

@@ -52,7 +52,7 @@ func NewSynthesizer(name string, cfg synth.Config, rng *rand.Rand, opt optim.Con
 		}
 		stack = append(stack, a)
 	}
-	st, err := newState(name, stack.Params(), stack.Stats(), opt, o)
+	st, err := newState(name, SynthSpan, stack.Params(), stack.Stats(), opt, o)
 	if err != nil {
 		return nil, err
 	}
@@ -93,8 +93,9 @@ func (s *Synthesizer) buffersFor(rows int) (*synthBuffers, error) {
 }
 
 // forward uploads h (and labels) and queues the model's forward pass; the
-// prediction is left in the last layer's h.
-func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, error) {
+// prediction is left in the last layer's h. p is graph.TrainPass for a
+// prediction, graph.RefitPass when Learn recomputes a forward pass.
+func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuffers, error) {
 	rows, err := checkInput(s.name, "input", h, s.cfg.In)
 	if err != nil {
 		return nil, err
@@ -123,7 +124,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, error) {
 	}
 	in := b.input
 	for l, a := range s.Stack {
-		if err := s.state.forward(a, b.layers[l], in, rows, true); err != nil {
+		if err := s.state.forward(a, b.layers[l], in, rows, p); err != nil {
 			return nil, fmt.Errorf("%s: forward: %w", s.name, err)
 		}
 		in = b.layers[l].h
@@ -140,7 +141,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense) (*synthBuffers, error) {
 // until its next call with the same batch size.
 func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
 	done := s.timeline.begin(s.stream, SynthSpan, s.name)
-	b, err := s.forward(h, labels)
+	b, err := s.forward(h, labels, graph.TrainPass)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +167,7 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 	}
 	b, ok := s.buffers[rows]
 	if !ok || h != s.fwdH || labels != s.fwdLabels {
-		if b, err = s.forward(h, labels); err != nil {
+		if b, err = s.forward(h, labels, graph.RefitPass); err != nil {
 			return 0, err
 		}
 	}
@@ -188,14 +189,22 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		err = s.backward(s.Stack[l], b.layers[l], in, g, b.dIn[l], rows)
 		g = b.dIn[l]
 	}
-	var sum float64
 	if err == nil {
-		sum, err = s.downloadSum(b.sqerrHost, b.sqerr)
+		err = s.stream.Download(b.sqerrHost, b.sqerr)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: learn: %w", s.name, err)
 	}
-	return weight * sum, done()
+	// The span ends with the device work: the sum below is host time, which
+	// would otherwise count as synthesizer time on the device's clock.
+	if err := done(); err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, v := range b.sqerrHost {
+		sum += float64(v)
+	}
+	return weight * sum, nil
 }
 
 // Update applies the gradients of the last Learn, without waiting.

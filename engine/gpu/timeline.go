@@ -14,8 +14,8 @@ type SpanKind int
 
 // The kinds of span.
 const (
-	UpdateSpan SpanKind = iota // a module's optimizer step
-	SynthSpan                  // a synthesizer's Predict or Learn
+	UpdateSpan SpanKind = iota // a layer's optimizer step
+	SynthSpan                  // a synthesizer's Predict, Learn or optimizer step
 )
 
 // Timeline records, with CUDA events, when the device ran each update and
@@ -53,9 +53,18 @@ func NewTimelineOn(dev *cuda.Device) (*Timeline, error) {
 
 // Close releases the timeline's events.
 func (t *Timeline) Close() error {
+	err := t.Reset()
+	if e := t.start.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// Reset drops the spans recorded so far (a warm-up, say).
+func (t *Timeline) Reset() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	err := t.start.Close()
+	var err error
 	for _, s := range t.spans {
 		if e := s.begin.Close(); err == nil {
 			err = e
@@ -96,9 +105,9 @@ func (t *Timeline) begin(s *cuda.Stream, kind SpanKind, module string) func() er
 	}
 }
 
-// Overlap waits for every recorded span and returns the time of each
-// kind, and the fraction of synthesizer time during which some update ran
-// on the device.
+// Overlap waits for every recorded span and returns the device time of
+// layer updates and of synthesizer work, and the fraction of synthesizer
+// time during which some layer update ran.
 func (t *Timeline) Overlap() (update, synth, hidden float64, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

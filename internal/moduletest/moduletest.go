@@ -30,6 +30,7 @@ type Layer interface {
 type Output interface {
 	Train(x, labels *tensor.Dense) (loss float64, logits, dx *tensor.Dense, err error)
 	Evaluate(x, labels *tensor.Dense) (loss float64, logits *tensor.Dense, err error)
+	Update() error
 	Params() []*graph.Param
 }
 
@@ -39,6 +40,7 @@ type Synthesizer interface {
 	Learn(h, labels, target *tensor.Dense) (float64, error)
 	Update() error
 	Params() []*graph.Param
+	Stats() []*graph.Param
 }
 
 // Checker compares a module under test with a reference module.
@@ -70,7 +72,7 @@ func (c Checker) Close(t *testing.T, what string, got, want *tensor.Dense) {
 		scale = math.Max(scale, math.Abs(float64(v)))
 	}
 	for i := range w {
-		if d := math.Abs(float64(g[i] - w[i])); d > c.Tol*math.Max(scale, 1e-3) || math.IsNaN(float64(g[i])) {
+		if d := math.Abs(float64(g[i] - w[i])); !(d <= c.Tol*math.Max(scale, 1e-3)) { // NaN on either side fails too
 			t.Fatalf("%s[%d] = %v, reference %v (largest |reference| %v)", what, i, g[i], w[i], scale)
 		}
 	}
@@ -154,27 +156,35 @@ func (c Checker) Dense(t *testing.T, ref, got Layer, batch, in, out int) {
 	c.Close(t, "evaluation h", eg, er)
 }
 
-// Output runs one training step and one evaluation of both top layers on a
-// random batch and compares them.
+// Output runs two training steps (the second after an update) and an
+// evaluation of both top layers on random batches and compares them.
 func (c Checker) Output(t *testing.T, ref, got Output, batch, in, classes int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, 8))
-	x, y := tensortest.Normal(rng, tensor.Float32, batch, in), tensortest.OneHot(rng, tensor.Float32, batch, classes)
-	lr, logitsR, dxR, err := ref.Train(x, y)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg, logitsG, dxG, err := got.Train(x, y)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.closeLoss(t, "loss", lg, lr)
-	c.Close(t, "logits", logitsG, logitsR)
-	c.Close(t, "dx", dxG, dxR)
-	c.SameParams(t, got, got.Params(), ref.Params())
-	le, _, err := got.Evaluate(x, y)
-	if err != nil || math.Abs(le-lg) > 1e-5*math.Max(1, lg) {
-		t.Fatalf("evaluation loss %v (%v), training loss %v", le, err, lg)
+	for step := 0; step < 2; step++ {
+		x, y := tensortest.Normal(rng, tensor.Float32, batch, in), tensortest.OneHot(rng, tensor.Float32, batch, classes)
+		lr, logitsR, dxR, err := ref.Train(x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lg, logitsG, dxG, err := got.Train(x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.closeLoss(t, "loss", lg, lr)
+		c.Close(t, "logits", logitsG, logitsR)
+		c.Close(t, "dx", dxG, dxR)
+		c.SameParams(t, got, got.Params(), ref.Params())
+		le, _, err := got.Evaluate(x, y)
+		if err != nil || math.Abs(le-lg) > 1e-5*math.Max(1, lg) {
+			t.Fatalf("evaluation loss %v (%v), training loss %v", le, err, lg)
+		}
+		if err := ref.Update(); err != nil {
+			t.Fatal(err)
+		}
+		if err := got.Update(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -214,6 +224,7 @@ func (c Checker) Synthesizer(t *testing.T, ref, got Synthesizer, cfg synth.Confi
 		}
 		c.closeLoss(t, "loss", lg, lr)
 		c.SameParams(t, got, got.Params(), ref.Params())
+		c.SameParams(t, got, got.Stats(), ref.Stats())
 		if err := ref.Update(); err != nil {
 			t.Fatal(err)
 		}

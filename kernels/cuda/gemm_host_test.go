@@ -48,11 +48,11 @@ func tf32(x float32) float32 {
 	return float32(math.Ldexp(math.Round(math.Ldexp(float64(x), -keep)), keep))
 }
 
-// TestGemmTF32Rounding checks the kernel's gemm_to_tf32 (its host version)
+// TestGemmTF32RoundingHost checks the kernel's gemm_to_tf32 (its host version)
 // against tf32: random values of every magnitude, exact ties (which go
 // away from zero), values just below a tie, subnormals, the largest float
 // (which rounds up to infinity) and the special values.
-func TestGemmTF32Rounding(t *testing.T) {
+func TestGemmTF32RoundingHost(t *testing.T) {
 	prog := gemmHost(t)
 	r := gemmRand("tf32")
 	bits := []uint32{
@@ -82,12 +82,12 @@ func TestGemmTF32Rounding(t *testing.T) {
 	}
 }
 
-// TestGemmMMAFragments runs single 16×8×8 tiles through the kernel's
+// TestGemmMMAFragmentsHost runs single 16×8×8 tiles through the kernel's
 // fragment helpers and the emulated mma and compares D = A·B + C with the
 // plain product. The first input is of small integers, exact in TF32 and
 // in every sum, so the comparison is exact and any misplaced element
 // shows; the others are random, with TF32 rounding of A and B to see.
-func TestGemmMMAFragments(t *testing.T) {
+func TestGemmMMAFragmentsHost(t *testing.T) {
 	prog := gemmHost(t)
 	for trial := range 4 {
 		a, b, c := make([]float32, 16*8), make([]float32, 8*8), make([]float32, 16*8)

@@ -16,16 +16,43 @@ const (
 
 // BiasActivate applies h = act(z + bias) row by row, in place: z is rows×cols
 // row-major, bias has cols elements (nil: no bias). It is the epilogue of the
-// dense forward pass, one pass over the GEMM's output.
+// dense forward pass, one pass over the GEMM's output. Identity and ReLU run
+// eight columns at a time where the CPU has AVX; the results are those of the
+// plain loop (ReLU may give +0 where it gives −0).
 func BiasActivate(z []float32, rows, cols int, bias []float32, act Activation) {
+	if (act == Identity || act == ReLU) && biasActivateVector(z, rows, cols, bias, act == ReLU) {
+		return
+	}
+	biasActivateGo(z, rows, cols, bias, act)
+}
+
+// biasActivateGo is BiasActivate in Go: the bias is added in the same pass as
+// the activation, and without a bias the whole matrix is one flat loop.
+func biasActivateGo(z []float32, rows, cols int, bias []float32, act Activation) {
+	if bias == nil {
+		if rows > 0 {
+			activate(z[:rows*cols], act)
+		}
+		return
+	}
+	bias = bias[:cols]
 	for r := 0; r < rows; r++ {
-		row := z[r*cols : (r+1)*cols]
-		if bias != nil {
+		row := z[r*cols:][:cols]
+		switch act {
+		case ReLU:
+			for j, x := range row {
+				row[j] = max(x+bias[j], 0)
+			}
+		case Identity:
+			for j, x := range row {
+				row[j] = x + bias[j]
+			}
+		default:
 			for j := range row {
 				row[j] += bias[j]
 			}
+			activate(row, act)
 		}
-		activate(row, act)
 	}
 }
 
@@ -33,10 +60,10 @@ func BiasActivate(z []float32, rows, cols int, bias []float32, act Activation) {
 func activate(v []float32, act Activation) {
 	switch act {
 	case ReLU:
+		// max compiles to a few branch-free instructions; the test x < 0 of
+		// the plain loop mispredicts on about half of the elements.
 		for j, x := range v {
-			if x < 0 {
-				v[j] = 0
-			}
+			v[j] = max(x, 0)
 		}
 	case Tanh:
 		for j, x := range v {
@@ -52,24 +79,33 @@ func activate(v []float32, act Activation) {
 // ActivationBackward computes dz = g ⊙ act′ from the activation's output h
 // (relu: h > 0; tanh: 1 − h²; sigmoid: h(1 − h)) for rows×cols matrices, and,
 // when biasGrad is not nil, sets biasGrad to the column sums of dz in the
-// same pass. dz may alias g.
+// same pass. dz may alias g. Identity and ReLU run eight columns at a time
+// where the CPU has AVX, with the results of the plain loop.
 func ActivationBackward(dz, g, h []float32, rows, cols int, act Activation, biasGrad []float32) {
 	if biasGrad != nil {
 		clear(biasGrad[:cols])
 	}
+	if (act == Identity || act == ReLU) && activationBackwardVector(dz, g, h, rows, cols, act == ReLU, biasGrad) {
+		return
+	}
+	activationBackwardGo(dz, g, h, rows, cols, act, biasGrad)
+}
+
+// activationBackwardGo is ActivationBackward in Go after biasGrad has been
+// cleared: one row at a time, with the row slices cut to the same length so
+// that the compiler drops the bounds checks, and the bias gradient summed in
+// the same loop.
+func activationBackwardGo(dz, g, h []float32, rows, cols int, act Activation, biasGrad []float32) {
 	for r := 0; r < rows; r++ {
 		o := r * cols
-		gr, hr, dr := g[o:o+cols], h[o:o+cols], dz[o:o+cols]
+		hr := h[o : o+cols]
+		gr, dr := g[o : o+cols][:len(hr)], dz[o : o+cols][:len(hr)]
 		switch act {
 		case Identity:
 			copy(dr, gr)
 		case ReLU:
 			for j, y := range hr {
-				if y > 0 {
-					dr[j] = gr[j]
-				} else {
-					dr[j] = 0
-				}
+				dr[j] = math.Float32frombits(math.Float32bits(gr[j]) & positiveMask(y))
 			}
 		case Tanh:
 			for j, y := range hr {
@@ -81,18 +117,37 @@ func ActivationBackward(dz, g, h []float32, rows, cols int, act Activation, bias
 			}
 		}
 		if biasGrad != nil {
+			bg := biasGrad[:len(dr)]
 			for j, d := range dr {
-				biasGrad[j] += d
+				bg[j] += d
 			}
 		}
 	}
 }
 
+// positiveMask returns all ones when y > 0 and zero otherwise (NaN
+// included), without a branch: y > 0 exactly when its bits, less one, are
+// below those of +Inf as an unsigned number.
+func positiveMask(y float32) uint32 {
+	u := int64(math.Float32bits(y) - 1)
+	return uint32((u - 0x7f800000) >> 63)
+}
+
 // ColumnSums sets sums[j] to the sum of column j of the rows×cols matrix m.
 func ColumnSums(sums, m []float32, rows, cols int) {
 	clear(sums[:cols])
+	addColumns(sums, m, rows, cols)
+}
+
+// addColumns adds column j of the rows×cols matrix m to sums[j], row after
+// row, so that each sum is rounded as in the plain loop.
+func addColumns(sums, m []float32, rows, cols int) {
+	if addColumnsVector(sums, m, rows, cols) {
+		return
+	}
+	sums = sums[:cols]
 	for r := 0; r < rows; r++ {
-		for j, v := range m[r*cols : (r+1)*cols] {
+		for j, v := range m[r*cols:][:len(sums)] {
 			sums[j] += v
 		}
 	}
@@ -100,7 +155,8 @@ func ColumnSums(sums, m []float32, rows, cols int) {
 
 // Scale multiplies every element of v by s.
 func Scale(v []float32, s float32) {
-	for i := range v {
-		v[i] *= s
+	tail := v[scaleVector(v, s):]
+	for i := range tail {
+		tail[i] *= s
 	}
 }

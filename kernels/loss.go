@@ -34,15 +34,43 @@ func SoftmaxCrossEntropy(grad, logits, labels []float32, rows, classes int) (los
 
 // SquaredErrorLoss returns weight·Σ‖pred − target‖², the L2 regression
 // loss of a synthesizer, and sets grad to its gradient with respect to
-// pred, 2·weight·(pred − target) (grad may be nil).
+// pred, 2·weight·(pred − target) (grad may be nil). The gradient is that of
+// the plain loop; the sum, in float64, is taken in interleaved parts (eight
+// columns at a time in assembly where the CPU has AVX, four in Go), so that
+// consecutive additions do not wait for one another: it is rounded
+// differently from one running sum, within float64 rounding.
 func SquaredErrorLoss(grad, pred, target []float32, weight float64) (loss float64) {
 	w2 := float32(2 * weight)
-	for i, p := range pred {
-		d := p - target[i]
-		loss += float64(d) * float64(d)
+	target = target[:len(pred)]
+	i, s0 := squaredErrorVector(grad, pred, target, w2)
+	var s1, s2, s3 float64
+	if grad != nil {
+		grad = grad[:len(pred)]
+		for ; i+4 <= len(pred); i += 4 {
+			p, t, g := pred[i:i+4], target[i:i+4], grad[i:i+4]
+			d0, d1, d2, d3 := p[0]-t[0], p[1]-t[1], p[2]-t[2], p[3]-t[3]
+			s0 += float64(d0) * float64(d0)
+			s1 += float64(d1) * float64(d1)
+			s2 += float64(d2) * float64(d2)
+			s3 += float64(d3) * float64(d3)
+			g[0], g[1], g[2], g[3] = w2*d0, w2*d1, w2*d2, w2*d3
+		}
+	} else {
+		for ; i+4 <= len(pred); i += 4 {
+			p, t := pred[i:i+4], target[i:i+4]
+			d0, d1, d2, d3 := p[0]-t[0], p[1]-t[1], p[2]-t[2], p[3]-t[3]
+			s0 += float64(d0) * float64(d0)
+			s1 += float64(d1) * float64(d1)
+			s2 += float64(d2) * float64(d2)
+			s3 += float64(d3) * float64(d3)
+		}
+	}
+	for ; i < len(pred); i++ {
+		d := pred[i] - target[i]
+		s0 += float64(d) * float64(d)
 		if grad != nil {
 			grad[i] = w2 * d
 		}
 	}
-	return loss * weight
+	return ((s0 + s1) + (s2 + s3)) * weight
 }

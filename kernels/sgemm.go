@@ -1,8 +1,10 @@
 package kernels
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Gemm multiplies single-precision matrices. It is a packed, cache-blocked
@@ -13,9 +15,11 @@ import (
 //
 // The zero value is ready to use and runs on the calling goroutine only. A
 // Gemm keeps its packing buffers between calls, so that a call in the steady
-// state does not allocate, but for starting its helper goroutines when it
-// uses more than one. It is safe for concurrent use by several goroutines,
-// and must not be copied after first use.
+// state does not allocate. With more than one thread it also keeps helper
+// goroutines, which wait between calls by spinning for up to 100 µs, then
+// block, and return after 10 ms without work; a call after that starts them
+// again (a few allocations). It is safe for concurrent use by several
+// goroutines, and must not be copied after first use.
 type Gemm struct {
 	// Threads is the number of goroutines a call may use, the calling one
 	// included. Values below 2 keep the work on the calling goroutine.
@@ -94,7 +98,7 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	ws := g.workspace()
 	j := &ws.job
 	*j = sgemmJob{
-		g: g, ker: ker, threads: threads,
+		ker: ker, threads: threads,
 		transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
 	}
@@ -171,19 +175,18 @@ type sgemmWorkspace struct {
 	tile [sgemmMaxTile]float32
 	job  sgemmJob // the call's shared description, in the calling goroutine's workspace
 
-	// The calling goroutine's workspace also holds what it uses to steer
-	// the helper goroutines of a call.
-	phase chan sgemmPhase
-	wg    sync.WaitGroup
+	// The calling goroutine's workspace also holds its helpers, and the
+	// number of them still working on the current phase.
+	helpers []*sgemmHelper
+	pending atomic.Int32
 }
 
 // sgemmPhase is what the calling goroutine tells the helpers of a call to do.
-type sgemmPhase int8
+type sgemmPhase uint64
 
 const (
 	sgemmPhasePackB   sgemmPhase = iota // pack chunks of the block of op(B)
 	sgemmPhaseCompute                   // compute chunks of the block of C
-	sgemmPhaseStop                      // return: the call is done
 )
 
 func (g *Gemm) workspace() *sgemmWorkspace {
@@ -212,9 +215,10 @@ func sgemmGrow(buf []float32, n int) []float32 {
 // With several goroutines, the block of C is cut into chunks of rows (or of
 // columns, when op(A) has few rows), which the goroutines take in turn from a
 // shared counter: a goroutine that the scheduler sets aside on a busy machine
-// then holds up the others only for the chunk it is working on.
+// then holds up the others only for the chunk it is working on. The chunks
+// shrink as the work runs out (see grab), so that the goroutines also finish
+// close together when none is set aside.
 type sgemmJob struct {
-	g       *Gemm
 	ker     *sgemmMicroKernel
 	threads int
 
@@ -224,12 +228,12 @@ type sgemmJob struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 
-	kcb       int  // depth of every k-block but the last
-	mcb       int  // rows of every block of op(A) but the last
-	splitRows bool // goroutines share out rows of C, not columns
-	fused     bool // panels of op(B) are packed just before their first use
-	chunk     int  // rows or columns of C per chunk of work
-	next      atomic.Int64
+	kcb       int          // depth of every k-block but the last
+	mcb       int          // rows of every block of op(A) but the last
+	splitRows bool         // goroutines share out rows of C, not columns
+	fused     bool         // panels of op(B) are packed just before their first use
+	chunk     int          // most rows or columns of C in a chunk of work
+	next      atomic.Int64 // chunks of packB taken, or rows or columns of C given out
 
 	// The current block of op(B): columns jc..jc+nc, steps p0..p0+kc of k.
 	jc, nc, ncPad int // ncPad is nc rounded up to a multiple of nr
@@ -260,7 +264,6 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 	j.mcb = sgemmBlockSize(j.m, ker.mc, ker.mr)
 	if j.threads > 1 {
 		j.startHelpers()
-		defer j.stopHelpers()
 	}
 	for j.jc = 0; j.jc < j.n; j.jc += ker.nc {
 		j.nc = min(ker.nc, j.n-j.jc)
@@ -274,10 +277,10 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 			case j.threads == 1:
 				j.serial(ws)
 			case j.fused:
-				j.parallel(true)
+				j.parallel(sgemmPhaseCompute)
 			default:
-				j.parallel(false)
-				j.parallel(true)
+				j.parallel(sgemmPhasePackB)
+				j.parallel(sgemmPhaseCompute)
 			}
 		}
 	}
@@ -299,9 +302,9 @@ func (j *sgemmJob) plan() {
 	// element of which lies on another page when ldb is large.
 	j.fused = j.transB && (j.threads == 1 || !j.splitRows)
 	if j.splitRows {
-		j.chunk = min(j.mcb, sgemmChunk(j.m, mr, j.threads))
+		j.chunk = j.mcb
 	} else {
-		j.chunk = sgemmChunk(j.nc, nr, j.threads)
+		j.chunk = j.ncPad
 	}
 }
 
@@ -328,70 +331,164 @@ func (j *sgemmJob) blockBeta() float32 {
 	return j.beta
 }
 
-// startHelpers starts the threads-1 goroutines that help the calling one
-// through the call.
+// The helpers of a workspace wait for the next phase by spinning for
+// sgemmSpin, then park, and return after sgemmIdle parked.
+const (
+	sgemmSpin  = 100 * time.Microsecond
+	sgemmIdle  = 10 * time.Millisecond
+	sgemmYield = 64 // polls of an atomic between calls of runtime.Gosched
+)
+
+// The states of a helper.
+const (
+	sgemmHelperGone    int32 = iota // returned, or not started yet
+	sgemmHelperRunning              // working on a phase, or spinning for one
+	sgemmHelperParked               // blocked on its wake channel
+)
+
+// sgemmHelper is a goroutine that helps the calling goroutine of one
+// workspace through the parallel phases of its calls. It outlives the call:
+// starting a goroutine for every call, and waking a blocked one for every
+// phase, took as long as the phases of the products of a training step and
+// left the second core idle for much of a call. So between phases a helper
+// spins, polling post, and yields the processor every so often to whatever
+// else is runnable; only after sgemmSpin without work does it park, and after
+// sgemmIdle parked it returns, to be started again by the next call. A
+// workspace that the pool drops thus takes its helpers with it soon after,
+// and a Gemm needs no Close.
+type sgemmHelper struct {
+	// post is the phase to run: twice the number of phases posted so far
+	// plus the sgemmPhase. Only the calling goroutine writes it.
+	post  atomic.Uint64
+	state atomic.Int32  // sgemmHelperGone, Running or Parked
+	wake  chan struct{} // wakes a parked helper; buffer of 1
+	// seen is the last post run. A goroutine of h that returns leaves it
+	// to the next, which the state gone orders after it.
+	seen uint64
+	ws   sgemmWorkspace
+}
+
+// startHelpers makes sure that the workspace of the calling goroutine has
+// threads-1 helpers; send starts their goroutines.
 func (j *sgemmJob) startHelpers() {
 	ws := j.wsMain
-	if ws.phase == nil {
-		ws.phase = make(chan sgemmPhase)
-	}
-	for w := 1; w < j.threads; w++ {
-		go j.helper(j.g, ws.phase, &ws.wg)
+	for len(ws.helpers) < j.threads-1 {
+		ws.helpers = append(ws.helpers, &sgemmHelper{wake: make(chan struct{}, 1)})
 	}
 }
 
-// stopHelpers tells the helpers to return.
-func (j *sgemmJob) stopHelpers() {
-	for w := 1; w < j.threads; w++ {
-		j.wsMain.phase <- sgemmPhaseStop
-	}
-}
-
-// helper does its share of every phase it is told of, until told to stop.
-// It reads g rather than j.g on stopping, since the calling goroutine may
-// already be clearing j.
-func (j *sgemmJob) helper(g *Gemm, phase <-chan sgemmPhase, wg *sync.WaitGroup) {
-	var ws *sgemmWorkspace
+// loop runs the phases posted to h, on the job of the workspace main, until
+// h has been idle for long enough.
+func (h *sgemmHelper) loop(main *sgemmWorkspace) {
+	idle := time.NewTimer(sgemmIdle)
+	idle.Stop()
 	for {
-		switch <-phase {
-		case sgemmPhasePackB:
-			j.packB()
-		case sgemmPhaseCompute:
-			if ws == nil {
-				ws = g.workspace()
-			}
-			j.compute(ws)
-		case sgemmPhaseStop:
-			if ws != nil {
-				g.pool.Put(ws)
-			}
+		post, ok := h.await(h.seen, idle)
+		if !ok {
 			return
 		}
-		wg.Done()
+		h.seen = post
+		j := &main.job
+		if sgemmPhase(post&1) == sgemmPhaseCompute {
+			j.compute(&h.ws)
+		} else {
+			j.packB()
+		}
+		main.pending.Add(-1)
 	}
 }
 
-// parallel runs packB (compute false) or compute on every goroutine of the
-// call, the calling one included, and waits for them. A helper may take two
-// of the messages of one phase, if it is done with the first before another
-// helper takes it: the chunks are shared out by j.next, not by message.
-func (j *sgemmJob) parallel(compute bool) {
+// await returns the next post after seen, or false when h has been idle for
+// sgemmSpin+sgemmIdle and has marked itself gone.
+func (h *sgemmHelper) await(seen uint64, idle *time.Timer) (uint64, bool) {
+	start := time.Now()
+	for i := 1; ; i++ {
+		if post := h.post.Load(); post != seen {
+			return post, true
+		}
+		if i%sgemmYield == 0 {
+			if time.Since(start) > sgemmSpin {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	for {
+		h.state.Store(sgemmHelperParked)
+		// A post stored before the state was is seen here; one stored
+		// after is followed by a wake-up.
+		if post := h.post.Load(); post != seen {
+			if !h.state.CompareAndSwap(sgemmHelperParked, sgemmHelperRunning) {
+				<-h.wake // the poster saw h parked and is waking it
+			}
+			return post, true
+		}
+		idle.Reset(sgemmIdle)
+		select {
+		case <-h.wake:
+			idle.Stop()
+		case <-idle.C:
+			if h.state.CompareAndSwap(sgemmHelperParked, sgemmHelperGone) {
+				return 0, false
+			}
+			<-h.wake
+		}
+		if post := h.post.Load(); post != seen {
+			return post, true
+		}
+		// The wake-up was for a post that h saw and ran before the poster
+		// saw it parked again: park again.
+	}
+}
+
+// send posts phase to h, on the job of the workspace main, and makes sure
+// that h will see it: it wakes h if h is parked, and starts it if it is
+// gone. A helper can go idle for long enough to return in the middle of a
+// call too, when the calling goroutine's share of a phase runs long.
+func (h *sgemmHelper) send(main *sgemmWorkspace, phase sgemmPhase) {
+	h.post.Store((h.post.Load()>>1+1)<<1 | uint64(phase))
+	state := h.state.Load()
+	if state == sgemmHelperParked {
+		if h.state.CompareAndSwap(sgemmHelperParked, sgemmHelperRunning) {
+			h.wake <- struct{}{}
+			return
+		}
+		// h left parked by itself: it saw the post (and may even be
+		// parked again, done with it), or it gave up and returned.
+		// Waking it now would leave a stale wake-up behind.
+		state = h.state.Load()
+	}
+	if state == sgemmHelperGone {
+		// A helper goes from parked to gone only by itself, and from
+		// gone to running only here: once gone, it no longer uses h.
+		h.state.Store(sgemmHelperRunning)
+		go h.loop(main)
+	}
+}
+
+// parallel runs phase on every goroutine of the call, the calling one
+// included, and waits for them. The chunks of the phase are shared out by
+// j.next.
+func (j *sgemmJob) parallel(phase sgemmPhase) {
 	j.next.Store(0)
 	ws := j.wsMain
-	ws.wg.Add(j.threads - 1)
-	phase := sgemmPhasePackB
-	if compute {
-		phase = sgemmPhaseCompute
+	ws.pending.Store(int32(j.threads - 1))
+	for _, h := range ws.helpers[:j.threads-1] {
+		h.send(ws, phase)
 	}
-	for w := 1; w < j.threads; w++ {
-		ws.phase <- phase
-	}
-	if compute {
+	if phase == sgemmPhaseCompute {
 		j.compute(ws)
 	} else {
 		j.packB()
 	}
-	ws.wg.Wait()
+	// The helpers are running: they were working or spinning a moment
+	// ago, or have just been woken. Waiting for them by spinning keeps the
+	// barrier to a fraction of a microsecond.
+	for i := 1; ws.pending.Load() != 0; i++ {
+		if i%sgemmYield == 0 {
+			runtime.Gosched()
+		}
+	}
 }
 
 // packB packs chunks of the column panels of the current block of op(B)
@@ -409,24 +506,47 @@ func (j *sgemmJob) packB() {
 	}
 }
 
+// grab takes the next chunk of the total rows or columns of the current
+// block of C and returns its bounds, lo == hi when none is left. Each chunk
+// is a multiple of unit and 1/(2·threads) of what is left (guided
+// self-scheduling), at most j.chunk and at least 2·unit: the first chunks
+// are large, for few packings of op(A) and reloads of the panels of op(B),
+// and the last small, so that the goroutines finish within a small chunk
+// of one another. Fixed chunks of an eighth of 256 rows left one goroutine
+// with 24 panels of rows and the other with 19.
+func (j *sgemmJob) grab(total, unit int) (lo, hi int) {
+	for {
+		lo := int(j.next.Load())
+		if lo >= total {
+			return total, total
+		}
+		s := (total - lo + 2*j.threads - 1) / (2 * j.threads)
+		s = min(j.chunk, max(2*unit, (s+unit-1)/unit*unit))
+		hi := min(lo+s, total)
+		if j.next.CompareAndSwap(int64(lo), int64(hi)) {
+			return lo, hi
+		}
+	}
+}
+
 // compute runs the macro-kernel over chunks of the current block of C until
 // none is left.
 func (j *sgemmJob) compute(ws *sgemmWorkspace) {
 	beta := j.blockBeta()
 	packedA := false
 	for {
-		lo := int(j.next.Add(1)-1) * j.chunk
 		if j.splitRows {
-			if lo >= j.m {
+			lo, hi := j.grab(j.m, j.ker.mr)
+			if lo == hi {
 				return
 			}
-			mc := min(j.chunk, j.m-lo)
 			ws.a = sgemmGrow(ws.a, j.chunk*j.kc)
-			sgemmPackA(ws.a, j.transA, j.a, j.lda, lo, j.p0, mc, j.kc, j.ker.mr)
-			j.macro(ws, lo, mc, 0, j.nc, beta, false)
+			sgemmPackA(ws.a, j.transA, j.a, j.lda, lo, j.p0, hi-lo, j.kc, j.ker.mr)
+			j.macro(ws, lo, hi-lo, 0, j.nc, beta, false)
 			continue
 		}
-		if lo >= j.nc {
+		lo, hi := j.grab(j.nc, j.ker.nr)
+		if lo == hi {
 			return
 		}
 		if !packedA {
@@ -435,7 +555,7 @@ func (j *sgemmJob) compute(ws *sgemmWorkspace) {
 			sgemmPackA(ws.a, j.transA, j.a, j.lda, 0, j.p0, j.m, j.kc, j.ker.mr)
 			packedA = true
 		}
-		j.macro(ws, 0, j.m, lo, min(lo+j.chunk, j.nc), beta, j.fused)
+		j.macro(ws, 0, j.m, lo, hi, beta, j.fused)
 	}
 }
 

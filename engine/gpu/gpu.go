@@ -166,18 +166,14 @@ func (s *state) markUploads() error { return s.stream.Record(s.uploaded) }
 // waitUploads waits for the point markUploads recorded.
 func (s *state) waitUploads() error { return s.uploaded.Sync() }
 
-// downloadSum downloads src into host (after the work queued so far) and
-// returns the sum of its elements in float64: how the losses computed per
-// sample or per element on the device reach the host.
-func (s *state) downloadSum(host []float32, src cuda.Buffer) (float64, error) {
-	if err := s.stream.Download(host, src); err != nil {
-		return 0, err
-	}
+// sum64 returns the sum of v in float64: how the losses computed per
+// sample or per element on the device are added up on the host.
+func sum64(v []float32) float64 {
 	var sum float64
-	for _, v := range host {
-		sum += float64(v)
+	for _, x := range v {
+		sum += float64(x)
 	}
-	return sum, nil
+	return sum
 }
 
 // cacheKey identifies a set of buffers: one per batch size and mode.

@@ -137,12 +137,11 @@ func (o *Output) run(x, labels *tensor.Dense, train bool) (int, *outputBuffers, 
 // mean loss, summed in float64.
 func (o *Output) results(b *outputBuffers) (float64, error) {
 	err := o.stream.Download(data(b.out), b.h)
-	var sum float64
 	if err == nil {
-		sum, err = o.downloadSum(b.rowLossHost, b.rowLoss)
+		err = o.stream.Download(b.rowLossHost, b.rowLoss)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", o.name, err)
 	}
-	return sum / float64(len(b.rowLossHost)), nil
+	return sum64(b.rowLossHost) / float64(len(b.rowLossHost)), nil
 }

@@ -200,11 +200,7 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 	if err := done(); err != nil {
 		return 0, err
 	}
-	var sum float64
-	for _, v := range b.sqerrHost {
-		sum += float64(v)
-	}
-	return weight * sum, nil
+	return weight * sum64(b.sqerrHost), nil
 }
 
 // Update applies the gradients of the last Learn, without waiting.

@@ -137,12 +137,7 @@ func (c Checker) Dense(t *testing.T, ref, got Layer, batch, in, out int) {
 		c.Close(t, "dx", dg, dr)
 		c.SameParams(t, got, got.Params(), ref.Params())
 		c.SameParams(t, got, got.Stats(), ref.Stats())
-		if err := ref.Update(); err != nil {
-			t.Fatal(err)
-		}
-		if err := got.Update(); err != nil {
-			t.Fatal(err)
-		}
+		updateBoth(t, ref, got)
 	}
 	x := tensortest.Normal(rng, tensor.Float32, batch+1, in)
 	er, err := ref.Forward(x, false)
@@ -179,12 +174,7 @@ func (c Checker) Output(t *testing.T, ref, got Output, batch, in, classes int) {
 		if err != nil || math.Abs(le-lg) > 1e-5*math.Max(1, lg) {
 			t.Fatalf("evaluation loss %v (%v), training loss %v", le, err, lg)
 		}
-		if err := ref.Update(); err != nil {
-			t.Fatal(err)
-		}
-		if err := got.Update(); err != nil {
-			t.Fatal(err)
-		}
+		updateBoth(t, ref, got)
 	}
 }
 
@@ -225,11 +215,18 @@ func (c Checker) Synthesizer(t *testing.T, ref, got Synthesizer, cfg synth.Confi
 		c.closeLoss(t, "loss", lg, lr)
 		c.SameParams(t, got, got.Params(), ref.Params())
 		c.SameParams(t, got, got.Stats(), ref.Stats())
-		if err := ref.Update(); err != nil {
-			t.Fatal(err)
-		}
-		if err := got.Update(); err != nil {
-			t.Fatal(err)
-		}
+		updateBoth(t, ref, got)
+	}
+}
+
+// updateBoth applies the pending update of the reference and of the module
+// under test.
+func updateBoth(t *testing.T, ref, got interface{ Update() error }) {
+	t.Helper()
+	if err := ref.Update(); err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Update(); err != nil {
+		t.Fatal(err)
 	}
 }

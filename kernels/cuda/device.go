@@ -248,20 +248,7 @@ func (s *Stream) Download(dst []float32, src Buffer) error {
 	})
 }
 
-// Copy queues a device-to-device copy of src into dst.
-func (s *Stream) Copy(dst, src Buffer) error {
-	if src.n > dst.n {
-		return fmt.Errorf("cuda: copying %d floats into a buffer of %d", src.n, dst.n)
-	}
-	return s.d.do(func() error { return cu.MemcpyDtoDAsync(dst.ptr, src.ptr, int64(4*src.n), s.s) })
-}
-
-// Zero queues setting b to zero.
-func (s *Stream) Zero(b Buffer) error {
-	return s.d.do(func() error { return cu.MemsetD32Async(b.ptr, 0, int64(b.n), s.s) })
-}
-
-// Event marks a point in a stream: other streams can wait for it, and two
+// Event marks a point in a stream: the host can wait for it, and two
 // events give the device time between them.
 type Event struct {
 	d *Device
@@ -287,9 +274,6 @@ func (e *Event) Close() error { return e.d.do(func() error { return cu.DestroyEv
 
 // Record marks the current end of s's queue with e.
 func (s *Stream) Record(e *Event) error { return s.d.do(func() error { return e.e.Record(s.s) }) }
-
-// Wait makes work queued on s after this call wait for e.
-func (s *Stream) Wait(e *Event) error { return s.d.do(func() error { return s.s.Wait(e.e, 0) }) }
 
 // Sync waits until the device has reached e.
 func (e *Event) Sync() error { return e.d.do(func() error { return e.e.Synchronize() }) }

@@ -390,6 +390,43 @@ func testResume(t *testing.T, mode Mode, bn bool, opt optim.Kind, device string)
 	requireEqual(t, "resumed vs uninterrupted", state(resumed.net), state(whole.net), 0)
 }
 
+// TestSyncEpochEndsItsLoader stops synchronous epochs by a cancellation
+// and by a failing step, and checks that the goroutine filling the next
+// batch is gone when RunEpoch returns.
+func TestSyncEpochEndsItsLoader(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop func(tr *Trainer) (context.Context, func(Progress))
+		want string
+	}{
+		{"cancelled", func(*Trainer) (context.Context, func(Progress)) {
+			ctx, cancel := context.WithCancel(context.Background())
+			return ctx, func(p Progress) {
+				if p.Step == 3 {
+					cancel()
+				}
+			}
+		}, "context canceled"},
+		{"failed step", func(tr *Trainer) (context.Context, func(Progress)) {
+			tr.net.models[0] = &faultyModel{GradientModel: tr.net.models[0], failAt: 4}
+			return context.Background(), nil
+		}, "step 3: injected fault"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := settle()
+			tr := newTrainer(t, smallConfig(CDNI), toySet("train", 200, 1))
+			ctx, onStep := tc.stop(tr)
+			_, err := tr.RunEpoch(ctx, onStep)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if after := settle(); after > before {
+				t.Errorf("%d goroutines before the run, %d after", before, after)
+			}
+		})
+	}
+}
+
 func TestCheckpointForOtherConfigurationIsRefused(t *testing.T) {
 	set := toySet("train", 32, 1)
 	tr := newTrainer(t, smallConfig(CDNI), set)

@@ -20,8 +20,10 @@ type Trainer struct {
 	net   *Network
 	train *data.Set
 	step  int
-	// batches caches the input buffers of each batch size, allocated once.
-	batches map[int]*batch
+	// batches caches the input buffers of each batch size, allocated once,
+	// in two sets: batch k is filled in set k%2, so that the next batch can
+	// be filled while a step reads the current one.
+	batches [2]map[int]*batch
 	// order is the current epoch's permutation of the training set.
 	order      []int
 	orderEpoch int
@@ -39,7 +41,7 @@ func NewTrainer(net *Network, train *data.Set) (*Trainer, error) {
 	if err := checkSet(net.cfg, train); err != nil {
 		return nil, err
 	}
-	return &Trainer{net: net, train: train, batches: map[int]*batch{}, orderEpoch: -1}, nil
+	return &Trainer{net: net, train: train, batches: [2]map[int]*batch{{}, {}}, orderEpoch: -1}, nil
 }
 
 func checkSet(cfg Config, s *data.Set) error {
@@ -102,15 +104,24 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochSta
 	}
 	per := t.StepsPerEpoch()
 	epoch := t.Epoch()
+	end := (epoch + 1) * per
 	stats := EpochStats{Epoch: epoch + 1}
 	var lossSum, sgSum float64
 	var wrong int
 	start := time.Now()
-	for t.step < (epoch+1)*per {
+	loader := t.startLoader(epoch)
+	defer loader.stop()
+	if t.step < end {
+		loader.want <- t.step % per
+	}
+	for t.step < end {
 		if err := ctx.Err(); err != nil {
 			return t.finish(stats, lossSum, sgSum, wrong, start), err
 		}
-		b := t.loadBatch(epoch, t.step%per)
+		b := <-loader.got
+		if t.step+1 < end {
+			loader.want <- (t.step + 1) % per // filled while this step runs
+		}
 		res, err := t.net.trainStep(b.x, b.labels, t.step)
 		if err != nil {
 			return stats, fmt.Errorf("step %d: %w", t.step, err)
@@ -139,7 +150,34 @@ func (t *Trainer) finish(s EpochStats, lossSum, sgSum float64, wrong int, start 
 	return s
 }
 
-// loadBatch fills the buffers for batch k of epoch e.
+// loader fills batches on a goroutine of its own, so that a step's input is
+// ready when the step before it ends. At most one batch is asked for at a
+// time, and each is read from got before the next is asked for.
+type loader struct {
+	want chan int    // the batch to fill next
+	got  chan *batch // filled batches
+	done chan struct{}
+}
+
+// startLoader starts a loader of the batches of epoch e.
+func (t *Trainer) startLoader(e int) *loader {
+	l := &loader{want: make(chan int, 1), got: make(chan *batch, 1), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for k := range l.want {
+			l.got <- t.loadBatch(e, k)
+		}
+	}()
+	return l
+}
+
+// stop ends the loader's goroutine, after the batch it may be filling.
+func (l *loader) stop() {
+	close(l.want)
+	<-l.done
+}
+
+// loadBatch fills the buffers for batch k of epoch e, in buffer set k%2.
 func (t *Trainer) loadBatch(e, k int) *batch {
 	if e != t.orderEpoch {
 		// A fresh stream per epoch: the order depends on (seed, epoch) only.
@@ -155,7 +193,7 @@ func (t *Trainer) loadBatch(e, k int) *batch {
 	}
 	lo := k * t.net.cfg.Batch
 	hi := min(lo+t.net.cfg.Batch, t.train.N)
-	b := t.buffers(t.batches, hi-lo)
+	b := t.buffers(t.batches[k%2], hi-lo)
 	fillBatch(b, t.train, t.order[lo:hi], t.net.cfg)
 	return b
 }

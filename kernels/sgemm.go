@@ -262,6 +262,12 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 	j.wsMain = ws
 	j.kcb = sgemmBlockSize(j.k, ker.kc, 1)
 	j.mcb = sgemmBlockSize(j.m, ker.mc, ker.mr)
+	if j.threads > 1 && j.m <= 2*ker.mc {
+		// A few hundred rows (a batch): one block of op(A), which every
+		// goroutine packs whole, so that they can share out columns (see
+		// plan). It still fits the L2 cache.
+		j.mcb = sgemmBlockSize(j.m, j.m, ker.mr)
+	}
 	if j.threads > 1 {
 		j.startHelpers()
 	}
@@ -288,13 +294,24 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 
 // plan decides how the goroutines share the current block of columns.
 // Sharing rows makes each goroutine pack its own rows of op(A) and all use
-// the one packed block of op(B); sharing columns makes each pack all of
-// op(A), which is cheap only when op(A) has few rows.
+// the one packed block of op(B), half of which another core packed and
+// holds in its cache; sharing columns makes each pack all of op(A) and use
+// only its own columns of op(B). When op(A) is one block, columns are
+// shared as soon as there are enough of them: on 256×1024×1024 and
+// 256×256×784 products two goroutines sharing columns ran 11–28% faster
+// than sharing rows.
 func (j *sgemmJob) plan() {
 	mr, nr := j.ker.mr, j.ker.nr
 	rowPanels := (j.m + mr - 1) / mr
 	colPanels := j.ncPad / nr
-	j.splitRows = j.threads == 1 || j.m > j.mcb || rowPanels >= 4*j.threads || rowPanels >= colPanels
+	switch {
+	case j.threads == 1 || j.m > j.mcb:
+		j.splitRows = true
+	case colPanels >= 4*j.threads:
+		j.splitRows = false
+	default:
+		j.splitRows = rowPanels >= 4*j.threads || rowPanels >= colPanels
+	}
 	// Unless goroutines share its panels, a panel of Bᵀ is packed just
 	// before its first use, when it is then still in the L1 cache for the
 	// micro-kernel. A panel of B (not transposed) is better packed together

@@ -185,6 +185,7 @@ func TestSgemmMatchesReference(t *testing.T) {
 				a, lda, b, ldb, c0, ldc := sgemmOperands(rng, tc)
 				want, bound := sgemmWant(tc, a, lda, b, ldb, c0, ldc)
 				c := make([]float32, len(c0))
+				one := make([]float32, len(c0)) // the result with one thread
 				for _, ker := range kernels {
 					for _, threads := range []int{1, 2, 3} {
 						if (threads > 1 || sgemmRace) && strings.HasPrefix(ker.name, "go") {
@@ -196,11 +197,29 @@ func TestSgemmMatchesReference(t *testing.T) {
 						if err := sgemmCompare(tc, c0, c, want, bound, ldc); err != nil {
 							t.Errorf("%v, kernel %s, %d threads: %v", tc, ker.name, threads, err)
 						}
+						// However the goroutines share the work, every
+						// element is summed in the same order.
+						if threads == 1 {
+							copy(one, c)
+						} else if k := sgemmFirstDifference(one, c); k >= 0 {
+							t.Errorf("%v, kernel %s, %d threads: element %d is %v, %v with one thread", tc, ker.name, threads, k, c[k], one[k])
+						}
 					}
 				}
 			}
 		}
 	}
+}
+
+// sgemmFirstDifference returns the first index where x and y differ in
+// their bits, or -1.
+func sgemmFirstDifference(x, y []float32) int {
+	for k := range x {
+		if math.Float32bits(x[k]) != math.Float32bits(y[k]) {
+			return k
+		}
+	}
+	return -1
 }
 
 // TestSgemmKernels runs each micro-kernel on a product that needs two blocks

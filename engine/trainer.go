@@ -111,9 +111,7 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochSta
 	start := time.Now()
 	loader := t.startLoader(epoch)
 	defer loader.stop()
-	if t.step < end {
-		loader.want <- t.step % per
-	}
+	loader.want <- t.step % per // t.step < end: the epoch is not done
 	for t.step < end {
 		if err := ctx.Err(); err != nil {
 			return t.finish(stats, lossSum, sgSum, wrong, start), err

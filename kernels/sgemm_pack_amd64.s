@@ -107,11 +107,11 @@ done:
 //
 // Copies a kc×(panels·width) block of src, rows lds elements apart, into
 // panels consecutive panels of dst, each kc×width and stored row by row:
-// element (p, q·width+x) goes to dst[q·kc·width + p·width + x]. The block is
-// read row by row, along memory. kc, panels ≥ 1; width is a positive even
-// number. The widths of the AVX2 micro-kernel's panels, 16 (op(B)) and 6
-// (op(A)ᵀ), have loops of their own: the general one's bookkeeping per row
-// of a panel halved the speed of the copy.
+// element (p, q·width+x) goes to dst[q·kc·width + p·width + x]. kc, panels
+// ≥ 1; width is a positive even number. Other widths read the block row by
+// row, along memory; the widths of the AVX2 micro-kernel's panels, 16
+// (op(B)) and 6 (op(A)ᵀ), have a loop of their own (below): the general
+// one's bookkeeping per row of a panel halved the speed of the copy.
 TEXT ·sgemmPackPanelsAVX(SB), NOSPLIT, $0-80
 	MOVQ kc+0(FP), CX
 	MOVQ src_base+8(FP), SI

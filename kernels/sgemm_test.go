@@ -164,11 +164,13 @@ func sgemmTestKernels() []*sgemmMicroKernel {
 }
 
 func TestSgemmMatchesReference(t *testing.T) {
-	// Sizes around every tile (4, 6, 12, 16, 32) and block (144, 256) edge.
+	// Sizes around every tile (4, 6, 12, 16, 32) and block (144, 256) edge,
+	// and products large enough for two or three goroutines that share out
+	// columns (64×256×128, 100×300×200) or rows.
 	sizes := [][3]int{ // m, n, k
 		{1, 1, 1}, {7, 15, 17}, {16, 16, 16}, {17, 33, 31}, {31, 7, 33},
 		{33, 31, 7}, {15, 17, 1}, {1, 257, 255}, {257, 1, 33}, {13, 300, 3},
-		{255, 33, 257}, {257, 255, 31}, {150, 100, 513},
+		{255, 33, 257}, {257, 255, 31}, {64, 256, 128}, {100, 300, 200}, {150, 100, 513},
 	}
 	if sgemmRace {
 		sizes = sizes[:len(sizes)-1]

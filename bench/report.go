@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -55,9 +56,20 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %.2f%% |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError)
 	}
 	b.WriteString("\n## Throughput (cDNI, 4 layers, one epoch)\n\n![throughput](throughput.png)\n\n")
-	b.WriteString("| execution | workers | threads per worker | samples/s | test error after the epoch |\n|---|---|---|---|---|\n")
+	rounds := 0
+	if len(r.Throughput) > 0 {
+		rounds = len(r.Throughput[0].Rounds)
+	}
+	if rounds > 1 {
+		fmt.Fprintf(&b, "Each set-up trained one epoch in each of %d rounds, the set-ups taking turns; the table gives the median round and the range.\n\n", rounds)
+	}
+	b.WriteString("| execution | workers | threads per worker | samples/s (median) | range | test error after the epoch |\n|---|---|---|---|---|---|\n")
 	for _, t := range r.Throughput {
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.2f%% |\n", t.Exec, t.Workers, t.Threads, t.SamplesPerSec, t.TestError)
+		spread := "–"
+		if len(t.Rounds) > 0 {
+			spread = fmt.Sprintf("%.0f–%.0f", slices.Min(t.Rounds), slices.Max(t.Rounds))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %.2f%% |\n", t.Exec, t.Workers, t.Threads, t.SamplesPerSec, spread, t.TestError)
 	}
 	a := r.Async
 	fmt.Fprintf(&b, "\nAsync with 2 workers of 1 thread: **%.2f×** the throughput of sync with 1 thread, **%.2f×** sync with %d threads. "+

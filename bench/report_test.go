@@ -16,9 +16,9 @@ func TestReportWrite(t *testing.T) {
 			{Name: "cdni", Points: []Point{{1, 10, 2.5, 12}, {2, 20, 5, 8}}},
 		},
 		Throughput: []Throughput{
-			{Name: "sync, 1 thread", Exec: "sync", Workers: 1, Threads: 1, SamplesPerSec: 1000, TestError: 9},
-			{Name: "async, 1 workers", Exec: "async", Workers: 1, Threads: 1, SamplesPerSec: 990, TestError: 9},
-			{Name: "async, 2 workers", Exec: "async", Workers: 2, Threads: 1, SamplesPerSec: 1500, TestError: 9.5},
+			{Name: "sync, 1 thread", Exec: "sync", Workers: 1, Threads: 1, SamplesPerSec: 1000, TestError: 9, Rounds: []float64{1000, 900, 1100}},
+			{Name: "async, 1 workers", Exec: "async", Workers: 1, Threads: 1, SamplesPerSec: 990, TestError: 9, Rounds: []float64{990, 990, 990}},
+			{Name: "async, 2 workers", Exec: "async", Workers: 2, Threads: 1, SamplesPerSec: 1500, TestError: 9.5, Rounds: []float64{1200, 1500, 1600.4}},
 		},
 		Async: AsyncCheck{SpeedupThreads1: 1.5, SpeedupThreadsAll: 1.2, BudgetSeconds: 3},
 		Table: []TableRow{{Layers: 3, Mode: "bprop", Epochs: 1, TestError: 4.5, Paper: 2}, {Layers: 3, Mode: "cdni", Epochs: 1, TestError: 5.25}},
@@ -34,9 +34,25 @@ func TestReportWrite(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, want := range []string{"| bprop | 2 | 20 | 3.1 | 7.25% |", "**1.50×**", "| 3 | 4.50 | – | 5.25 | 2.0 | – | – | 1 |"} {
+	for _, want := range []string{"| bprop | 2 | 20 | 3.1 | 7.25% |", "| async | 2 | 1 | 1500 | 1200–1600 | 9.50% |", "each of 3 rounds", "**1.50×**", "| 3 | 4.50 | – | 5.25 | 2.0 | – | – | 1 |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestMedianIndex(t *testing.T) {
+	for _, tc := range []struct {
+		xs   []float64
+		want int
+	}{
+		{[]float64{5}, 0},
+		{[]float64{3, 1, 2}, 2},
+		{[]float64{9, 7, 8, 1, 2}, 1}, // 7
+		{[]float64{4, 3}, 1},          // the lower middle of two
+	} {
+		if got := medianIndex(tc.xs); got != tc.want {
+			t.Errorf("medianIndex(%v) = %d, want %d", tc.xs, got, tc.want)
 		}
 	}
 }

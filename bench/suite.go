@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sort"
 	"time"
 
 	"github.com/dnitrain/dnitrain/data"
@@ -19,14 +20,15 @@ type Profile struct {
 	TestN      int // test samples used (0: all)
 	Epochs     int // epochs of each learning curve
 	TableEpoch int // epochs of each paper-table run
+	Rounds     int // rounds of the throughput runs, every set-up once a round
 	Budget     time.Duration
 }
 
 // The profiles: Quick checks that everything runs, in about a minute on
 // two cores; Full makes the README's figures.
 var (
-	Quick = Profile{Name: "quick", TrainN: 5120, TestN: 2000, Epochs: 2, TableEpoch: 1, Budget: 3 * time.Second}
-	Full  = Profile{Name: "full", Epochs: 10, TableEpoch: 3, Budget: 30 * time.Second}
+	Quick = Profile{Name: "quick", TrainN: 5120, TestN: 2000, Epochs: 2, TableEpoch: 1, Rounds: 3, Budget: 3 * time.Second}
+	Full  = Profile{Name: "full", Epochs: 10, TableEpoch: 3, Rounds: 5, Budget: 30 * time.Second}
 )
 
 // Options configure a run of the suite.
@@ -68,14 +70,17 @@ type Point struct {
 	TestError float64 `json:"test_error"`
 }
 
-// Throughput is the training speed of one execution set-up.
+// Throughput is the training speed of one execution set-up: one epoch in
+// each round of the suite's throughput runs, the set-ups taking turns, so
+// that a change in the machine's load falls on all of them.
 type Throughput struct {
-	Name          string  `json:"name"`
-	Exec          string  `json:"exec"`
-	Workers       int     `json:"workers"`
-	Threads       int     `json:"threads"`
-	SamplesPerSec float64 `json:"samples_per_sec"`
-	TestError     float64 `json:"test_error"` // after the epoch
+	Name          string    `json:"name"`
+	Exec          string    `json:"exec"`
+	Workers       int       `json:"workers"`
+	Threads       int       `json:"threads"`
+	SamplesPerSec float64   `json:"samples_per_sec"` // the median round's
+	TestError     float64   `json:"test_error"`      // after the median round's epoch
+	Rounds        []float64 `json:"rounds_samples_per_sec"`
 }
 
 // AsyncCheck compares asynchronous and synchronous execution of cDNI with 4
@@ -216,7 +221,8 @@ func (r *Report) curves(ctx context.Context) error {
 	return nil
 }
 
-// throughput measures one epoch of 4-layer cDNI under each execution set-up.
+// throughput measures one epoch of 4-layer cDNI under each execution
+// set-up, in rounds, and keeps each set-up's median round.
 func (r *Report) throughput(ctx context.Context) error {
 	cpus := runtime.GOMAXPROCS(0)
 	setups := []Throughput{{Name: "sync, 1 thread", Exec: engine.ExecSync, Threads: 1}}
@@ -226,21 +232,41 @@ func (r *Report) throughput(ctx context.Context) error {
 	for w := 1; w <= max(2, cpus)+1 && w <= 4; w++ {
 		setups = append(setups, Throughput{Name: fmt.Sprintf("async, %d workers", w), Exec: engine.ExecAsync, Workers: w, Threads: 1})
 	}
-	for _, s := range setups {
-		cfg := r.config(engine.CDNI, 4)
-		cfg.Exec, cfg.Workers, cfg.Threads, cfg.Epochs = s.Exec, s.Workers, s.Threads, 1
-		if s.Exec == engine.ExecSync {
-			s.Workers = 1
+	errs := make([][]float64, len(setups)) // test errors, by set-up and round
+	for round := 1; round <= max(1, r.profile.Rounds); round++ {
+		for k := range setups {
+			s := &setups[k]
+			cfg := r.config(engine.CDNI, 4)
+			cfg.Exec, cfg.Workers, cfg.Threads, cfg.Epochs = s.Exec, s.Workers, s.Threads, 1
+			if s.Exec == engine.ExecSync {
+				s.Workers = 1
+			}
+			stats, ev, err := r.epoch(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("throughput %s: %w", s.Name, err)
+			}
+			s.Rounds = append(s.Rounds, stats.SamplesPerSec())
+			errs[k] = append(errs[k], ev.Error)
+			r.logf("throughput %-20s round %d  %8.0f samples/s  test error %.2f%%", s.Name, round, stats.SamplesPerSec(), ev.Error)
 		}
-		stats, ev, err := r.epoch(ctx, cfg)
-		if err != nil {
-			return fmt.Errorf("throughput %s: %w", s.Name, err)
-		}
-		s.SamplesPerSec, s.TestError = stats.SamplesPerSec(), ev.Error
+	}
+	for k, s := range setups {
+		i := medianIndex(s.Rounds)
+		s.SamplesPerSec, s.TestError = s.Rounds[i], errs[k][i]
 		r.Throughput = append(r.Throughput, s)
-		r.logf("throughput %-20s %8.0f samples/s  test error %.2f%%", s.Name, s.SamplesPerSec, s.TestError)
 	}
 	return nil
+}
+
+// medianIndex returns the index of the median of xs (of the lower middle
+// one when len(xs) is even).
+func medianIndex(xs []float64) int {
+	order := make([]int, len(xs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return xs[order[a]] < xs[order[b]] })
+	return order[(len(xs)-1)/2]
 }
 
 // epoch trains one epoch of cfg and evaluates it on the test set.

@@ -135,3 +135,61 @@ func BenchmarkSgemmKernel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSgemmThreads times Sgemm with two goroutines against Sgemm on
+// one, on the products of the network's dense layers: blocks of 16 calls of
+// each in turn, so that both see the same load on a shared machine and the
+// two-goroutine calls follow one another, as a training step's do, with
+// the helpers still spinning. Calls alternating one by one would catch the
+// helpers parked at every call.
+func BenchmarkSgemmThreads(b *testing.B) {
+	const block = 16
+	for _, s := range sgemmBenchShapes {
+		for _, c := range sgemmBenchCases(s) {
+			a, lda, bm, ldb, cm, ldc := sgemmBenchOperands(c)
+			one, two := &Gemm{Threads: 1}, &Gemm{Threads: 2}
+			b.Run(fmt.Sprintf("%dx%dx%d/%v", s.batch, s.in, s.out, c), func(b *testing.B) {
+				var t [2]time.Duration
+				for b.Loop() {
+					for k, g := range []*Gemm{two, one} {
+						t0 := time.Now()
+						for range block {
+							g.Sgemm(c.transA, c.transB, c.m, c.n, c.k, 1, a, lda, bm, ldb, 0, cm, ldc)
+						}
+						t[k] += time.Since(t0)
+					}
+				}
+				flops := 2 * float64(c.m) * float64(c.n) * float64(c.k) * float64(b.N*block)
+				b.ReportMetric(flops/t[0].Seconds()/1e9, "GFLOP/s")
+				b.ReportMetric(flops/t[1].Seconds()/1e9, "1thread-GFLOP/s")
+				b.ReportMetric(t[1].Seconds()/t[0].Seconds(), "x-1thread")
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmPack times the packing of one k-block of op(B) (kc = 256
+// steps, panels of 16 columns) and of op(A)ᵀ (144 rows, panels of 6), as
+// the layers' products pack them, in GB/s of packed data.
+func BenchmarkSgemmPack(b *testing.B) {
+	const kc = 256
+	src := make([]float32, 1024*1024)
+	for i := range src {
+		src[i] = float32(i)
+	}
+	dst := make([]float32, kc*1024)
+	for _, ld := range []int{256, 1024} {
+		b.Run(fmt.Sprintf("B/ldb=%d", ld), func(b *testing.B) {
+			b.SetBytes(int64(kc * ld * 4))
+			for b.Loop() {
+				sgemmPackB(dst, false, src, ld, 0, 0, kc, ld, 16)
+			}
+		})
+		b.Run(fmt.Sprintf("At/lda=%d", ld), func(b *testing.B) {
+			b.SetBytes(int64(kc * 144 * 4))
+			for b.Loop() {
+				sgemmPackA(dst, true, src, ld, 0, 0, 144, kc, 6)
+			}
+		})
+	}
+}

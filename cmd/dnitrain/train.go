@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 
@@ -31,6 +32,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	ckptPath := fs.String("checkpoint", "", "write a checkpoint (safetensors) here after every epoch")
 	resumePath := fs.String("resume", "", "continue the run saved in this checkpoint")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the training epochs here (for go tool pprof)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -48,6 +50,14 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	var profile *os.File // opened before the data are loaded, to fail early
+	if *cpuProfile != "" {
+		var err error
+		if profile, err = os.Create(*cpuProfile); err != nil {
+			return err
+		}
+		defer profile.Close()
+	}
 	pair, err := loadData(*dataDir)
 	if err != nil {
 		return err
@@ -73,6 +83,12 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	describeRun(out, tr.Network(), pair, tr)
 
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return fmt.Errorf("profile %s: %w", *cpuProfile, err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, sig := interruptible()
 	defer sig.stop()
 	bar := newProgress(stderr, *quiet)

@@ -110,6 +110,10 @@ type worker struct {
 	// steps this worker has not reached yet wait in early, in order.
 	early    []*message
 	lastStep int // the last step this worker ran, -1 before the first
+	// finisher takes the weight gradients and updates of the worker's
+	// layers and synthesizers.
+	finisher *finisher
+	cores    cores // held while the worker computes
 	sgLoss   float64
 	sgCount  int
 	// Results of the top worker.
@@ -126,7 +130,16 @@ func (w *worker) lastHidden() int {
 	return w.last
 }
 
-func (w *worker) run(ctx context.Context) error {
+func (w *worker) run(ctx context.Context) (err error) {
+	w.cores.acquire()
+	defer w.cores.release()
+	w.finisher = startFinisher(w.net, w.cores)
+	defer func() {
+		// Every learning step ends before the epoch does, even a failed one.
+		if ferr := w.finisher.stop(); err == nil {
+			err = ferr
+		}
+	}()
 	for {
 		m, ok, err := w.receive(ctx)
 		if err != nil || !ok {
@@ -140,6 +153,18 @@ func (w *worker) run(ctx context.Context) error {
 		}
 		w.feed.dataFree <- m // never blocks: the buffer came from this list
 	}
+}
+
+// learn trains M_i on the target δ_i for its input h, finishing on the
+// worker's finisher.
+func (w *worker) learn(i int, h, labels, target *tensor.Dense) error {
+	l, err := w.net.learn(w.finisher, i, h, labels, target)
+	if err != nil {
+		return err
+	}
+	w.sgLoss += l
+	w.sgCount++
+	return nil
 }
 
 // unlocked reports whether the worker's first layer takes a synthetic
@@ -160,14 +185,18 @@ func (w *worker) wait(ctx context.Context, want chan *message) (*message, bool, 
 		below = w.in.data
 	}
 	for {
+		w.cores.release() // while it waits, another goroutine may compute
 		select {
 		case m, ok := <-want:
+			w.cores.acquire()
 			return m, ok, nil
 		case t := <-targets:
+			w.cores.acquire()
 			if err := w.learnFromAbove(t); err != nil || want == nil {
 				return nil, true, err
 			}
 		case m, ok := <-below:
+			w.cores.acquire()
 			if !ok {
 				w.belowDone, below = true, nil
 			} else if err := w.learnInputFromBelow(m); err != nil {
@@ -177,6 +206,7 @@ func (w *worker) wait(ctx context.Context, want chan *message) (*message, bool, 
 				return nil, true, nil
 			}
 		case <-ctx.Done():
+			w.cores.acquire()
 			return nil, false, context.Cause(ctx)
 		}
 	}
@@ -226,12 +256,9 @@ func (w *worker) learnFromAbove(t *message) error {
 	if s.step != t.step || w.pending == 0 {
 		return fmt.Errorf("target for step %d arrived, step %d was saved", t.step, s.step)
 	}
-	l, err := w.net.learn(w.last, s.b.x, s.b.labels, t.b.x)
-	if err != nil {
+	if err := w.learn(w.last, s.b.x, s.b.labels, t.b.x); err != nil {
 		return fmt.Errorf("step %d: %w", t.step, err)
 	}
-	w.sgLoss += l
-	w.sgCount++
 	w.pending--
 	w.up.targetsFree <- t
 	return nil
@@ -265,7 +292,7 @@ func (w *worker) step(ctx context.Context, m *message) error {
 				return err
 			}
 		}
-		h, delta, err := n.layerStep(i, m.step, in, labels)
+		h, delta, err := n.layerStep(w.finisher, i, m.step, in, labels)
 		if err != nil {
 			return err
 		}
@@ -320,12 +347,9 @@ func (w *worker) target(ctx context.Context, i, step int, h, x, labels, delta *t
 	case i < 0:
 		return nil // the first layer's input is data
 	case i >= w.first:
-		l, err := w.net.learn(i, h, labels, delta)
-		if err != nil {
+		if err := w.learn(i, h, labels, delta); err != nil {
 			return err
 		}
-		w.sgLoss += l
-		w.sgCount++
 		if w.net.cfg.Unlock {
 			return w.net.learnInput(i, x, h)
 		}
@@ -428,6 +452,7 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	defer cancel(nil)
 
 	groups := t.net.partition(cfg.workers())
+	cores := make(cores, len(groups))
 	buffers := cfg.Queue
 	rawCols := 0 // activations going up carry x when inputs are unlocked
 	if cfg.Unlock {
@@ -440,7 +465,7 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	start := time.Now()
 	in := feeds[0]
 	for k, g := range groups {
-		w := &worker{net: t.net, first: g[0], last: g[1], in: in, feed: in, lastStep: -1, early: make([]*message, 0, buffers)}
+		w := &worker{net: t.net, first: g[0], last: g[1], in: in, feed: in, lastStep: -1, early: make([]*message, 0, buffers), cores: cores}
 		if k > 0 && cfg.Unlock {
 			w.feed = newLink(buffers, cfg.Inputs, cfg.Classes, 0, 0)
 			feeds = append(feeds, w.feed)

@@ -273,12 +273,12 @@ func (n *Network) decoupledStep(x, labels *tensor.Dense, step int) (stepResult, 
 				return stepResult{}, err
 			}
 		}
-		h, delta, err := n.layerStep(i, step, in, labels)
+		h, delta, err := n.layerStep(nil, i, step, in, labels)
 		if err != nil {
 			return stepResult{}, err
 		}
 		if i > 0 {
-			l, err := n.learn(i-1, prev, labels, delta)
+			l, err := n.learn(nil, i-1, prev, labels, delta)
 			if err != nil {
 				return stepResult{}, err
 			}
@@ -299,7 +299,7 @@ func (n *Network) decoupledStep(x, labels *tensor.Dense, step int) (stepResult, 
 	if err != nil {
 		return stepResult{}, err
 	}
-	l, err := n.learn(last, prev, labels, trueGrad)
+	l, err := n.learn(nil, last, prev, labels, trueGrad)
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -328,10 +328,16 @@ func (n *Network) learnInputIfUnlocked(i int, x, h *tensor.Dense) error {
 // layerStep is what hidden layer i does with its input in a decoupled step:
 // compute h_i, ask M_i for ĝ_i, take the gradients ĝ_i·∂h_i/∂θ_i and update
 // at once (without waiting for any layer above), and return h_i with
-// δ_{i-1} = ĝ_i·∂h_i/∂h_{i-1}, the target for M_{i-1}.
-func (n *Network) layerStep(i, step int, in, labels *tensor.Dense) (h, delta *tensor.Dense, err error) {
-	layer := n.hidden[i]
-	if h, err = layer.Forward(in, true); err != nil {
+// δ_{i-1} = ĝ_i·∂h_i/∂h_{i-1}, the target for M_{i-1}. With a finisher f,
+// the weight gradient and the update are left to f (see Network.backward).
+func (n *Network) layerStep(f *finisher, i, step int, in, labels *tensor.Dense) (h, delta *tensor.Dense, err error) {
+	if err := f.wait(layerSlot(i)); err != nil {
+		return nil, nil, err
+	}
+	if h, err = n.hidden[i].Forward(in, true); err != nil {
+		return nil, nil, err
+	}
+	if err := f.wait(modelSlot(i)); err != nil {
 		return nil, nil, err
 	}
 	gHat, err := n.models[i].Predict(h, labels)
@@ -341,10 +347,8 @@ func (n *Network) layerStep(i, step int, in, labels *tensor.Dense) (h, delta *te
 	if k, v := firstNonFinite(gHat); k >= 0 {
 		return nil, nil, fmt.Errorf("the run diverged: synthetic gradient of layer%d has %v at element %d (try a smaller --lr or --sg-lr)", i, v, k)
 	}
-	if delta, err = layer.Backward(gHat); err != nil {
-		return nil, nil, err
-	}
-	return h, delta, n.update(i, step)
+	delta, err = n.backward(f, i, step, gHat)
+	return h, delta, err
 }
 
 // topStep runs the output layer on its input: the loss, the logits, and the
@@ -406,12 +410,52 @@ func firstNonFinite(t *tensor.Dense) (int, float32) {
 }
 
 // learn trains M_i on the target δ_i for its input h_i, and updates it.
-func (n *Network) learn(i int, h, labels, target *tensor.Dense) (float64, error) {
-	l, err := n.models[i].Learn(h, labels, target)
+// With a finisher f and a model that can split its learning
+// (deferredLearner), the backward pass through the model and the update are
+// left to f; with f nil everything is done at once.
+func (n *Network) learn(f *finisher, i int, h, labels, target *tensor.Dense) (float64, error) {
+	m := n.models[i]
+	if d, ok := m.(deferredLearner); ok && f != nil {
+		slot := modelSlot(i)
+		if err := f.wait(slot); err != nil {
+			return 0, err
+		}
+		l, finish, err := d.LearnDeferred(h, labels, target)
+		if err != nil {
+			return 0, err
+		}
+		f.start(slot, 0, finish)
+		return l, nil
+	}
+	if err := f.wait(modelSlot(i)); err != nil {
+		return 0, err
+	}
+	l, err := m.Learn(h, labels, target)
 	if err != nil {
 		return 0, err
 	}
-	return l, n.models[i].Update()
+	return l, m.Update()
+}
+
+// backward runs hidden layer i's backward pass from the upstream gradient g,
+// applies its update (when n.update's schedule says so) and returns
+// δ_{i-1}. With a finisher f and a layer that can split its backward pass
+// (deferredBackward), the weight gradient and the update are left to f.
+func (n *Network) backward(f *finisher, i, step int, g *tensor.Dense) (*tensor.Dense, error) {
+	layer := n.hidden[i]
+	if d, ok := layer.(deferredBackward); ok && f != nil {
+		dx, finish, err := d.BackwardDeferred(g)
+		if err != nil {
+			return nil, err
+		}
+		f.start(layerSlot(i), step, finish)
+		return dx, nil
+	}
+	dx, err := layer.Backward(g)
+	if err != nil {
+		return nil, err
+	}
+	return dx, n.update(i, step)
 }
 
 // lambdaStep is BP(λ): every layer runs forward first and M_i predicts ĝ_i;
@@ -444,7 +488,7 @@ func (n *Network) lambdaStep(x, labels *tensor.Dense, step int) (stepResult, err
 		for k := range mixed {
 			mixed[k] = lambda*gs[k] + (1-lambda)*gHat[k]
 		}
-		l, err := n.learn(i, scratch.outputs[i], labels, g)
+		l, err := n.learn(nil, i, scratch.outputs[i], labels, g)
 		if err != nil {
 			return stepResult{}, err
 		}

@@ -21,11 +21,14 @@ type Dense struct {
 	buffers   map[cacheKey]*denseBuffers
 	last      *denseBuffers // of the last training Forward
 	lastX     []float32     // its input
+	later     bool          // BackwardDeferred left the weight gradient to finish
+	finish    func() error  // d.finishBackward, made once
 }
 
 type denseBuffers struct {
 	*affineBuffers
 	dx *tensor.Dense // nil without an input gradient
+	x  []float32     // BackwardDeferred's copy of the input, made on first use
 }
 
 // NewDense returns a hidden layer. inputGrad says whether Backward must
@@ -35,8 +38,10 @@ func NewDense(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt opt
 	if err != nil {
 		return nil, err
 	}
-	return &Dense{Affine: a, Learner: graph.NewLearner(a.Params(), opt), name: name, inputGrad: inputGrad,
-		gemm: o.gemm(), buffers: map[cacheKey]*denseBuffers{}}, nil
+	d := &Dense{Affine: a, Learner: graph.NewLearner(a.Params(), opt), name: name, inputGrad: inputGrad,
+		gemm: o.gemm(), buffers: map[cacheKey]*denseBuffers{}}
+	d.finish = d.finishBackward
+	return d, nil
 }
 
 // Name returns the layer's name, the prefix of its parameters' names.
@@ -75,20 +80,62 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 // last training Forward, stores the parameter gradients and returns δ_{i-1}
 // (nil when the layer was built without an input gradient).
 func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
+	if err := d.backwardData(g); err != nil {
+		return nil, err
+	}
+	weightGradient(d.gemm, d.Affine, d.last.affineBuffers, d.lastX, d.rows())
+	return d.last.dx, nil
+}
+
+// BackwardDeferred is Backward in two parts. It returns δ_{i-1} at once,
+// with every gradient but the weights'; finish computes that one (the
+// larger part) from the layer's own buffers alone, so that it may run on
+// another goroutine: g and the input of Forward are free when
+// BackwardDeferred returns. finish must return before the layer's next
+// call (Update included).
+func (d *Dense) BackwardDeferred(g *tensor.Dense) (dx *tensor.Dense, finish func() error, err error) {
+	if err := d.backwardData(g); err != nil {
+		return nil, nil, err
+	}
+	b := d.last
+	if len(b.x) != len(d.lastX) {
+		b.x = make([]float32, len(d.lastX))
+	}
+	copy(b.x, d.lastX)
+	d.lastX, d.later = b.x, true
+	return b.dx, d.finish, nil
+}
+
+// finishBackward is the part of Backward that BackwardDeferred leaves to
+// finish.
+func (d *Dense) finishBackward() error {
+	if !d.later {
+		return fmt.Errorf("%s: no deferred backward pass to finish", d.name)
+	}
+	d.later = false
+	weightGradient(d.gemm, d.Affine, d.last.affineBuffers, d.lastX, d.rows())
+	return nil
+}
+
+// rows returns the batch size of the last training Forward.
+func (d *Dense) rows() int { return len(d.lastX) / d.In }
+
+// backwardData is the part of Backward that reads g.
+func (d *Dense) backwardData(g *tensor.Dense) error {
 	b := d.last
 	if b == nil {
-		return nil, fmt.Errorf("%s: backward before a training forward pass", d.name)
+		return fmt.Errorf("%s: backward before a training forward pass", d.name)
 	}
-	rows := len(d.lastX) / d.In
+	rows := d.rows()
 	if _, err := checkInput(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != rows {
-		return nil, fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), rows, d.Out)
+		return fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), rows, d.Out)
 	}
 	var dx []float32
 	if b.dx != nil {
 		dx = data(b.dx)
 	}
-	backward(d.gemm, d.Affine, b.affineBuffers, d.lastX, data(g), dx, rows)
-	return b.dx, nil
+	backwardData(d.gemm, d.Affine, b.affineBuffers, data(g), dx, rows)
+	return nil
 }
 
 // checkInput checks that x, the input called what of the module named

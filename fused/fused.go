@@ -94,15 +94,25 @@ func forward(g *kernels.Gemm, a *graph.Affine, buf *affineBuffers, x []float32, 
 // backward takes the upstream gradient g of buf.h, sets the parameter
 // gradients of a, and, when dx is not nil, sets dx = ∂L/∂x.
 func backward(gm *kernels.Gemm, a *graph.Affine, buf *affineBuffers, x, g, dx []float32, rows int) {
+	backwardData(gm, a, buf, g, dx, rows)
+	weightGradient(gm, a, buf, x, rows)
+}
+
+// backwardData is the part of backward that reads g: buf.dz, the gradients
+// of the bias or of batch norm's γ and β, and dx = dz·Wᵀ when dx is not nil.
+func backwardData(gm *kernels.Gemm, a *graph.Affine, buf *affineBuffers, g, dx []float32, rows int) {
 	if a.BatchNorm {
 		kernels.ActivationBackward(buf.dz, g, buf.h, rows, a.Out, activation(a.Act), nil)
 		batchNorm.Backward(buf.dz, buf.xhat, buf.invStd, data(a.Gamma.Value), data(a.Gamma.Grad), data(a.Beta.Grad), rows, a.Out)
 	} else {
 		kernels.ActivationBackward(buf.dz, g, buf.h, rows, a.Out, activation(a.Act), data(a.B.Grad))
 	}
-	// ∂L/∂W = xᵀ·dz; ∂L/∂x = dz·Wᵀ.
-	gm.Sgemm(true, false, a.In, a.Out, rows, 1, x, a.In, buf.dz, a.Out, 0, data(a.W.Grad), a.Out)
 	if dx != nil {
 		gm.Sgemm(false, true, rows, a.In, a.Out, 1, buf.dz, a.Out, data(a.W.Value), a.Out, 0, dx, a.In)
 	}
+}
+
+// weightGradient is the rest of backward: ∂L/∂W = xᵀ·dz.
+func weightGradient(gm *kernels.Gemm, a *graph.Affine, buf *affineBuffers, x []float32, rows int) {
+	gm.Sgemm(true, false, a.In, a.Out, rows, 1, x, a.In, buf.dz, a.Out, 0, data(a.W.Grad), a.Out)
 }

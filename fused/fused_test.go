@@ -2,6 +2,7 @@ package fused
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -87,6 +88,134 @@ func TestSynthesizerMatchesReference(t *testing.T) {
 			}
 			check.Synthesizer(t, ref, fast, cfg, 12)
 		})
+	}
+}
+
+// LearnDeferred followed by its finish gives what Learn gives, bit for bit,
+// even when the caller's tensors change before finish runs.
+func TestSynthesizerLearnDeferred(t *testing.T) {
+	opt := optim.DefaultAdam(1e-2)
+	for _, cfg := range []synth.Config{
+		{In: 5, Scale: 1},
+		{In: 6, Classes: 3, Scale: 0.5},
+		{In: 7, Classes: 4, Hidden: 2, Width: 9, Scale: 1},
+		{In: 4, Hidden: 1, Width: 33, BatchNorm: true, Scale: 2},
+	} {
+		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
+			now, err := NewSynthesizer("sg", cfg, rand.New(rand.NewPCG(9, 9)), opt, Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			later, err := NewSynthesizer("sg", cfg, rand.New(rand.NewPCG(9, 9)), opt, Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			const batch = 11
+			for step := 0; step < 4; step++ {
+				h, target := tensortest.Normal(rng, tensor.Float32, batch, cfg.In), tensortest.Normal(rng, tensor.Float32, batch, cfg.In)
+				var labels *tensor.Dense
+				if cfg.Classes > 0 {
+					labels = tensortest.OneHot(rng, tensor.Float32, batch, cfg.Classes)
+				}
+				for _, s := range []*Synthesizer{now, later} {
+					if _, err := s.Predict(h, labels); err != nil {
+						t.Fatal(err)
+					}
+				}
+				learnH := h
+				if step%2 == 1 { // no forward pass to reuse
+					learnH = h.Clone().(*tensor.Dense)
+				}
+				want, err := now.Learn(learnH, labels, target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := now.Update(); err != nil {
+					t.Fatal(err)
+				}
+				got, finish, err := later.LearnDeferred(learnH, labels, target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spoil(h, learnH, labels, target)
+				finishOnce(t, finish)
+				if err := later.Update(); err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Fatalf("step %d: loss %v, Learn's %v", step, got, want)
+				}
+			}
+			moduletest.Checker{}.SameParams(t, later, later.Params(), now.Params())
+		})
+	}
+}
+
+// BackwardDeferred followed by its finish gives what Backward gives, bit for
+// bit, even when the caller's tensors change before finish runs.
+func TestDenseBackwardDeferred(t *testing.T) {
+	opt := optim.DefaultAdam(1e-2)
+	for _, s := range []graph.Spec{
+		{In: 5, Out: 7, Act: graph.ReLU},
+		{In: 9, Out: 4, Act: graph.Tanh, BatchNorm: true},
+	} {
+		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
+			now, err := NewDense("l", s, true, rand.New(rand.NewPCG(2, 2)), opt, Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			later, err := NewDense("l", s, true, rand.New(rand.NewPCG(2, 2)), opt, Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(5, 6))
+			for step, batch := range []int{13, 13, 6} {
+				x, g := tensortest.Normal(rng, tensor.Float32, batch, s.In), tensortest.Normal(rng, tensor.Float32, batch, s.Out)
+				for _, d := range []*Dense{now, later} {
+					if _, err := d.Forward(x, true); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := now.Backward(g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, finish, err := later.BackwardDeferred(g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				moduletest.Checker{}.Close(t, fmt.Sprintf("step %d: δ", step), got, want)
+				spoil(x, g)
+				finishOnce(t, finish)
+				moduletest.Checker{}.SameParams(t, later, later.Params(), now.Params())
+				for _, d := range []*Dense{now, later} {
+					if err := d.Update(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// spoil fills the tensors that are not nil with NaN.
+func spoil(ts ...*tensor.Dense) {
+	for _, x := range ts {
+		if x != nil {
+			x.Memset(float32(math.NaN()))
+		}
+	}
+}
+
+// finishOnce runs finish, which must succeed, then again, which must fail.
+func finishOnce(t *testing.T, finish func() error) {
+	t.Helper()
+	if err := finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := finish(); err == nil {
+		t.Fatal("a second finish succeeded")
 	}
 }
 

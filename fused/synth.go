@@ -26,10 +26,16 @@ type Synthesizer struct {
 	// The last Predict's forward pass, which Learn reuses when it is given
 	// the same tensors and no Update came in between.
 	fwdH, fwdLabels *tensor.Dense
+	// What LearnDeferred leaves to finish: the buffers and the first
+	// layer's input of its batch.
+	later      *synthBuffers
+	laterInput []float32
+	laterRows  int
+	finish     func() error // s.finishLearn, made once
 }
 
 type synthBuffers struct {
-	input  []float32 // [h, labels] when conditioned
+	input  []float32 // [h, labels] when conditioned; a copy of h for LearnDeferred otherwise
 	layers []*affineBuffers
 	dIn    [][]float32 // dIn[l]: ∂loss/∂(input of layer l), for l > 0
 	grad   []float32   // ∂loss/∂ĝ
@@ -43,6 +49,7 @@ func NewSynthesizer(name string, cfg synth.Config, rng *rand.Rand, opt optim.Con
 		return nil, err
 	}
 	s := &Synthesizer{cfg: cfg, name: name, gemm: o.gemm(), buffers: map[int]*synthBuffers{}}
+	s.finish = s.finishLearn
 	for _, l := range specs {
 		a, err := graph.NewAffine(l.Name, l.Spec, tensor.Float32, rng)
 		if err != nil {
@@ -64,10 +71,7 @@ func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
 	if b, ok := s.buffers[batch]; ok {
 		return b
 	}
-	b := &synthBuffers{grad: make([]float32, batch*s.cfg.OutWidth())}
-	if s.cfg.Classes > 0 {
-		b.input = make([]float32, batch*(s.cfg.In+s.cfg.Classes))
-	}
+	b := &synthBuffers{grad: make([]float32, batch*s.cfg.OutWidth()), input: make([]float32, batch*(s.cfg.In+s.cfg.Classes))}
 	for l, a := range s.Stack {
 		b.layers = append(b.layers, newAffineBuffers(a, batch, true))
 		var d []float32
@@ -137,12 +141,53 @@ func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
 // the target δ_i and returns the loss; Update applies them. The forward
 // pass of the last Predict is reused when it saw the same h and labels.
 func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
-	rows, err := checkInput(s.name, "target", target, s.cfg.OutWidth())
+	b, x, rows, loss, err := s.learnOutput(h, labels, target)
 	if err != nil {
 		return 0, err
 	}
+	s.backward(b, x, rows)
+	return loss, nil
+}
+
+// LearnDeferred is Learn in two parts. It does at once what reads h, labels
+// and target: the loss, and the gradient of the model's output. It returns
+// finish, which does the rest (the backward pass through the model, most of
+// the work) from the synthesizer's own buffers alone, so that it may run on
+// another goroutine: the caller's tensors are free when LearnDeferred
+// returns. finish must return before the synthesizer's next call (Update
+// included).
+func (s *Synthesizer) LearnDeferred(h, labels, target *tensor.Dense) (loss float64, finish func() error, err error) {
+	b, x, rows, loss, err := s.learnOutput(h, labels, target)
+	if err != nil {
+		return 0, nil, err
+	}
+	if s.cfg.Classes == 0 { // x is h itself: keep a copy
+		x = b.input[:len(x)]
+		copy(x, data(h))
+	}
+	s.later, s.laterInput, s.laterRows = b, x, rows
+	return loss, s.finish, nil
+}
+
+// finishLearn is the part of Learn that LearnDeferred leaves to finish.
+func (s *Synthesizer) finishLearn() error {
+	b, x, rows := s.later, s.laterInput, s.laterRows
+	s.later, s.laterInput = nil, nil
+	if b == nil {
+		return fmt.Errorf("%s: no deferred learning to finish", s.name)
+	}
+	s.backward(b, x, rows)
+	return nil
+}
+
+// learnOutput computes the loss between ĝ = M(h, labels) and target, and
+// ∂loss/∂out into b.grad. It returns the buffers of the batch and x, the
+// input of the model's first layer.
+func (s *Synthesizer) learnOutput(h, labels, target *tensor.Dense) (b *synthBuffers, x []float32, rows int, loss float64, err error) {
+	if rows, err = checkInput(s.name, "target", target, s.cfg.OutWidth()); err != nil {
+		return nil, nil, 0, 0, err
+	}
 	b, ok := s.buffers[rows]
-	var x []float32
 	switch {
 	case ok && h == s.fwdH && labels == s.fwdLabels:
 		x = data(h)
@@ -151,18 +196,24 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		}
 	default:
 		if b, x, err = s.forward(h, labels, graph.RefitPass); err != nil {
-			return 0, err
+			return nil, nil, 0, 0, err
 		}
 	}
 	if h.Shape()[0] != rows {
-		return 0, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
+		return nil, nil, 0, 0, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
 	}
 	last := len(s.Stack) - 1
-	loss := kernels.SquaredErrorLoss(b.grad, b.layers[last].h, data(target), s.cfg.LossWeight(rows))
+	loss = kernels.SquaredErrorLoss(b.grad, b.layers[last].h, data(target), s.cfg.LossWeight(rows))
 	// pred = out·PredictionScale, so ∂loss/∂out = ∂loss/∂pred·PredictionScale.
 	kernels.Scale(b.grad, float32(s.cfg.PredictionScale(rows)))
+	return b, x, rows, loss, nil
+}
+
+// backward takes ∂loss/∂out from b.grad down through the model, setting the
+// parameters' gradients; x is the first layer's input.
+func (s *Synthesizer) backward(b *synthBuffers, x []float32, rows int) {
 	g := b.grad
-	for l := last; l >= 0; l-- {
+	for l := len(s.Stack) - 1; l >= 0; l-- {
 		in := x
 		if l > 0 {
 			in = b.layers[l-1].h
@@ -170,7 +221,6 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		backward(s.gemm, s.Stack[l], b.layers[l], in, g, b.dIn[l], rows)
 		g = b.dIn[l]
 	}
-	return loss, nil
 }
 
 // Update applies the gradients of the last Learn.

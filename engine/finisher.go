@@ -1,0 +1,130 @@
+package engine
+
+import "gorgonia.org/tensor"
+
+// deferredBackward is a Layer that can split Backward in two: δ_{i-1} at
+// once, and the rest (the weight gradient, the larger part) in finish,
+// which reads only the layer's own buffers and so may run on another
+// goroutine before the layer's next call. fused.Dense is one.
+type deferredBackward interface {
+	BackwardDeferred(g *tensor.Dense) (dx *tensor.Dense, finish func() error, err error)
+}
+
+// deferredLearner is a GradientModel that can split Learn in two: what
+// reads the caller's tensors at once, and the rest (the backward pass
+// through the model) in finish, which reads only the model's own buffers
+// and so may run on another goroutine before the model's next call.
+// fused.Synthesizer is one.
+type deferredLearner interface {
+	LearnDeferred(h, labels, target *tensor.Dense) (loss float64, finish func() error, err error)
+}
+
+// cores bounds how many goroutines of an asynchronous run compute at once:
+// one per worker, shared by the workers and their finishers, so that a run
+// on N workers computes on N cores' worth of goroutines however the work
+// falls between them. A goroutine holds one of the N places while it
+// computes and gives it back while it waits.
+type cores chan struct{}
+
+func (c cores) acquire() { c <- struct{}{} }
+func (c cores) release() { <-c }
+
+// finisher runs the deferred halves of a worker's backward passes, each
+// followed by its module's update, in order on a goroutine of its own: on
+// the CPU an idle core can take them while the worker goes on to its next
+// layer (on a GPU, separate streams play this part). Each module has at
+// most one job in flight, and waits for it before its next call. A nil
+// *finisher stands for none: everything is done at once.
+type finisher struct {
+	net     *Network
+	jobs    chan finishJob
+	results []chan error // by slot: see layerSlot and modelSlot
+	running []bool       // by slot: started and not yet waited for
+	stopped chan struct{}
+	cores   cores // shared with the worker
+}
+
+// finishJob is a deferred half of a backward pass, with the step whose
+// update follows it.
+type finishJob struct {
+	slot, step int
+	finish     func() error
+}
+
+// startFinisher starts a finisher for the modules of n, computing in one
+// of cores' places.
+func startFinisher(n *Network, c cores) *finisher {
+	slots := 2 * len(n.hidden)
+	f := &finisher{net: n, jobs: make(chan finishJob, slots), running: make([]bool, slots), stopped: make(chan struct{}), cores: c}
+	for range slots {
+		f.results = append(f.results, make(chan error, 1))
+	}
+	go f.run()
+	return f
+}
+
+func (f *finisher) run() {
+	defer close(f.stopped)
+	for j := range f.jobs {
+		f.cores.acquire()
+		err := j.finish()
+		if err == nil {
+			err = f.update(j)
+		}
+		f.cores.release()
+		f.results[j.slot] <- err // never blocks: one job a slot at most
+	}
+}
+
+// update applies the update that follows job j: hidden layer i's, by the
+// schedule of Network.update, or synthesizer M_i's.
+func (f *finisher) update(j finishJob) error {
+	i := j.slot / 2
+	if j.slot == modelSlot(i) {
+		return f.net.models[i].Update()
+	}
+	return f.net.update(i, j.step)
+}
+
+// layerSlot and modelSlot return the slots of hidden layer i and of its
+// synthesizer M_i.
+func layerSlot(i int) int { return 2 * i }
+func modelSlot(i int) int { return 2*i + 1 }
+
+// start queues finish, and the update after it, as slot's job; wait(slot)
+// must have returned since slot's last job was started.
+func (f *finisher) start(slot, step int, finish func() error) {
+	f.running[slot] = true
+	f.jobs <- finishJob{slot: slot, step: step, finish: finish} // never blocks: one job a slot at most
+}
+
+// wait returns once slot's last job, if any, is done, with its error. The
+// caller holds a place in f.cores.
+func (f *finisher) wait(slot int) error {
+	if f == nil || !f.running[slot] {
+		return nil
+	}
+	f.running[slot] = false
+	select {
+	case err := <-f.results[slot]:
+		return err
+	default: // give the caller's place to the finisher meanwhile
+		f.cores.release()
+		defer f.cores.acquire()
+		return <-f.results[slot]
+	}
+}
+
+// stop waits for every job started and ends the goroutine, returning the
+// first error.
+func (f *finisher) stop() error {
+	var first error
+	for slot := range f.running {
+		if err := f.wait(slot); err != nil && first == nil {
+			first = err
+		}
+	}
+	close(f.jobs)
+	<-f.stopped
+	return first
+}

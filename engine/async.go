@@ -506,17 +506,25 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 				close(f.data)
 			}
 		}()
+		msgs := make([]*message, len(feeds))
 		for step := t.step; step < (epoch+1)*per; step++ {
-			b := t.loadBatch(epoch, step%per)
-			for _, f := range feeds {
-				var m *message
+			idx := t.batchSamples(epoch, step%per)
+			for k, f := range feeds {
 				select {
-				case m = <-f.dataFree:
+				case msgs[k] = <-f.dataFree:
 				case <-ctx.Done():
 					return
 				}
-				m.fill(step, b.x, b.labels, b.classes, nil)
-				f.data <- m
+				if k == 0 { // the batch goes straight into the first message
+					msgs[0].step = step
+					fillBatch(msgs[0].resize(len(idx)), t.train, idx, cfg)
+				} else {
+					b := msgs[0].b
+					msgs[k].fill(step, b.x, b.labels, b.classes, nil)
+				}
+			}
+			for k, f := range feeds {
+				f.data <- msgs[k]
 			}
 		}
 	}()

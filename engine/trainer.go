@@ -177,6 +177,15 @@ func (l *loader) stop() {
 
 // loadBatch fills the buffers for batch k of epoch e, in buffer set k%2.
 func (t *Trainer) loadBatch(e, k int) *batch {
+	idx := t.batchSamples(e, k)
+	b := t.buffers(t.batches[k%2], len(idx))
+	fillBatch(b, t.train, idx, t.net.cfg)
+	return b
+}
+
+// batchSamples returns the training samples of batch k of epoch e, in
+// order.
+func (t *Trainer) batchSamples(e, k int) []int {
 	if e != t.orderEpoch {
 		// A fresh stream per epoch: the order depends on (seed, epoch) only.
 		rng := rand.New(rand.NewPCG(t.net.cfg.Seed, uint64(1000+e)))
@@ -190,10 +199,7 @@ func (t *Trainer) loadBatch(e, k int) *batch {
 		t.orderEpoch = e
 	}
 	lo := k * t.net.cfg.Batch
-	hi := min(lo+t.net.cfg.Batch, t.train.N)
-	b := t.buffers(t.batches[k%2], hi-lo)
-	fillBatch(b, t.train, t.order[lo:hi], t.net.cfg)
-	return b
+	return t.order[lo:min(lo+t.net.cfg.Batch, t.train.N)]
 }
 
 func (t *Trainer) buffers(cache map[int]*batch, size int) *batch {

@@ -16,7 +16,9 @@ const (
 	ExecSync = "sync"
 	// ExecAsync runs groups of consecutive layers on their own workers,
 	// joined by bounded queues: activations flow up, δ targets flow down,
-	// and no layer waits for the layers above it to update.
+	// and no layer waits for the layers above it to update. Each worker
+	// leaves its modules' weight gradients and updates to a finisher
+	// goroutine; a run on N workers computes on N goroutines at most.
 	ExecAsync = "async"
 )
 

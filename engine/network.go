@@ -414,21 +414,17 @@ func firstNonFinite(t *tensor.Dense) (int, float32) {
 // (deferredLearner), the backward pass through the model and the update are
 // left to f; with f nil everything is done at once.
 func (n *Network) learn(f *finisher, i int, h, labels, target *tensor.Dense) (float64, error) {
+	if err := f.wait(modelSlot(i)); err != nil {
+		return 0, err
+	}
 	m := n.models[i]
 	if d, ok := m.(deferredLearner); ok && f != nil {
-		slot := modelSlot(i)
-		if err := f.wait(slot); err != nil {
-			return 0, err
-		}
 		l, finish, err := d.LearnDeferred(h, labels, target)
 		if err != nil {
 			return 0, err
 		}
-		f.start(slot, 0, finish)
+		f.start(modelSlot(i), 0, finish)
 		return l, nil
-	}
-	if err := f.wait(modelSlot(i)); err != nil {
-		return 0, err
 	}
 	l, err := m.Learn(h, labels, target)
 	if err != nil {

@@ -38,7 +38,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.device, "device", "cpu", "where to train: cpu, or cuda:N for GPU N (needs a build with -tags gpu)")
 	fs.IntVar(&m.threads, "threads", d.Threads, "threads each kernel call may use (0: all CPUs)")
 	fs.StringVar(&m.exec, "exec", d.Exec, "execution: sync (one loop, deterministic) or async (layers on concurrent workers)")
-	fs.IntVar(&m.workers, "workers", d.Workers, "async: workers, each running consecutive layers (0: one per CPU, at most one per layer)")
+	fs.IntVar(&m.workers, "workers", d.Workers, "async: workers, each running consecutive layers with one core's worth of goroutines (0: one per CPU, at most one per layer)")
 	fs.IntVar(&m.queue, "queue", d.Queue, "async: batches in flight between two workers, which bounds how stale a target may be")
 	fs.IntVar(&m.layers, "layers", d.Layers, "weight layers, the output layer included")
 	fs.IntVar(&m.hidden, "hidden", d.Hidden, "units per hidden layer")

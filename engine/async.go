@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/kernels"
 )
 
 // The ways to execute training steps.
@@ -115,7 +117,7 @@ type worker struct {
 	// finisher takes the weight gradients and updates of the worker's
 	// layers and synthesizers.
 	finisher *finisher
-	cores    cores // held while the worker computes
+	cores    *kernels.Cores // the network's; the worker holds a place while it computes
 	sgLoss   float64
 	sgCount  int
 	// Results of the top worker.
@@ -133,9 +135,9 @@ func (w *worker) lastHidden() int {
 }
 
 func (w *worker) run(ctx context.Context) (err error) {
-	w.cores.acquire()
-	defer w.cores.release()
-	w.finisher = startFinisher(w.net, w.cores)
+	w.cores.Acquire()
+	defer w.cores.Release(1)
+	w.finisher = startFinisher(w.net)
 	defer func() {
 		// Every learning step ends before the epoch does, even a failed one.
 		if ferr := w.finisher.stop(); err == nil {
@@ -151,7 +153,7 @@ func (w *worker) run(ctx context.Context) (err error) {
 			return err
 		}
 		if err := w.step(ctx, m); err != nil {
-			return fmt.Errorf("step %d: %w", m.step, err)
+			return &stepError{m.step, err}
 		}
 		w.feed.dataFree <- m // never blocks: the buffer came from this list
 	}
@@ -187,18 +189,18 @@ func (w *worker) wait(ctx context.Context, want chan *message) (*message, bool, 
 		below = w.in.data
 	}
 	for {
-		w.cores.release() // while it waits, another goroutine may compute
+		w.cores.Release(1) // while it waits, another goroutine may compute
 		select {
 		case m, ok := <-want:
-			w.cores.acquire()
+			w.cores.Acquire()
 			return m, ok, nil
 		case t := <-targets:
-			w.cores.acquire()
+			w.cores.Acquire()
 			if err := w.learnFromAbove(t); err != nil || want == nil {
 				return nil, true, err
 			}
 		case m, ok := <-below:
-			w.cores.acquire()
+			w.cores.Acquire()
 			if !ok {
 				w.belowDone, below = true, nil
 			} else if err := w.learnInputFromBelow(m); err != nil {
@@ -208,7 +210,7 @@ func (w *worker) wait(ctx context.Context, want chan *message) (*message, bool, 
 				return nil, true, nil
 			}
 		case <-ctx.Done():
-			w.cores.acquire()
+			w.cores.Acquire()
 			return nil, false, context.Cause(ctx)
 		}
 	}
@@ -259,7 +261,7 @@ func (w *worker) learnFromAbove(t *message) error {
 		return fmt.Errorf("target for step %d arrived, step %d was saved", t.step, s.step)
 	}
 	if err := w.learn(w.last, s.b.x, s.b.labels, t.b.x); err != nil {
-		return fmt.Errorf("step %d: %w", t.step, err)
+		return &stepError{t.step, err}
 	}
 	w.pending--
 	w.up.targetsFree <- t
@@ -270,7 +272,7 @@ func (w *worker) learnFromAbove(t *message) error {
 // the real activation that has now come from below.
 func (w *worker) learnInputFromBelow(m *message) error {
 	if err := w.net.learnInput(w.first-1, m.raw, m.b.x); err != nil {
-		return fmt.Errorf("step %d: %w", m.step, err)
+		return &stepError{m.step, err}
 	}
 	w.in.dataFree <- m
 	return nil
@@ -454,7 +456,6 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	defer cancel(nil)
 
 	groups := t.net.partition(cfg.workers())
-	cores := make(cores, len(groups))
 	buffers := cfg.Queue
 	rawCols := 0 // activations going up carry x when inputs are unlocked
 	if cfg.Unlock {
@@ -467,7 +468,7 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	start := time.Now()
 	in := feeds[0]
 	for k, g := range groups {
-		w := &worker{net: t.net, first: g[0], last: g[1], in: in, feed: in, lastStep: -1, early: make([]*message, 0, buffers), cores: cores}
+		w := &worker{net: t.net, first: g[0], last: g[1], in: in, feed: in, lastStep: -1, early: make([]*message, 0, buffers), cores: t.net.cores}
 		if k > 0 && cfg.Unlock {
 			w.feed = newLink(buffers, cfg.Inputs, cfg.Classes, 0, 0)
 			feeds = append(feeds, w.feed)
@@ -551,5 +552,5 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	}
 	// The cause is nil after a complete epoch, the parent's error after a
 	// cancellation, and the first failure otherwise.
-	return stats, context.Cause(ctx)
+	return stats, t.net.explain(context.Cause(ctx))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dnitrain/dnitrain/fused"
 	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/kernels"
 	"github.com/dnitrain/dnitrain/optim"
 	"github.com/dnitrain/dnitrain/synth"
 )
@@ -66,12 +67,18 @@ const (
 // NewBackend returns the backend named name; threads bounds the goroutines
 // the CPU backend's kernels use (0: one per available CPU).
 func NewBackend(name string, threads int) (Backend, error) {
+	return newBackend(name, fused.Options{Threads: threads})
+}
+
+// newBackend returns the backend named name with the CPU backend's kernels
+// set by o (o.Threads ≤ 0: one per available CPU).
+func newBackend(name string, o fused.Options) (Backend, error) {
 	switch name {
 	case CPU:
-		if threads <= 0 {
-			threads = runtime.GOMAXPROCS(0)
+		if o.Threads <= 0 {
+			o.Threads = runtime.GOMAXPROCS(0)
 		}
-		return cpuBackend{fused.Options{Threads: threads}}, nil
+		return cpuBackend{o}, nil
 	case Reference:
 		return referenceBackend{}, nil
 	}
@@ -79,8 +86,9 @@ func NewBackend(name string, threads int) (Backend, error) {
 }
 
 // backendFor returns the backend a configuration runs on: the GPU backend
-// on a CUDA device, else the named CPU backend.
-func backendFor(cfg Config) (Backend, error) {
+// on a CUDA device, else the named CPU backend, whose kernels take the
+// places of their helper goroutines from cores.
+func backendFor(cfg Config, cores *kernels.Cores) (Backend, error) {
 	dev, err := ParseDevice(cfg.Device)
 	if err != nil {
 		return nil, err
@@ -88,7 +96,7 @@ func backendFor(cfg Config) (Backend, error) {
 	if dev >= 0 {
 		return cudaBackend(cfg, dev)
 	}
-	return NewBackend(cfg.Backend, cfg.Threads)
+	return newBackend(cfg.Backend, fused.Options{Threads: cfg.Threads, Cores: cores})
 }
 
 // ParseDevice parses a device name: "cpu" (or "") gives -1, "cuda:N" the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dnitrain/dnitrain/engine/gpu"
 	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/kernels"
 	"github.com/dnitrain/dnitrain/kernels/cuda"
 	"github.com/dnitrain/dnitrain/optim"
 	"github.com/dnitrain/dnitrain/synth"
@@ -58,7 +59,7 @@ func NewTimedNetwork(cfg Config, tl *gpu.Timeline) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newNetwork(cfg, gpuBackend{gpu.Options{Device: d, Timeline: tl}})
+	return newNetwork(cfg, gpuBackend{gpu.Options{Device: d, Timeline: tl}}, kernels.NewCores(cfg.places()))
 }
 
 // cudaBackend returns the GPU backend on CUDA device ordinal, after

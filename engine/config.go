@@ -195,6 +195,23 @@ func (c Config) validateDecoupling() error {
 
 // workers returns the number of async workers: Workers, or one per CPU,
 // at most one per layer.
+// threads returns the goroutines each kernel call may use.
+func (c Config) threads() int {
+	if c.Threads > 0 {
+		return c.Threads
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// places returns how many goroutines of a training run may compute at
+// once: the threads of each worker.
+func (c Config) places() int {
+	if c.Exec == ExecAsync {
+		return c.workers() * c.threads()
+	}
+	return c.threads()
+}
+
 func (c Config) workers() int {
 	if c.Workers > 0 {
 		return min(c.Workers, c.Layers)

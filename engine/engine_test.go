@@ -180,10 +180,10 @@ func TestExactSynthesizerStepEqualsBackpropStep(t *testing.T) {
 			for i, g := range grads {
 				dni.net.models[i] = exactModel{g}
 			}
-			if _, err := bp.net.trainStep(b.x, b.labels, 0); err != nil {
+			if _, err := bp.net.trainStep(nil, b.x, b.labels, 0); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := dni.net.trainStep(b.x, b.labels, 0); err != nil {
+			if _, err := dni.net.trainStep(nil, b.x, b.labels, 0); err != nil {
 				t.Fatal(err)
 			}
 			requireEqual(t, "weights after one step", layerWeights(dni.net), layerWeights(bp.net), 1e-6)
@@ -202,7 +202,7 @@ func TestFirstDecoupledStepGivesLowerLayersZeroGradient(t *testing.T) {
 				tr := newTrainer(t, cfg, toySet("train", 64, 1))
 				before := layerWeights(tr.net)
 				b := tr.loadBatch(0, 0)
-				if _, err := tr.net.trainStep(b.x, b.labels, 0); err != nil {
+				if _, err := tr.net.trainStep(nil, b.x, b.labels, 0); err != nil {
 					t.Fatal(err)
 				}
 				after := layerWeights(tr.net)
@@ -571,11 +571,11 @@ func TestCPUTrainStepDoesNotAllocate(t *testing.T) {
 			cfg.Threads = 1
 			tr := newTrainer(t, cfg, toySet("train", 64, 1))
 			b := tr.loadBatch(0, 0)
-			if _, err := tr.net.trainStep(b.x, b.labels, 0); err != nil {
+			if _, err := tr.net.trainStep(nil, b.x, b.labels, 0); err != nil {
 				t.Fatal(err)
 			}
 			allocs := testing.AllocsPerRun(20, func() {
-				if _, err := tr.net.trainStep(b.x, b.labels, 0); err != nil {
+				if _, err := tr.net.trainStep(nil, b.x, b.labels, 0); err != nil {
 					t.Fatal(err)
 				}
 			})
@@ -598,10 +598,10 @@ func TestLambdaEndpoints(t *testing.T) {
 		one := newTrainer(t, cfg, set)
 		b := bp.loadBatch(0, 0)
 		for step := 0; step < 3; step++ {
-			if _, err := bp.net.trainStep(b.x, b.labels, step); err != nil {
+			if _, err := bp.net.trainStep(nil, b.x, b.labels, step); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := one.net.trainStep(b.x, b.labels, step); err != nil {
+			if _, err := one.net.trainStep(nil, b.x, b.labels, step); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -610,7 +610,7 @@ func TestLambdaEndpoints(t *testing.T) {
 		cfg.Lambda = 0
 		dec, zero := newTrainer(t, cfg, set), newTrainer(t, cfg, set)
 		for step := 0; step < 3; step++ {
-			if _, err := dec.net.decoupledStep(b.x, b.labels, step); err != nil {
+			if _, err := dec.net.decoupledStep(nil, b.x, b.labels, step); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := zero.net.lambdaStep(b.x, b.labels, step); err != nil {
@@ -628,7 +628,7 @@ func TestSynthesizerWarmupHoldsHiddenLayers(t *testing.T) {
 	before := state(tr.net)
 	b := tr.loadBatch(0, 0)
 	for step := 0; step < 3; step++ {
-		if _, err := tr.net.trainStep(b.x, b.labels, step); err != nil {
+		if _, err := tr.net.trainStep(nil, b.x, b.labels, step); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -645,7 +645,7 @@ func TestSynthesizerWarmupHoldsHiddenLayers(t *testing.T) {
 			t.Errorf("%s did not learn during the warm-up", name)
 		}
 	}
-	if _, err := tr.net.trainStep(b.x, b.labels, 3); err != nil {
+	if _, err := tr.net.trainStep(nil, b.x, b.labels, 3); err != nil {
 		t.Fatal(err)
 	}
 	if equalSlices(after["layer1.W"], state(tr.net)["layer1.W"]) {
@@ -662,7 +662,7 @@ func TestUpdateProbability(t *testing.T) {
 	const steps = 200
 	for step := 0; step < steps; step++ {
 		before := layerWeights(tr.net)
-		if _, err := tr.net.trainStep(b.x, b.labels, step); err != nil {
+		if _, err := tr.net.trainStep(nil, b.x, b.labels, step); err != nil {
 			t.Fatal(err)
 		}
 		after := layerWeights(tr.net)
@@ -683,17 +683,26 @@ func TestUpdateProbability(t *testing.T) {
 // A diverging run stops with a message naming the step and the first
 // tensor that went bad.
 func TestDivergenceIsReported(t *testing.T) {
-	for _, mode := range []Mode{Backprop, CDNI} {
-		cfg := smallConfig(mode)
+	for _, tc := range []struct {
+		mode Mode
+		exec string
+		step string
+	}{
+		{Backprop, ExecSync, "step 1:"},
+		{CDNI, ExecSync, "step 1:"},
+		{CDNI, ExecAsync, "step "}, // which step the top worker is at depends on timing
+	} {
+		cfg := smallConfig(tc.mode)
+		cfg.Exec, cfg.Workers = tc.exec, 2
 		cfg.Optimizer, cfg.SGOptim = optim.DefaultAdam(1e9), optim.DefaultAdam(1e9)
 		tr := newTrainer(t, cfg, toySet("train", 200, 1))
 		_, err := tr.RunEpoch(context.Background(), nil)
 		if err == nil {
-			t.Fatalf("%s: --lr 1e9 trained without complaint", mode)
+			t.Fatalf("%s %s: --lr 1e9 trained without complaint", tc.mode, tc.exec)
 		}
 		msg := err.Error()
-		if !strings.Contains(msg, "diverged") || !strings.Contains(msg, "step 1:") || !strings.Contains(msg, "largest weight: layer") {
-			t.Errorf("%s: %v", mode, err)
+		if !strings.Contains(msg, "diverged") || !strings.Contains(msg, tc.step) || !strings.Contains(msg, "largest weight: ") {
+			t.Errorf("%s %s: %v", tc.mode, tc.exec, err)
 		}
 	}
 }
@@ -716,8 +725,7 @@ func TestNonFiniteTensorIsNamed(t *testing.T) {
 				}
 			}
 		}
-		b := tr.loadBatch(0, 0)
-		_, err := tr.net.trainStep(b.x, b.labels, 0)
+		_, err := tr.RunEpoch(context.Background(), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.tensor, err, tc.want)
 		}

@@ -1,6 +1,10 @@
 package engine
 
-import "gorgonia.org/tensor"
+import (
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/kernels"
+)
 
 // deferredBackward is a Layer that can split Backward in two: δ_{i-1} at
 // once, and the rest (the weight gradient, the larger part) in finish,
@@ -19,16 +23,6 @@ type deferredLearner interface {
 	LearnDeferred(h, labels, target *tensor.Dense) (loss float64, finish func() error, err error)
 }
 
-// cores bounds how many goroutines of an asynchronous run compute at once:
-// one per worker, shared by the workers and their finishers, so that a run
-// on N workers computes on N cores' worth of goroutines however the work
-// falls between them. A goroutine holds one of the N places while it
-// computes and gives it back while it waits.
-type cores chan struct{}
-
-func (c cores) acquire() { c <- struct{}{} }
-func (c cores) release() { <-c }
-
 // finisher runs the deferred halves of a worker's backward passes, each
 // followed by its module's update, in order on a goroutine of its own: on
 // the CPU an idle core can take them while the worker goes on to its next
@@ -41,7 +35,7 @@ type finisher struct {
 	results []chan error // by slot: see layerSlot and modelSlot
 	running []bool       // by slot: started and not yet waited for
 	stopped chan struct{}
-	cores   cores // shared with the worker
+	cores   *kernels.Cores // shared with the loop that starts its jobs
 }
 
 // finishJob is a deferred half of a backward pass, with the step whose
@@ -51,11 +45,11 @@ type finishJob struct {
 	finish     func() error
 }
 
-// startFinisher starts a finisher for the modules of n, computing in one
-// of cores' places.
-func startFinisher(n *Network, c cores) *finisher {
+// startFinisher starts a finisher for the modules of n, each job computing
+// in a place of n's cores.
+func startFinisher(n *Network) *finisher {
 	slots := 2 * len(n.hidden)
-	f := &finisher{net: n, jobs: make(chan finishJob, slots), running: make([]bool, slots), stopped: make(chan struct{}), cores: c}
+	f := &finisher{net: n, jobs: make(chan finishJob, slots), running: make([]bool, slots), stopped: make(chan struct{}), cores: n.cores}
 	for range slots {
 		f.results = append(f.results, make(chan error, 1))
 	}
@@ -66,12 +60,12 @@ func startFinisher(n *Network, c cores) *finisher {
 func (f *finisher) run() {
 	defer close(f.stopped)
 	for j := range f.jobs {
-		f.cores.acquire()
+		f.cores.Acquire()
 		err := j.finish()
 		if err == nil {
 			err = f.update(j)
 		}
-		f.cores.release()
+		f.cores.Release(1)
 		f.results[j.slot] <- err // never blocks: one job a slot at most
 	}
 }
@@ -109,8 +103,8 @@ func (f *finisher) wait(slot int) error {
 	case err := <-f.results[slot]:
 		return err
 	default: // give the caller's place to the finisher meanwhile
-		f.cores.release()
-		defer f.cores.acquire()
+		f.cores.Release(1)
+		defer f.cores.Acquire()
 		return <-f.results[slot]
 	}
 }

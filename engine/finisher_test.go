@@ -14,13 +14,14 @@ import (
 // A finisher computes only in a place of its cores: while the worker holds
 // the only one, a job waits; it runs when the worker waits for it.
 func TestFinisherKeepsToItsCores(t *testing.T) {
-	n, err := NewNetwork(smallConfig(CDNI))
+	cfg := smallConfig(CDNI)
+	cfg.Threads = 1 // one place
+	n, err := NewNetwork(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := make(cores, 1)
-	c.acquire() // the worker computes
-	f := startFinisher(n, c)
+	n.cores.Acquire() // the worker computes
+	f := startFinisher(n)
 	var ran atomic.Bool
 	f.start(modelSlot(0), 0, func() error { ran.Store(true); return nil })
 	time.Sleep(20 * time.Millisecond)
@@ -32,6 +33,37 @@ func TestFinisherKeepsToItsCores(t *testing.T) {
 	}
 	if err := f.stop(); err != nil {
 		t.Fatal(err)
+	}
+	n.cores.Release(1)
+}
+
+// The synchronous loop with two places leaves weight gradients and updates
+// to a finisher; the results are those of one place, bit for bit.
+func TestSyncFinisherEqualsInline(t *testing.T) {
+	set := toySet("train", 100, 1)
+	for _, mode := range []Mode{DNI, CDNI} {
+		cfg := smallConfig(mode)
+		cfg.Layers, cfg.Threads = 4, 1
+		inline := newTrainer(t, cfg, set)
+		cfg.Threads = 2
+		finished := newTrainer(t, cfg, set)
+		for _, tr := range []*Trainer{inline, finished} {
+			if f, stop := tr.startSyncFinisher(); (f != nil) != (tr == finished) || stop() != nil {
+				t.Fatalf("%s, %d places: finisher %v", mode, tr.net.cores.Len(), f != nil)
+			}
+		}
+		si, err := inline.RunEpoch(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf, err := finished.RunEpoch(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requireEqual(t, string(mode), state(finished.net), state(inline.net), 0)
+		if sf.TrainLoss != si.TrainLoss || sf.SGLoss != si.SGLoss {
+			t.Errorf("%s: with a finisher %+v, without %+v", mode, sf, si)
+		}
 	}
 }
 
@@ -52,16 +84,19 @@ func (l *failingFinish) BackwardDeferred(g *tensor.Dense) (*tensor.Dense, func()
 
 // An error in a finisher's job stops the run and is reported; no
 // goroutine is left behind.
-func TestAsyncFinisherFailureStopsTheRun(t *testing.T) {
-	before := settle()
-	cfg := asyncConfig(CDNI, 4, 2)
-	tr := newTrainer(t, cfg, toySet("train", 400, 1))
-	tr.net.hidden[1] = &failingFinish{Layer: tr.net.hidden[1], failAt: 5}
-	_, err := tr.RunEpoch(context.Background(), nil)
-	if err == nil || !strings.Contains(err.Error(), "injected fault") {
-		t.Fatalf("error %v, want the injected fault", err)
-	}
-	if after := settle(); after > before {
-		t.Errorf("%d goroutines before the run, %d after", before, after)
+func TestFinisherFailureStopsTheRun(t *testing.T) {
+	for _, exec := range []string{ExecSync, ExecAsync} {
+		before := settle()
+		cfg := asyncConfig(CDNI, 4, 2)
+		cfg.Exec, cfg.Threads = exec, 2
+		tr := newTrainer(t, cfg, toySet("train", 400, 1))
+		tr.net.hidden[1] = &failingFinish{Layer: tr.net.hidden[1], failAt: 5}
+		_, err := tr.RunEpoch(context.Background(), nil)
+		if err == nil || !strings.Contains(err.Error(), "injected fault") {
+			t.Fatalf("%s: error %v, want the injected fault", exec, err)
+		}
+		if after := settle(); after > before {
+			t.Errorf("%s: %d goroutines before the run, %d after", exec, before, after)
+		}
 	}
 }

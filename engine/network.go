@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -8,6 +9,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/kernels"
 	"github.com/dnitrain/dnitrain/optim"
 	"github.com/dnitrain/dnitrain/synth"
 )
@@ -44,6 +46,10 @@ type Network struct {
 	// from the network's input, when inputs are unlocked.
 	inputs []Synthesizer
 	lambda map[int]*lambdaBuffers
+	// cores bounds the goroutines that compute at once in a training run
+	// (Config.places): the loop or workers, their finishers, and the
+	// kernels' helpers.
+	cores *kernels.Cores
 }
 
 // Random-number streams: layers and synthesizers draw their initial weights
@@ -63,17 +69,19 @@ func NewNetwork(cfg Config) (*Network, error) {
 	if err := checkMemory(cfg, availableMemory(), "memory available"); err != nil {
 		return nil, err
 	}
-	backend, err := backendFor(cfg)
+	cores := kernels.NewCores(cfg.places())
+	backend, err := backendFor(cfg, cores)
 	if err != nil {
 		return nil, err
 	}
-	return newNetwork(cfg, backend)
+	return newNetwork(cfg, backend, cores)
 }
 
-// newNetwork builds the modules of a validated config on backend.
-func newNetwork(cfg Config, backend Backend) (_ *Network, err error) {
+// newNetwork builds the modules of a validated config on backend; the
+// goroutines that train them compute in the places of cores.
+func newNetwork(cfg Config, backend Backend, cores *kernels.Cores) (_ *Network, err error) {
 	act, _ := graph.ParseActivation(cfg.Activation)
-	n := &Network{cfg: cfg, where: backend.String()}
+	n := &Network{cfg: cfg, where: backend.String(), cores: cores}
 	defer func() {
 		if err != nil {
 			n.Close() // what the modules built so far hold on a device
@@ -222,22 +230,25 @@ type stepResult struct {
 
 // trainStep runs training step number step of the configured mode on batch
 // x with one-hot labels.
-func (n *Network) trainStep(x, labels *tensor.Dense, step int) (stepResult, error) {
+func (n *Network) trainStep(f *finisher, x, labels *tensor.Dense, step int) (stepResult, error) {
 	switch {
 	case !n.cfg.Mode.Decoupled():
-		return n.backpropStep(x, labels, step)
+		return n.backpropStep(f, x, labels, step)
 	case n.cfg.Lambda > 0:
 		return n.lambdaStep(x, labels, step)
 	}
-	return n.decoupledStep(x, labels, step)
+	return n.decoupledStep(f, x, labels, step)
 }
 
 // backpropStep is the locked baseline: forward through every layer, then the
 // true gradient flows down and each layer updates when it arrives.
-func (n *Network) backpropStep(x, labels *tensor.Dense, step int) (stepResult, error) {
+func (n *Network) backpropStep(f *finisher, x, labels *tensor.Dense, step int) (stepResult, error) {
 	h := x
 	var err error
-	for _, layer := range n.hidden {
+	for i, layer := range n.hidden {
+		if err := f.wait(layerSlot(i)); err != nil {
+			return stepResult{}, err
+		}
 		if h, err = layer.Forward(h, true); err != nil {
 			return stepResult{}, err
 		}
@@ -247,10 +258,7 @@ func (n *Network) backpropStep(x, labels *tensor.Dense, step int) (stepResult, e
 		return stepResult{}, err
 	}
 	for i := len(n.hidden) - 1; i >= 0; i-- {
-		if g, err = n.hidden[i].Backward(g); err != nil {
-			return stepResult{}, err
-		}
-		if err := n.update(i, step); err != nil {
+		if g, err = n.backward(f, i, step, g); err != nil {
 			return stepResult{}, err
 		}
 	}
@@ -263,7 +271,7 @@ func (n *Network) backpropStep(x, labels *tensor.Dense, step int) (stepResult, e
 //
 // With unlocked inputs, every stage but the first takes Î_i(x) instead of
 // h_{i-1}, and I_i learns from the real h_{i-1} once it is computed.
-func (n *Network) decoupledStep(x, labels *tensor.Dense, step int) (stepResult, error) {
+func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) (stepResult, error) {
 	var sgLoss float64
 	in, prev := x, (*tensor.Dense)(nil) // prev: the real output of the layer below
 	var err error
@@ -273,12 +281,12 @@ func (n *Network) decoupledStep(x, labels *tensor.Dense, step int) (stepResult, 
 				return stepResult{}, err
 			}
 		}
-		h, delta, err := n.layerStep(nil, i, step, in, labels)
+		h, delta, err := n.layerStep(f, i, step, in, labels)
 		if err != nil {
 			return stepResult{}, err
 		}
 		if i > 0 {
-			l, err := n.learn(nil, i-1, prev, labels, delta)
+			l, err := n.learn(f, i-1, prev, labels, delta)
 			if err != nil {
 				return stepResult{}, err
 			}
@@ -299,7 +307,7 @@ func (n *Network) decoupledStep(x, labels *tensor.Dense, step int) (stepResult, 
 	if err != nil {
 		return stepResult{}, err
 	}
-	l, err := n.learn(nil, last, prev, labels, trueGrad)
+	l, err := n.learn(f, last, prev, labels, trueGrad)
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -358,7 +366,7 @@ func (n *Network) topStep(in, labels *tensor.Dense, step int) (loss float64, log
 		return 0, nil, nil, err
 	}
 	if !(loss <= maxLoss) { // also NaN
-		return 0, nil, nil, fmt.Errorf("the run diverged: training loss is %.4g; %s (try a smaller --lr)", loss, n.diagnose())
+		return 0, nil, nil, &divergence{loss: loss}
 	}
 	return loss, logits, grad, n.update(len(n.hidden), step)
 }
@@ -368,6 +376,40 @@ func (n *Network) topStep(in, labels *tensor.Dense, step int) (loss float64, log
 // means logits of that order, which only exploding weights produce (batch
 // norm can keep such weights from ever overflowing to NaN).
 const maxLoss = 1e6
+
+// divergence is the error of a step whose training loss is out of bounds.
+// Its diagnosis is filled in by Network.explain once no other goroutine
+// computes (the parameters it reads may still be changing before), so the
+// errors that wrap it must form their messages late, as stepError does.
+type divergence struct {
+	loss      float64
+	diagnosis string
+}
+
+func (d *divergence) Error() string {
+	return fmt.Sprintf("the run diverged: training loss is %.4g; %s (try a smaller --lr)", d.loss, d.diagnosis)
+}
+
+// stepError is the error of training step number step. Its message is
+// formed when it is read, so that explain may complete a divergence inside
+// it after the fact.
+type stepError struct {
+	step int
+	err  error
+}
+
+func (e *stepError) Error() string { return fmt.Sprintf("step %d: %v", e.step, e.err) }
+func (e *stepError) Unwrap() error { return e.err }
+
+// explain completes the diagnosis of a divergence in err, if any, and
+// returns err. The goroutines of the epoch must have stopped.
+func (n *Network) explain(err error) error {
+	var d *divergence
+	if errors.As(err, &d) && d.diagnosis == "" {
+		d.diagnosis = n.diagnose()
+	}
+	return err
+}
 
 // diagnose names what went wrong in a diverged network: the first tensor
 // holding a NaN or an infinity (layers bottom to top, then synthesizers;

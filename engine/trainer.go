@@ -98,7 +98,7 @@ type Progress struct {
 // RunEpoch trains the remaining steps of the current epoch. It stops early,
 // between steps, when ctx is cancelled, returning ctx's error with the stats
 // so far. onStep, when not nil, is called after every step.
-func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochStats, error) {
+func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochStats, err error) {
 	if t.net.cfg.Exec == ExecAsync {
 		return t.runEpochAsync(ctx, onStep)
 	}
@@ -111,6 +111,13 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochSta
 	start := time.Now()
 	loader := t.startLoader(epoch)
 	defer loader.stop()
+	f, stop := t.startSyncFinisher()
+	defer func() {
+		if ferr := stop(); err == nil && ferr != nil {
+			err = &stepError{t.step, ferr}
+		}
+		err = t.net.explain(err)
+	}()
 	loader.want <- t.step % per // t.step < end: the epoch is not done
 	for t.step < end {
 		if err := ctx.Err(); err != nil {
@@ -120,9 +127,9 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochSta
 		if t.step+1 < end {
 			loader.want <- (t.step + 1) % per // filled while this step runs
 		}
-		res, err := t.net.trainStep(b.x, b.labels, t.step)
+		res, err := t.net.trainStep(f, b.x, b.labels, t.step)
 		if err != nil {
-			return stats, fmt.Errorf("step %d: %w", t.step, err)
+			return stats, &stepError{t.step, err}
 		}
 		n := len(b.classes)
 		t.step++
@@ -136,6 +143,31 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (EpochSta
 		}
 	}
 	return t.finish(stats, lossSum, sgSum, wrong, start), nil
+}
+
+// startSyncFinisher returns the finisher of the synchronous loop, and stop,
+// which waits for its last jobs and returns their first error. The loop
+// holds a place of the network's cores from now until stop.
+//
+// In the decoupled modes, with two or more places, the loop leaves the
+// weight gradients and updates to a finisher (as the async workers do): a
+// layer's update is not needed until its next forward pass, nor a
+// synthesizer's until its next prediction, so they overlap the layers
+// above. The results are the same bit for bit. Backprop and BP(λ) gain
+// nothing from it (each layer's update is on the way to its next forward
+// pass), and neither does one place: f is then nil.
+func (t *Trainer) startSyncFinisher() (f *finisher, stop func() error) {
+	n := t.net
+	n.cores.Acquire()
+	if !n.cfg.Mode.Decoupled() || n.cfg.Lambda > 0 || n.cores.Len() < 2 {
+		return nil, func() error { n.cores.Release(1); return nil }
+	}
+	f = startFinisher(n)
+	return f, func() error {
+		err := f.stop()
+		n.cores.Release(1)
+		return err
+	}
 }
 
 func (t *Trainer) finish(s EpochStats, lossSum, sgSum float64, wrong int, start time.Time) EpochStats {

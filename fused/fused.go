@@ -20,9 +20,12 @@ type Options struct {
 	// Threads bounds the goroutines each GEMM may use (≤ 1: the calling
 	// goroutine only).
 	Threads int
+	// Cores, when not nil, is where the GEMMs take the places of their
+	// goroutines beyond the caller's (see kernels.Gemm).
+	Cores *kernels.Cores
 }
 
-func (o Options) gemm() *kernels.Gemm { return &kernels.Gemm{Threads: o.Threads} }
+func (o Options) gemm() *kernels.Gemm { return &kernels.Gemm{Threads: o.Threads, Cores: o.Cores} }
 
 // batchNorm are the constants shared with graph's batch norm.
 var batchNorm = kernels.BatchNorm{Eps: graph.BatchNormEps, Momentum: graph.BatchNormMomentum}

@@ -26,6 +26,11 @@ type Gemm struct {
 	// Small products use fewer goroutines than Threads, as the cost of
 	// starting one would outweigh the work it takes over.
 	Threads int
+	// Cores, when not nil, is shared with other goroutines that compute at
+	// the same time as the caller, who holds a place of it: a call takes
+	// the places of its goroutines beyond the first from Cores, as many as
+	// are free (up to Threads−1), and gives them back when it returns.
+	Cores *Cores
 
 	// kern, when not nil, replaces the micro-kernel chosen for this CPU.
 	// Tests use it to reach every kernel the machine can run.
@@ -95,6 +100,11 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		threads = limit
 	}
 	threads = max(threads, 1)
+	if g.Cores != nil && threads > 1 {
+		extra := g.Cores.TryAcquire(threads - 1)
+		defer g.Cores.Release(extra)
+		threads = 1 + extra
+	}
 
 	ws := g.workspace()
 	j := &ws.job

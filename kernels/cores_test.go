@@ -1,0 +1,44 @@
+package kernels
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func TestCores(t *testing.T) {
+	c := NewCores(3)
+	c.Acquire()
+	for _, tc := range []struct{ ask, want int }{{5, 2}, {1, 0}} {
+		if got := c.TryAcquire(tc.ask); got != tc.want {
+			t.Fatalf("TryAcquire(%d) = %d, want %d", tc.ask, got, tc.want)
+		}
+	}
+	c.Release(2)
+	if got := c.TryAcquire(1); got != 1 {
+		t.Fatalf("after Release(2), TryAcquire(1) = %d", got)
+	}
+	if NewCores(0).Len() != 1 {
+		t.Fatal("NewCores(0) has no place")
+	}
+}
+
+// A Gemm with Cores takes what places are free for its helpers, computes
+// the same bits with however many it got, and gives them back.
+func TestSgemmTakesPlacesFromCores(t *testing.T) {
+	tc := sgemmCase{m: 100, n: 300, k: 200, alpha: 1}
+	a, lda, b, ldb, c0, ldc := sgemmOperands(rand.New(rand.NewPCG(3, 4)), tc)
+	one := make([]float32, len(c0))
+	(&Gemm{}).Sgemm(false, false, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, one, ldc)
+	for _, tc := range []struct{ places, held int }{{1, 1}, {2, 1}, {3, 1}, {4, 2}} {
+		cores := NewCores(tc.places)
+		cores.TryAcquire(tc.held) // the caller's place, and another goroutine's
+		c := make([]float32, len(c0))
+		(&Gemm{Threads: 3, Cores: cores}).Sgemm(false, false, 100, 300, 200, 1, a, lda, b, ldb, 0, c, ldc)
+		if k := sgemmFirstDifference(one, c); k >= 0 {
+			t.Errorf("%d places, %d held: element %d is %v, %v with one thread", tc.places, tc.held, k, c[k], one[k])
+		}
+		if free := cores.TryAcquire(tc.places); free != tc.places-tc.held {
+			t.Errorf("%d places, %d held: %d free after the call", tc.places, tc.held, free)
+		}
+	}
+}

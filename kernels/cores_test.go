@@ -3,6 +3,7 @@ package kernels
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 func TestCores(t *testing.T) {
@@ -39,6 +40,46 @@ func TestSgemmTakesPlacesFromCores(t *testing.T) {
 		}
 		if free := cores.TryAcquire(tc.places); free != tc.places-tc.held {
 			t.Errorf("%d places, %d held: %d free after the call", tc.places, tc.held, free)
+		}
+	}
+}
+
+// A call that finds a place freed between its blocks of work takes it for a
+// helper: whenever that happens, the sums are the same.
+func TestSgemmGrowsIntoFreedPlaces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	cores := NewCores(2)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // another goroutine that computes now and then
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			cores.Acquire()
+			time.Sleep(50 * time.Microsecond)
+			cores.Release(1)
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}} {
+		tc := sgemmCase{transA: tr[0], transB: tr[1], m: 256, n: 100, k: 1000, alpha: 1}
+		a, lda, b, ldb, c0, ldc := sgemmOperands(rng, tc)
+		one := make([]float32, len(c0))
+		(&Gemm{}).Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, one, ldc)
+		g := &Gemm{Threads: 2, Cores: cores}
+		for range 20 {
+			c := make([]float32, len(c0))
+			cores.Acquire() // the caller's place
+			g.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, c, ldc)
+			cores.Release(1)
+			if k := sgemmFirstDifference(one, c); k >= 0 {
+				t.Fatalf("%v: element %d is %v, %v with one thread", tc, k, c[k], one[k])
+			}
 		}
 	}
 }

@@ -29,7 +29,8 @@ type Gemm struct {
 	// Cores, when not nil, is shared with other goroutines that compute at
 	// the same time as the caller, who holds a place of it: a call takes
 	// the places of its goroutines beyond the first from Cores, as many as
-	// are free (up to Threads−1), and gives them back when it returns.
+	// are free (up to Threads−1), when it starts and again between blocks
+	// of its work, and gives them back when it returns.
 	Cores *Cores
 
 	// kern, when not nil, replaces the micro-kernel chosen for this CPU.
@@ -100,20 +101,22 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		threads = limit
 	}
 	threads = max(threads, 1)
-	if g.Cores != nil && threads > 1 {
-		extra := g.Cores.TryAcquire(threads - 1)
-		defer g.Cores.Release(extra)
-		threads = 1 + extra
-	}
 
 	ws := g.workspace()
 	j := &ws.job
 	*j = sgemmJob{
-		ker: ker, threads: threads,
+		ker: ker, threads: threads, want: threads, cores: g.Cores,
 		transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
 	}
+	if j.cores != nil {
+		j.threads = 1
+		j.grow()
+	}
 	j.run(ws)
+	if j.held > 0 {
+		j.cores.Release(j.held)
+	}
 	*j = sgemmJob{} // drop references to the caller's slices
 	g.pool.Put(ws)
 }
@@ -232,6 +235,12 @@ func sgemmGrow(buf []float32, n int) []float32 {
 type sgemmJob struct {
 	ker     *sgemmMicroKernel
 	threads int
+	// With cores set, the call takes the places of its goroutines beyond
+	// the first from cores: as many as are free, up to want-1, when it
+	// starts, and more at the start of any later block of op(B) while it
+	// has fewer. held is how many it holds.
+	cores      *Cores
+	want, held int
 
 	transA, transB bool
 	m, n, k        int
@@ -288,6 +297,10 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 		j.ncPad = (j.nc + ker.nr - 1) / ker.nr * ker.nr
 		j.plan()
 		for j.p0 = 0; j.p0 < j.k; j.p0 += j.kcb {
+			if (j.jc > 0 || j.p0 > 0) && j.grow() {
+				j.startHelpers()
+				j.plan()
+			}
 			j.kc = min(j.kcb, j.k-j.p0)
 			ws.b = sgemmGrow(ws.b, j.kc*j.ncPad)
 			j.bp = ws.b
@@ -302,6 +315,19 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 			}
 		}
 	}
+}
+
+// grow takes free places of j.cores for more goroutines, up to j.want, and
+// reports whether it got any. The sums do not depend on the number of
+// goroutines, so a call may change it between blocks.
+func (j *sgemmJob) grow() bool {
+	if j.cores == nil || j.threads >= j.want {
+		return false
+	}
+	got := j.cores.TryAcquire(j.want - j.threads)
+	j.held += got
+	j.threads += got
+	return got > 0
 }
 
 // plan decides how the goroutines share the current block of columns.

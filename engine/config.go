@@ -45,7 +45,7 @@ type Config struct {
 	Mode       Mode   `json:"mode"`
 	Backend    string `json:"backend"`    // CPU or Reference
 	Device     string `json:"device"`     // "cpu" (or empty) or "cuda:N"; CUDA devices run the GPU backend
-	Threads    int    `json:"threads"`    // goroutines per kernel call of the CPU backend (0: all CPUs)
+	Threads    int    `json:"threads"`    // goroutines that compute at once, per worker when async (0: all CPUs)
 	Exec       string `json:"exec"`       // ExecSync or ExecAsync
 	Workers    int    `json:"workers"`    // async: workers, each running consecutive layers (0: one per CPU, at most one per layer)
 	Queue      int    `json:"queue"`      // async: batches in flight between two workers; bounds how stale a target may be

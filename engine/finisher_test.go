@@ -37,36 +37,6 @@ func TestFinisherKeepsToItsCores(t *testing.T) {
 	n.cores.Release(1)
 }
 
-// The synchronous loop with two places leaves weight gradients and updates
-// to a finisher; the results are those of one place, bit for bit.
-func TestSyncFinisherEqualsInline(t *testing.T) {
-	set := toySet("train", 100, 1)
-	for _, mode := range []Mode{DNI, CDNI} {
-		cfg := smallConfig(mode)
-		cfg.Layers, cfg.Threads = 4, 1
-		inline := newTrainer(t, cfg, set)
-		cfg.Threads = 2
-		finished := newTrainer(t, cfg, set)
-		for _, tr := range []*Trainer{inline, finished} {
-			if f, stop := tr.startSyncFinisher(); (f != nil) != (tr == finished) || stop() != nil {
-				t.Fatalf("%s, %d places: finisher %v", mode, tr.net.cores.Len(), f != nil)
-			}
-		}
-		si, err := inline.RunEpoch(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sf, err := finished.RunEpoch(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		requireEqual(t, string(mode), state(finished.net), state(inline.net), 0)
-		if sf.TrainLoss != si.TrainLoss || sf.SGLoss != si.SGLoss {
-			t.Errorf("%s: with a finisher %+v, without %+v", mode, sf, si)
-		}
-	}
-}
-
 // failingFinish is a layer whose deferred weight gradient fails at its
 // failAt-th backward pass.
 type failingFinish struct {

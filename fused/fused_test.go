@@ -68,15 +68,19 @@ func TestOutputMatchesReference(t *testing.T) {
 	}
 }
 
+// synthConfigs are the synthesizers the tests build: linear and deep,
+// conditioned or not, with batch norm, and an input model.
+var synthConfigs = []synth.Config{
+	{In: 5, Scale: 1},
+	{In: 6, Classes: 3, Scale: 0.5},
+	{In: 7, Classes: 4, Hidden: 2, Width: 9, Scale: 1},
+	{In: 4, Hidden: 1, Width: 33, BatchNorm: true, Scale: 2},
+	{In: 9, Out: 5, Hidden: 1, Width: 7, Scale: 1, Input: true},
+}
+
 func TestSynthesizerMatchesReference(t *testing.T) {
 	opt := optim.DefaultAdam(1e-2)
-	for _, cfg := range []synth.Config{
-		{In: 5, Scale: 1},
-		{In: 6, Classes: 3, Scale: 0.5},
-		{In: 7, Classes: 4, Hidden: 2, Width: 9, Scale: 1},
-		{In: 4, Hidden: 1, Width: 33, BatchNorm: true, Scale: 2},
-		{In: 9, Out: 5, Hidden: 1, Width: 7, Scale: 1, Input: true},
-	} {
+	for _, cfg := range synthConfigs {
 		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
 			ref, err := synth.New("sg", cfg, tensor.Float32, rand.New(rand.NewPCG(9, 9)), opt)
 			if err != nil {
@@ -95,12 +99,7 @@ func TestSynthesizerMatchesReference(t *testing.T) {
 // even when the caller's tensors change before finish runs.
 func TestSynthesizerLearnDeferred(t *testing.T) {
 	opt := optim.DefaultAdam(1e-2)
-	for _, cfg := range []synth.Config{
-		{In: 5, Scale: 1},
-		{In: 6, Classes: 3, Scale: 0.5},
-		{In: 7, Classes: 4, Hidden: 2, Width: 9, Scale: 1},
-		{In: 4, Hidden: 1, Width: 33, BatchNorm: true, Scale: 2},
-	} {
+	for _, cfg := range synthConfigs {
 		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
 			now, err := NewSynthesizer("sg", cfg, rand.New(rand.NewPCG(9, 9)), opt, Options{Threads: 1})
 			if err != nil {
@@ -113,7 +112,7 @@ func TestSynthesizerLearnDeferred(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
 			const batch = 11
 			for step := 0; step < 4; step++ {
-				h, target := tensortest.Normal(rng, tensor.Float32, batch, cfg.In), tensortest.Normal(rng, tensor.Float32, batch, cfg.In)
+				h, target := tensortest.Normal(rng, tensor.Float32, batch, cfg.In), tensortest.Normal(rng, tensor.Float32, batch, cfg.OutWidth())
 				var labels *tensor.Dense
 				if cfg.Classes > 0 {
 					labels = tensortest.OneHot(rng, tensor.Float32, batch, cfg.Classes)

@@ -20,7 +20,8 @@ const (
 	// joined by bounded queues: activations flow up, δ targets flow down,
 	// and no layer waits for the layers above it to update. Each worker
 	// leaves its modules' weight gradients and updates to a finisher
-	// goroutine; a run on N workers computes on N goroutines at most.
+	// goroutine; workers, finishers and kernels share the run's places
+	// (Config.places: workers × threads).
 	ExecAsync = "async"
 )
 
@@ -153,7 +154,7 @@ func (w *worker) run(ctx context.Context) (err error) {
 			return err
 		}
 		if err := w.step(ctx, m); err != nil {
-			return &stepError{m.step, err}
+			return atStep(m.step, err)
 		}
 		w.feed.dataFree <- m // never blocks: the buffer came from this list
 	}
@@ -161,8 +162,8 @@ func (w *worker) run(ctx context.Context) (err error) {
 
 // learn trains M_i on the target δ_i for its input h, finishing on the
 // worker's finisher.
-func (w *worker) learn(i int, h, labels, target *tensor.Dense) error {
-	l, err := w.net.learn(w.finisher, i, h, labels, target)
+func (w *worker) learn(i, step int, h, labels, target *tensor.Dense) error {
+	l, err := w.net.learn(w.finisher, i, step, h, labels, target)
 	if err != nil {
 		return err
 	}
@@ -260,8 +261,8 @@ func (w *worker) learnFromAbove(t *message) error {
 	if s.step != t.step || w.pending == 0 {
 		return fmt.Errorf("target for step %d arrived, step %d was saved", t.step, s.step)
 	}
-	if err := w.learn(w.last, s.b.x, s.b.labels, t.b.x); err != nil {
-		return &stepError{t.step, err}
+	if err := w.learn(w.last, t.step, s.b.x, s.b.labels, t.b.x); err != nil {
+		return atStep(t.step, err)
 	}
 	w.pending--
 	w.up.targetsFree <- t
@@ -272,7 +273,7 @@ func (w *worker) learnFromAbove(t *message) error {
 // the real activation that has now come from below.
 func (w *worker) learnInputFromBelow(m *message) error {
 	if err := w.net.learnInput(w.first-1, m.raw, m.b.x); err != nil {
-		return &stepError{m.step, err}
+		return atStep(m.step, err)
 	}
 	w.in.dataFree <- m
 	return nil
@@ -351,7 +352,7 @@ func (w *worker) target(ctx context.Context, i, step int, h, x, labels, delta *t
 	case i < 0:
 		return nil // the first layer's input is data
 	case i >= w.first:
-		if err := w.learn(i, h, labels, delta); err != nil {
+		if err := w.learn(i, step, h, labels, delta); err != nil {
 			return err
 		}
 		if w.net.cfg.Unlock {

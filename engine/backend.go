@@ -115,6 +115,12 @@ func ParseDevice(s string) (int, error) {
 
 type cpuBackend struct{ opts fused.Options }
 
+// The fused modules split their backward passes for finishers.
+var (
+	_ deferredBackward = (*fused.Dense)(nil)
+	_ deferredLearner  = (*fused.Synthesizer)(nil)
+)
+
 func (b cpuBackend) String() string {
 	return fmt.Sprintf("cpu (fused kernels, %d threads per kernel)", b.opts.Threads)
 }

@@ -193,8 +193,6 @@ func (c Config) validateDecoupling() error {
 	return nil
 }
 
-// workers returns the number of async workers: Workers, or one per CPU,
-// at most one per layer.
 // threads returns the goroutines each kernel call may use.
 func (c Config) threads() int {
 	if c.Threads > 0 {
@@ -212,6 +210,8 @@ func (c Config) places() int {
 	return c.threads()
 }
 
+// workers returns the number of async workers: Workers, or one per CPU,
+// at most one per layer.
 func (c Config) workers() int {
 	if c.Workers > 0 {
 		return min(c.Workers, c.Layers)

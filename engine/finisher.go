@@ -38,8 +38,8 @@ type finisher struct {
 	cores   *kernels.Cores // shared with the loop that starts its jobs
 }
 
-// finishJob is a deferred half of a backward pass, with the step whose
-// update follows it.
+// finishJob is a deferred half of a backward pass, with its step (whose
+// update schedule applies, and which its errors name).
 type finishJob struct {
 	slot, step int
 	finish     func() error
@@ -64,6 +64,9 @@ func (f *finisher) run() {
 		err := j.finish()
 		if err == nil {
 			err = f.update(j)
+		}
+		if err != nil {
+			err = &stepError{j.step, err}
 		}
 		f.cores.Release(1)
 		f.results[j.slot] <- err // never blocks: one job a slot at most

@@ -62,8 +62,8 @@ func TestFinisherFailureStopsTheRun(t *testing.T) {
 		tr := newTrainer(t, cfg, toySet("train", 400, 1))
 		tr.net.hidden[1] = &failingFinish{Layer: tr.net.hidden[1], failAt: 5}
 		_, err := tr.RunEpoch(context.Background(), nil)
-		if err == nil || !strings.Contains(err.Error(), "injected fault") {
-			t.Fatalf("%s: error %v, want the injected fault", exec, err)
+		if err == nil || !strings.Contains(err.Error(), "step 4: injected fault") {
+			t.Fatalf("%s: error %v, want the injected fault at step 4, the layer's fifth", exec, err)
 		}
 		if after := settle(); after > before {
 			t.Errorf("%s: %d goroutines before the run, %d after", exec, before, after)

@@ -233,7 +233,7 @@ type stepResult struct {
 func (n *Network) trainStep(f *finisher, x, labels *tensor.Dense, step int) (stepResult, error) {
 	switch {
 	case !n.cfg.Mode.Decoupled():
-		return n.backpropStep(f, x, labels, step)
+		return n.backpropStep(x, labels, step)
 	case n.cfg.Lambda > 0:
 		return n.lambdaStep(x, labels, step)
 	}
@@ -242,13 +242,10 @@ func (n *Network) trainStep(f *finisher, x, labels *tensor.Dense, step int) (ste
 
 // backpropStep is the locked baseline: forward through every layer, then the
 // true gradient flows down and each layer updates when it arrives.
-func (n *Network) backpropStep(f *finisher, x, labels *tensor.Dense, step int) (stepResult, error) {
+func (n *Network) backpropStep(x, labels *tensor.Dense, step int) (stepResult, error) {
 	h := x
 	var err error
-	for i, layer := range n.hidden {
-		if err := f.wait(layerSlot(i)); err != nil {
-			return stepResult{}, err
-		}
+	for _, layer := range n.hidden {
 		if h, err = layer.Forward(h, true); err != nil {
 			return stepResult{}, err
 		}
@@ -258,7 +255,7 @@ func (n *Network) backpropStep(f *finisher, x, labels *tensor.Dense, step int) (
 		return stepResult{}, err
 	}
 	for i := len(n.hidden) - 1; i >= 0; i-- {
-		if g, err = n.backward(f, i, step, g); err != nil {
+		if g, err = n.backward(nil, i, step, g); err != nil {
 			return stepResult{}, err
 		}
 	}
@@ -286,7 +283,7 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 			return stepResult{}, err
 		}
 		if i > 0 {
-			l, err := n.learn(f, i-1, prev, labels, delta)
+			l, err := n.learn(f, i-1, step, prev, labels, delta)
 			if err != nil {
 				return stepResult{}, err
 			}
@@ -307,7 +304,7 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 	if err != nil {
 		return stepResult{}, err
 	}
-	l, err := n.learn(f, last, prev, labels, trueGrad)
+	l, err := n.learn(f, last, step, prev, labels, trueGrad)
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -401,6 +398,16 @@ type stepError struct {
 func (e *stepError) Error() string { return fmt.Sprintf("step %d: %v", e.step, e.err) }
 func (e *stepError) Unwrap() error { return e.err }
 
+// atStep returns err as an error of step step, unless it already names
+// its step (a finisher's job reports the step it belongs to).
+func atStep(step int, err error) error {
+	var se *stepError
+	if err == nil || errors.As(err, &se) {
+		return err
+	}
+	return &stepError{step, err}
+}
+
 // explain completes the diagnosis of a divergence in err, if any, and
 // returns err. The goroutines of the epoch must have stopped.
 func (n *Network) explain(err error) error {
@@ -451,11 +458,12 @@ func firstNonFinite(t *tensor.Dense) (int, float32) {
 	return -1, 0
 }
 
-// learn trains M_i on the target δ_i for its input h_i, and updates it.
+// learn trains M_i on the target δ_i of step step for its input h_i, and
+// updates it.
 // With a finisher f and a model that can split its learning
 // (deferredLearner), the backward pass through the model and the update are
 // left to f; with f nil everything is done at once.
-func (n *Network) learn(f *finisher, i int, h, labels, target *tensor.Dense) (float64, error) {
+func (n *Network) learn(f *finisher, i, step int, h, labels, target *tensor.Dense) (float64, error) {
 	if err := f.wait(modelSlot(i)); err != nil {
 		return 0, err
 	}
@@ -465,7 +473,7 @@ func (n *Network) learn(f *finisher, i int, h, labels, target *tensor.Dense) (fl
 		if err != nil {
 			return 0, err
 		}
-		f.start(modelSlot(i), 0, finish)
+		f.start(modelSlot(i), step, finish)
 		return l, nil
 	}
 	l, err := m.Learn(h, labels, target)
@@ -526,7 +534,7 @@ func (n *Network) lambdaStep(x, labels *tensor.Dense, step int) (stepResult, err
 		for k := range mixed {
 			mixed[k] = lambda*gs[k] + (1-lambda)*gHat[k]
 		}
-		l, err := n.learn(nil, i, scratch.outputs[i], labels, g)
+		l, err := n.learn(nil, i, step, scratch.outputs[i], labels, g)
 		if err != nil {
 			return stepResult{}, err
 		}

@@ -114,7 +114,7 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochS
 	f, stop := t.startSyncFinisher()
 	defer func() {
 		if ferr := stop(); err == nil && ferr != nil {
-			err = &stepError{t.step, ferr}
+			err = ferr // it names its step
 		}
 		err = t.net.explain(err)
 	}()
@@ -129,7 +129,7 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochS
 		}
 		res, err := t.net.trainStep(f, b.x, b.labels, t.step)
 		if err != nil {
-			return stats, &stepError{t.step, err}
+			return stats, atStep(t.step, err)
 		}
 		n := len(b.classes)
 		t.step++

@@ -1,10 +1,11 @@
 package kernels
 
 // Cores is a number of places for goroutines that compute, shared by the
-// goroutines of one job so that no more of them compute at once than it has
-// places: a goroutine takes a place before it computes and gives it back
-// when it stops or waits. A Gemm with Cores set takes the places of its
-// helper goroutines from it.
+// goroutines of one job that take part, so that no more of them compute at
+// once than it has places: a goroutine takes a place before it computes and
+// gives it back when it stops or waits. A Gemm with Cores set takes the
+// places of its helper goroutines from it (helpers that spin for the next
+// call, briefly, hold none).
 type Cores struct {
 	places chan struct{}
 }

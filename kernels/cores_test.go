@@ -83,3 +83,22 @@ func TestSgemmGrowsIntoFreedPlaces(t *testing.T) {
 		}
 	}
 }
+
+func TestSgemmJobGrows(t *testing.T) {
+	cores := NewCores(3)
+	cores.Acquire() // the caller's place
+	j := &sgemmJob{threads: 1, want: 4, cores: cores}
+	if !j.grow() || j.threads != 3 || j.held != 2 {
+		t.Fatalf("first grow: %d goroutines, %d places held", j.threads, j.held)
+	}
+	if j.grow() {
+		t.Fatal("grew with no place free")
+	}
+	cores.Release(1) // another goroutine stops
+	if !j.grow() || j.threads != 4 || j.held != 3 {
+		t.Fatalf("second grow: %d goroutines, %d places held", j.threads, j.held)
+	}
+	if j.grow() {
+		t.Fatal("grew beyond want")
+	}
+}

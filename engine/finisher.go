@@ -23,10 +23,11 @@ type deferredLearner interface {
 	LearnDeferred(h, labels, target *tensor.Dense) (loss float64, finish func() error, err error)
 }
 
-// finisher runs the deferred halves of a worker's backward passes, each
-// followed by its module's update, in order on a goroutine of its own: on
-// the CPU an idle core can take them while the worker goes on to its next
-// layer (on a GPU, separate streams play this part). Each module has at
+// finisher runs the deferred halves of the backward passes of an async
+// worker, or of the synchronous loop, each followed by its module's update,
+// in order on a goroutine of its own: on the CPU another core can take them
+// while the loop goes on to its next layer (on a GPU, separate streams play
+// this part). Each module has at
 // most one job in flight, and waits for it before its next call. A nil
 // *finisher stands for none: everything is done at once.
 type finisher struct {

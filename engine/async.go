@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"gorgonia.org/tensor"
-
-	"github.com/dnitrain/dnitrain/kernels"
 )
 
 // The ways to execute training steps.
@@ -118,7 +116,6 @@ type worker struct {
 	// finisher takes the weight gradients and updates of the worker's
 	// layers and synthesizers.
 	finisher *finisher
-	cores    *kernels.Cores // the network's; the worker holds a place while it computes
 	sgLoss   float64
 	sgCount  int
 	// Results of the top worker.
@@ -136,8 +133,8 @@ func (w *worker) lastHidden() int {
 }
 
 func (w *worker) run(ctx context.Context) (err error) {
-	w.cores.Acquire()
-	defer w.cores.Release(1)
+	w.net.cores.Acquire() // the worker holds a place while it computes
+	defer w.net.cores.Release(1)
 	w.finisher = startFinisher(w.net)
 	defer func() {
 		// Every learning step ends before the epoch does, even a failed one.
@@ -190,18 +187,18 @@ func (w *worker) wait(ctx context.Context, want chan *message) (*message, bool, 
 		below = w.in.data
 	}
 	for {
-		w.cores.Release(1) // while it waits, another goroutine may compute
+		w.net.cores.Release(1) // while it waits, another goroutine may compute
 		select {
 		case m, ok := <-want:
-			w.cores.Acquire()
+			w.net.cores.Acquire()
 			return m, ok, nil
 		case t := <-targets:
-			w.cores.Acquire()
+			w.net.cores.Acquire()
 			if err := w.learnFromAbove(t); err != nil || want == nil {
 				return nil, true, err
 			}
 		case m, ok := <-below:
-			w.cores.Acquire()
+			w.net.cores.Acquire()
 			if !ok {
 				w.belowDone, below = true, nil
 			} else if err := w.learnInputFromBelow(m); err != nil {
@@ -211,7 +208,7 @@ func (w *worker) wait(ctx context.Context, want chan *message) (*message, bool, 
 				return nil, true, nil
 			}
 		case <-ctx.Done():
-			w.cores.Acquire()
+			w.net.cores.Acquire()
 			return nil, false, context.Cause(ctx)
 		}
 	}
@@ -469,7 +466,7 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	start := time.Now()
 	in := feeds[0]
 	for k, g := range groups {
-		w := &worker{net: t.net, first: g[0], last: g[1], in: in, feed: in, lastStep: -1, early: make([]*message, 0, buffers), cores: t.net.cores}
+		w := &worker{net: t.net, first: g[0], last: g[1], in: in, feed: in, lastStep: -1, early: make([]*message, 0, buffers)}
 		if k > 0 && cfg.Unlock {
 			w.feed = newLink(buffers, cfg.Inputs, cfg.Classes, 0, 0)
 			feeds = append(feeds, w.feed)

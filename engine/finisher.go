@@ -1,10 +1,6 @@
 package engine
 
-import (
-	"gorgonia.org/tensor"
-
-	"github.com/dnitrain/dnitrain/kernels"
-)
+import "gorgonia.org/tensor"
 
 // deferredBackward is a Layer that can split Backward in two: δ_{i-1} at
 // once, and the rest (the weight gradient, the larger part) in finish,
@@ -36,7 +32,6 @@ type finisher struct {
 	results []chan error // by slot: see layerSlot and modelSlot
 	running []bool       // by slot: started and not yet waited for
 	stopped chan struct{}
-	cores   *kernels.Cores // shared with the loop that starts its jobs
 }
 
 // finishJob is a deferred half of a backward pass, with its step (whose
@@ -50,7 +45,7 @@ type finishJob struct {
 // in a place of n's cores.
 func startFinisher(n *Network) *finisher {
 	slots := 2 * len(n.hidden)
-	f := &finisher{net: n, jobs: make(chan finishJob, slots), running: make([]bool, slots), stopped: make(chan struct{}), cores: n.cores}
+	f := &finisher{net: n, jobs: make(chan finishJob, slots), running: make([]bool, slots), stopped: make(chan struct{})}
 	for range slots {
 		f.results = append(f.results, make(chan error, 1))
 	}
@@ -61,7 +56,7 @@ func startFinisher(n *Network) *finisher {
 func (f *finisher) run() {
 	defer close(f.stopped)
 	for j := range f.jobs {
-		f.cores.Acquire()
+		f.net.cores.Acquire()
 		err := j.finish()
 		if err == nil {
 			err = f.update(j)
@@ -69,7 +64,7 @@ func (f *finisher) run() {
 		if err != nil {
 			err = &stepError{j.step, err}
 		}
-		f.cores.Release(1)
+		f.net.cores.Release(1)
 		f.results[j.slot] <- err // never blocks: one job a slot at most
 	}
 }
@@ -97,7 +92,7 @@ func (f *finisher) start(slot, step int, finish func() error) {
 }
 
 // wait returns once slot's last job, if any, is done, with its error. The
-// caller holds a place in f.cores.
+// caller holds a place of the network's cores.
 func (f *finisher) wait(slot int) error {
 	if f == nil || !f.running[slot] {
 		return nil
@@ -107,8 +102,8 @@ func (f *finisher) wait(slot int) error {
 	case err := <-f.results[slot]:
 		return err
 	default: // give the caller's place to the finisher meanwhile
-		f.cores.Release(1)
-		defer f.cores.Acquire()
+		f.net.cores.Release(1)
+		defer f.net.cores.Acquire()
 		return <-f.results[slot]
 	}
 }

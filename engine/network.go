@@ -459,8 +459,7 @@ func firstNonFinite(t *tensor.Dense) (int, float32) {
 }
 
 // learn trains M_i on the target δ_i of step step for its input h_i, and
-// updates it.
-// With a finisher f and a model that can split its learning
+// updates it. With a finisher f and a model that can split its learning
 // (deferredLearner), the backward pass through the model and the update are
 // left to f; with f nil everything is done at once.
 func (n *Network) learn(f *finisher, i, step int, h, labels, target *tensor.Dense) (float64, error) {

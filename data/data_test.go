@@ -194,16 +194,16 @@ func checkPair(t *testing.T, p *Pair, source string) {
 		if !bytes.Equal(s.Labels, c.labels) {
 			t.Errorf("%s labels = %v, want %v", c.name, s.Labels, c.labels)
 		}
-		if len(s.Images) != s.N*6 {
-			t.Fatalf("%s: %d pixels, want %d", c.name, len(s.Images), s.N*6)
+		if len(s.Pixels) != s.N*6 {
+			t.Fatalf("%s: %d pixels, want %d", c.name, len(s.Pixels), s.N*6)
 		}
-		for i, v := range s.Images {
-			if want := float32(byte(i*7)) / 255; v != want {
+		for i, v := range s.Pixels {
+			if want := byte(i * 7); v != want {
 				t.Fatalf("%s pixel %d = %v, want %v", c.name, i, v, want)
 			}
 		}
 		img := s.Image(1)
-		if len(img) != 6 || cap(img) != 6 || &img[0] != &s.Images[6] {
+		if len(img) != 6 || cap(img) != 6 || &img[0] != &s.Pixels[6] {
 			t.Errorf("%s: Image(1) is not the 6-pixel view of the second image", c.name)
 		}
 	}
@@ -452,7 +452,7 @@ func TestTrailingDataCount(t *testing.T) {
 }
 
 func TestSetImagePanics(t *testing.T) {
-	s := &Set{Images: make([]float32, 12), N: 3, Rows: 2, Cols: 2}
+	s := &Set{Pixels: make([]uint8, 12), N: 3, Rows: 2, Cols: 2}
 	for _, i := range []int{-1, 3} {
 		func() {
 			defer func() {
@@ -466,9 +466,9 @@ func TestSetImagePanics(t *testing.T) {
 }
 
 func TestHead(t *testing.T) {
-	s := &Set{Name: "x", N: 3, Rows: 1, Cols: 2, Classes: 10, Images: []float32{1, 2, 3, 4, 5, 6}, Labels: []uint8{7, 8, 9}}
+	s := &Set{Name: "x", N: 3, Rows: 1, Cols: 2, Classes: 10, Pixels: []uint8{1, 2, 3, 4, 5, 6}, Labels: []uint8{7, 8, 9}}
 	h := s.Head(2)
-	if h.N != 2 || len(h.Images) != 4 || len(h.Labels) != 2 || h.Image(1)[1] != 4 {
+	if h.N != 2 || len(h.Pixels) != 4 || len(h.Labels) != 2 || h.Image(1)[1] != 4 {
 		t.Errorf("Head(2) = %+v", h)
 	}
 	if s.Head(10).N != 3 || s.Head(-1).N != 0 {

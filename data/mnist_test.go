@@ -30,8 +30,8 @@ func TestLoadMNIST(t *testing.T) {
 			t.Errorf("%s set: Name %q, N %d, %dx%d, Classes %d; want %q, %d, 28x28, 10",
 				c.name, s.Name, s.N, s.Rows, s.Cols, s.Classes, c.name, c.n)
 		}
-		if len(s.Images) != c.n*28*28 || len(s.Labels) != c.n {
-			t.Fatalf("%s set: %d pixels and %d labels, want %d and %d", c.name, len(s.Images), len(s.Labels), c.n*28*28, c.n)
+		if len(s.Pixels) != c.n*28*28 || len(s.Labels) != c.n {
+			t.Fatalf("%s set: %d pixels and %d labels, want %d and %d", c.name, len(s.Pixels), len(s.Labels), c.n*28*28, c.n)
 		}
 		if s.Labels[0] != c.first {
 			t.Errorf("%s set: first label %d, want %d", c.name, s.Labels[0], c.first)
@@ -46,12 +46,12 @@ func TestLoadMNIST(t *testing.T) {
 		if counts != c.counts {
 			t.Errorf("%s set: digit counts %v, want %v", c.name, counts, c.counts)
 		}
-		lo, hi := s.Images[0], s.Images[0]
-		for _, v := range s.Images {
+		lo, hi := s.Pixels[0], s.Pixels[0]
+		for _, v := range s.Pixels {
 			lo, hi = min(lo, v), max(hi, v)
 		}
-		if lo != 0 || hi != 1 {
-			t.Errorf("%s set: pixels span [%v, %v], want [0, 1]", c.name, lo, hi)
+		if lo != 0 || hi != 255 {
+			t.Errorf("%s set: pixels span [%v, %v], want [0, 255]", c.name, lo, hi)
 		}
 	}
 }

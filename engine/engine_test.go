@@ -26,16 +26,16 @@ func toySet(name string, n int, seed uint64) *data.Set {
 	for i := range w {
 		w[i] = proj.NormFloat64()
 	}
-	s := &data.Set{Name: name, N: n, Rows: 3, Cols: 4, Classes: classes, Images: make([]float32, n*f), Labels: make([]uint8, n)}
+	s := &data.Set{Name: name, N: n, Rows: 3, Cols: 4, Classes: classes, Pixels: make([]uint8, n*f), Labels: make([]uint8, n)}
 	for i := 0; i < n; i++ {
 		best, bestScore := 0, math.Inf(-1)
 		for c := 0; c < classes; c++ {
 			score := 0.0
 			for j := 0; j < f; j++ {
 				if c == 0 {
-					s.Images[i*f+j] = float32(rng.Float64())
+					s.Pixels[i*f+j] = uint8(rng.IntN(256))
 				}
-				score += w[j*classes+c] * (float64(s.Images[i*f+j]) - 0.5)
+				score += w[j*classes+c] * (float64(data.PixelValue(s.Pixels[i*f+j])) - 0.5)
 			}
 			if score > bestScore {
 				best, bestScore = c, score

@@ -20,7 +20,7 @@ func FuzzLoadCheckpoint(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		tr, err := NewTrainer(net, &data.Set{Name: "train", N: 1, Rows: 1, Cols: 3, Classes: 2, Images: make([]float32, 3), Labels: []uint8{1}})
+		tr, err := NewTrainer(net, &data.Set{Name: "train", N: 1, Rows: 1, Cols: 3, Classes: 2, Pixels: make([]uint8, 3), Labels: []uint8{1}})
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -252,26 +252,34 @@ func (t *Trainer) buffers(cache map[int]*batch, size int) *batch {
 // s, for Config.InputMean and InputStd.
 func InputStats(s *data.Set) (mean, std float64) {
 	var sum, sq float64
-	for _, v := range s.Images {
-		sum += float64(v)
-		sq += float64(v) * float64(v)
+	for _, p := range s.Pixels {
+		v := float64(data.PixelValue(p))
+		sum += v
+		sq += v * v
 	}
-	n := float64(len(s.Images))
+	n := float64(len(s.Pixels))
 	mean = sum / n
 	return mean, math.Sqrt(max(sq/n-mean*mean, 0))
 }
 
-// fillBatch copies the samples idx of s into b, standardised.
+// fillBatch copies the samples idx of s into b, standardised. Each pixel
+// byte is looked up in a table of its 256 standardised values, which reads a
+// quarter of the memory that floats would and computes nothing per pixel.
 func fillBatch(b *batch, s *data.Set, idx []int, cfg Config) {
 	x := b.x.Float32s() // Data() would allocate on every call
 	y := b.labels.Float32s()
 	clear(y)
 	f, c := s.Features(), b.labels.Shape()[1]
 	mean, inv := float32(cfg.InputMean), float32(1/cfg.InputStd)
+	var value [256]float32
+	for p := range value {
+		value[p] = (data.PixelValue(uint8(p)) - mean) * inv
+	}
 	for r, i := range idx {
-		row := x[r*f : (r+1)*f]
-		for j, v := range s.Image(i) {
-			row[j] = (v - mean) * inv
+		img := s.Image(i)
+		row := x[r*f:][:len(img)] // as long as img: no bounds checks below
+		for j, p := range img {
+			row[j] = value[p]
 		}
 		b.classes[r] = s.Labels[i]
 		y[r*c+int(s.Labels[i])] = 1

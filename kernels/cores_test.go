@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -80,6 +81,47 @@ func TestSgemmGrowsIntoFreedPlaces(t *testing.T) {
 			if k := sgemmFirstDifference(one, c); k >= 0 {
 				t.Fatalf("%v: element %d is %v, %v with one thread", tc, k, c[k], one[k])
 			}
+		}
+	}
+}
+
+// A call that starts alone, with one block of op(B) (k ≤ kc, n ≤ nc, as in
+// a weight gradient), takes a place freed in the middle of that block for a
+// helper, which computes rows of C from the next block of rows on: the
+// micro-kernel frees the other goroutine's place on its first call, and the
+// helper's calls then run with every place taken.
+func TestSgemmGrowsWithinABlock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tr := range [][2]bool{{true, false}, {false, true}, {false, false}} {
+		tc := sgemmCase{transA: tr[0], transB: tr[1], m: 600, n: 100, k: 100, alpha: 1}
+		a, lda, b, ldb, c0, ldc := sgemmOperands(rng, tc)
+		base := *sgemmKernels[0]
+		base.mc, base.kc, base.nc = 8*base.mr, tc.k, 8*base.nr*4
+		one := make([]float32, len(c0))
+		(&Gemm{kern: &base}).Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, one, ldc)
+
+		cores := NewCores(2)
+		cores.TryAcquire(2) // the caller's place and another goroutine's
+		var calls, full atomic.Int32
+		ker := base
+		ker.fn = func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+			if calls.Add(1) == 1 {
+				cores.Release(1) // the other goroutine stops
+			} else if len(cores.places) == 2 {
+				full.Add(1)
+			}
+			base.fn(kc, a, b, c, ldc, alpha, beta)
+		}
+		c := make([]float32, len(c0))
+		(&Gemm{Threads: 2, Cores: cores, kern: &ker}).Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, c, ldc)
+		if k := sgemmFirstDifference(one, c); k >= 0 {
+			t.Errorf("%v: element %d is %v, %v with one thread", tc, k, c[k], one[k])
+		}
+		if full.Load() == 0 {
+			t.Errorf("%v: took no helper in %d calls of the micro-kernel", tc, calls.Load())
+		}
+		if free := cores.TryAcquire(2); free != 1 {
+			t.Errorf("%v: %d places free after the call, want 1", tc, free)
 		}
 	}
 }

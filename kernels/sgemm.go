@@ -295,12 +295,11 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 	for j.jc = 0; j.jc < j.n; j.jc += ker.nc {
 		j.nc = min(ker.nc, j.n-j.jc)
 		j.ncPad = (j.nc + ker.nr - 1) / ker.nr * ker.nr
-		j.plan()
 		for j.p0 = 0; j.p0 < j.k; j.p0 += j.kcb {
 			if (j.jc > 0 || j.p0 > 0) && j.grow() {
 				j.startHelpers()
-				j.plan()
 			}
+			j.plan()
 			j.kc = min(j.kcb, j.k-j.p0)
 			ws.b = sgemmGrow(ws.b, j.kc*j.ncPad)
 			j.bp = ws.b
@@ -308,10 +307,10 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 			case j.threads == 1:
 				j.serial(ws)
 			case j.fused:
-				j.parallel(sgemmPhaseCompute)
+				j.parallel(sgemmPhaseCompute, 0)
 			default:
-				j.parallel(sgemmPhasePackB)
-				j.parallel(sgemmPhaseCompute)
+				j.parallel(sgemmPhasePackB, 0)
+				j.parallel(sgemmPhaseCompute, 0)
 			}
 		}
 	}
@@ -363,7 +362,11 @@ func (j *sgemmJob) plan() {
 	}
 }
 
-// serial runs the current block on the calling goroutine alone.
+// serial runs the current block on the calling goroutine alone. When it
+// finds places of j.cores free between its blocks of rows, it shares the rows
+// left with helpers on them: by then the block of op(B) is packed whole. A
+// weight gradient (k the batch, one block of op(B)) thus spreads onto a core
+// that another goroutine frees in the middle of the call.
 func (j *sgemmJob) serial(ws *sgemmWorkspace) {
 	if !j.fused {
 		sgemmPackB(j.bp, j.transB, j.b, j.ldb, j.p0, j.jc, j.kc, j.nc, j.ker.nr)
@@ -371,6 +374,12 @@ func (j *sgemmJob) serial(ws *sgemmWorkspace) {
 	ws.a = sgemmGrow(ws.a, j.mcb*j.kc)
 	beta := j.blockBeta()
 	for i := 0; i < j.m; i += j.mcb {
+		if i > 0 && j.grow() {
+			j.startHelpers()
+			j.splitRows, j.fused, j.chunk = true, false, j.mcb
+			j.parallel(sgemmPhaseCompute, i)
+			return
+		}
 		mc := min(j.mcb, j.m-i)
 		sgemmPackA(ws.a, j.transA, j.a, j.lda, i, j.p0, mc, j.kc, j.ker.mr)
 		j.macro(ws, i, mc, 0, j.nc, beta, j.fused && i == 0)
@@ -523,9 +532,10 @@ func (h *sgemmHelper) send(main *sgemmWorkspace, phase sgemmPhase) {
 
 // parallel runs phase on every goroutine of the call, the calling one
 // included, and waits for them. The chunks of the phase are shared out by
-// j.next.
-func (j *sgemmJob) parallel(phase sgemmPhase) {
-	j.next.Store(0)
+// j.next, which starts at first: a number of chunks of packB, or of rows or
+// columns of C, that are done already.
+func (j *sgemmJob) parallel(phase sgemmPhase, first int) {
+	j.next.Store(int64(first))
 	ws := j.wsMain
 	ws.pending.Store(int32(j.threads - 1))
 	for _, h := range ws.helpers[:j.threads-1] {

@@ -47,14 +47,15 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "# dnitrain benchmark report (%s profile)\n\n", r.Profile)
 	fmt.Fprintf(&b, "%s, %d CPUs, device %s, %s; the suite took %.0f s.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.CPUs, r.Device, r.Data, r.Seconds)
 	b.WriteString("## Learning curves (3 layers)\n\n![test error against time](error_vs_time.png) ![test error against steps](error_vs_steps.png)\n\n")
-	b.WriteString("| run | epochs | steps | training s | test error |\n|---|---|---|---|---|\n")
+	b.WriteString("| run | epochs | steps | training s | test error | peak heap (MiB) |\n|---|---|---|---|---|---|\n")
 	for _, c := range r.Curves {
 		if len(c.Points) == 0 {
 			continue
 		}
 		p := c.Points[len(c.Points)-1]
-		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %.2f%% |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError)
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %.2f%% | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, c.PeakHeapMiB)
 	}
+	b.WriteString("\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state and garbage not yet collected), above what was live before it (the data set among it); sampled every 10 ms.\n")
 	b.WriteString("\n## Throughput (cDNI, 4 layers, one epoch)\n\n![throughput](throughput.png)\n\n")
 	rounds := 0
 	if len(r.Throughput) > 0 {

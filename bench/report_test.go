@@ -3,6 +3,7 @@ package bench
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ func TestReportWrite(t *testing.T) {
 	r := &Report{
 		Profile: "quick", Started: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), CPUs: 2, Data: "toy", Seconds: 12,
 		Curves: []Curve{
-			{Name: "bprop", Points: []Point{{1, 10, 1.5, 9.5}, {2, 20, 3.1, 7.25}}},
+			{Name: "bprop", Points: []Point{{1, 10, 1.5, 9.5}, {2, 20, 3.1, 7.25}}, PeakHeapMiB: 12.34},
 			{Name: "cdni", Points: []Point{{1, 10, 2.5, 12}, {2, 20, 5, 8}}},
 		},
 		Throughput: []Throughput{
@@ -34,7 +35,7 @@ func TestReportWrite(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, want := range []string{"| bprop | 2 | 20 | 3.1 | 7.25% |", "| async | 2 | 1 | 1500 | 1200–1600 | 9.50% |", "each of 3 rounds", "**1.50×**", "| 3 | 4.50 | – | 5.25 | 2.0 | – | – | 1 |"} {
+	for _, want := range []string{"| bprop | 2 | 20 | 3.1 | 7.25% | 12.3 |", "| async | 2 | 1 | 1500 | 1200–1600 | 9.50% |", "each of 3 rounds", "**1.50×**", "| 3 | 4.50 | – | 5.25 | 2.0 | – | – | 1 |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
 		}
@@ -54,5 +55,23 @@ func TestMedianIndex(t *testing.T) {
 		if got := medianIndex(tc.xs); got != tc.want {
 			t.Errorf("medianIndex(%v) = %d, want %d", tc.xs, got, tc.want)
 		}
+	}
+}
+
+// A heapPeak sees a buffer that is allocated and held while it samples, and
+// not the memory that was live before it started.
+func TestHeapPeak(t *testing.T) {
+	before := make([]byte, 32<<20) // live across the whole test
+	h := startHeapPeak()
+	held := make([]byte, 16<<20)
+	for i := range held {
+		held[i] = byte(i)
+	}
+	time.Sleep(3 * heapSampleEvery)
+	peak := h.Stop()
+	runtime.KeepAlive(held)
+	runtime.KeepAlive(before)
+	if peak < 16 || peak > 32 {
+		t.Errorf("peak heap %.1f MiB, want the 16 MiB held (and not the 32 live before)", peak)
 	}
 }

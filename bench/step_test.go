@@ -22,7 +22,9 @@ const stepsPerRun = 10
 var stepDevices = []string{"cpu"}
 
 // BenchmarkStep reports the wall time of one training step (batch 256,
-// 784-256-256-10) for each mode and device, as ms/step.
+// 784-256-256-10) for each mode and device, as ms/step, and the most memory
+// the Go heap held for the trainer (see Curve.PeakHeapMiB), as
+// peak-heap-MiB.
 func BenchmarkStep(b *testing.B) {
 	pair, err := data.LoadMNIST()
 	if err != nil {
@@ -47,6 +49,7 @@ func BenchmarkStep(b *testing.B) {
 
 // benchmarkStep times steps of one mode on one device.
 func benchmarkStep(b *testing.B, pair *data.Pair, mode engine.Mode, sgHidden int, device string) {
+	heap := startHeapPeak()
 	tr := mnistTrainer(b, pair, mode, sgHidden, device, engine.NewNetwork)
 	if _, err := tr.RunEpoch(context.Background(), nil); err != nil { // compile the graphs
 		b.Fatal(err)
@@ -59,6 +62,7 @@ func benchmarkStep(b *testing.B, pair *data.Pair, mode engine.Mode, sgHidden int
 		}
 	}
 	b.ReportMetric(1000*b.Elapsed().Seconds()/float64(b.N*stepsPerRun), "ms/step")
+	b.ReportMetric(heap.Stop(), "peak-heap-MiB")
 }
 
 // mnistTrainer returns a trainer of the CLI's default network in the given

@@ -60,6 +60,10 @@ type Report struct {
 type Curve struct {
 	Name   string  `json:"name"`
 	Points []Point `json:"points"`
+	// PeakHeapMiB is the most memory the Go heap held for the run: its
+	// network, buffers and optimizer state, above what was live before
+	// it (the data set among it), sampled every 10 ms.
+	PeakHeapMiB float64 `json:"peak_heap_mib"`
 }
 
 // Point is one evaluation of a curve.
@@ -153,19 +157,21 @@ func (r *Report) config(mode engine.Mode, layers int) engine.Config {
 }
 
 // train runs cfg for its epochs, evaluating after each, and returns the
-// points (the last one's Step is the steps taken). A non-zero budget stops
-// training when it is spent.
-func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Duration) ([]Point, error) {
+// points (the last one's Step is the steps taken) and the run's peak heap
+// in MiB (see Curve). A non-zero budget stops training when it is spent.
+func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Duration) (points []Point, peakMiB float64, err error) {
+	heap := startHeapPeak()
 	net, err := engine.NewNetwork(cfg)
 	if err != nil {
-		return nil, err
+		heap.Stop()
+		return nil, 0, err
 	}
 	defer net.Close()
+	defer func() { peakMiB = heap.Stop() }() // before the network is closed
 	tr, err := engine.NewTrainer(net, r.pair.Train)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var points []Point
 	var seconds float64
 	for !tr.Done() {
 		ectx, cancel := ctx, context.CancelFunc(func() {})
@@ -177,18 +183,18 @@ func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Durat
 		seconds += stats.Seconds
 		outOfTime := budget > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
 		if err != nil && !outOfTime {
-			return nil, err
+			return nil, 0, err
 		}
 		ev, err := tr.Evaluate(r.pair.Test)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		points = append(points, Point{Epoch: stats.Epoch, Step: tr.Step(), Seconds: seconds, TestError: ev.Error})
 		if outOfTime {
 			break
 		}
 	}
-	return points, nil
+	return points, 0, nil
 }
 
 // curves records test error against steps and time for each mode, and for
@@ -210,13 +216,13 @@ func (r *Report) curves(ctx context.Context) error {
 	runs = append(runs, run{"cdni async unlocked (2 workers)", unlock})
 	for _, rn := range runs {
 		rn.cfg.Epochs = r.profile.Epochs
-		points, err := r.train(ctx, rn.cfg, 0)
+		points, peak, err := r.train(ctx, rn.cfg, 0)
 		if err != nil {
 			return fmt.Errorf("curve %s: %w", rn.name, err)
 		}
-		r.Curves = append(r.Curves, Curve{Name: rn.name, Points: points})
+		r.Curves = append(r.Curves, Curve{Name: rn.name, Points: points, PeakHeapMiB: peak})
 		last := points[len(points)-1]
-		r.logf("curve %-24s %d epochs  %.1fs  test error %.2f%%", rn.name, last.Epoch, last.Seconds, last.TestError)
+		r.logf("curve %-24s %d epochs  %.1fs  test error %.2f%%  peak heap %.1f MiB", rn.name, last.Epoch, last.Seconds, last.TestError, peak)
 	}
 	return nil
 }
@@ -309,7 +315,7 @@ func (r *Report) asyncCheck(ctx context.Context) error {
 	for _, exec := range []string{engine.ExecAsync, engine.ExecSync} {
 		cfg := r.config(engine.CDNI, 4)
 		cfg.Exec, cfg.Workers, cfg.Threads, cfg.Epochs = exec, 2, 1, 1000
-		points, err := r.train(ctx, cfg, r.profile.Budget)
+		points, _, err := r.train(ctx, cfg, r.profile.Budget)
 		if err != nil {
 			return fmt.Errorf("budget run %s: %w", exec, err)
 		}
@@ -332,7 +338,7 @@ func (r *Report) table(ctx context.Context) error {
 		for _, m := range []engine.Mode{engine.Backprop, engine.DNI, engine.CDNI} {
 			cfg := r.config(m, layers)
 			cfg.Epochs = r.profile.TableEpoch
-			points, err := r.train(ctx, cfg, 0)
+			points, _, err := r.train(ctx, cfg, 0)
 			if err != nil {
 				return fmt.Errorf("table %d layers %s: %w", layers, m, err)
 			}

@@ -26,25 +26,33 @@ func asyncConfig(mode Mode, layers, workers int) Config {
 
 // These executions run the decoupled step in the same order on every
 // module, whatever the goroutines: one async worker, and the synchronous
-// loop with two places, which leaves weight gradients and updates to a
-// finisher. Their results are those of the one-thread loop, bit for bit.
+// loop with two places, which leaves weight gradients to a finisher, or, in
+// the overlapped step, the lower layers' steps too (with 2 and 3 hidden
+// layers). Their results are those of the one-thread loop, bit for bit.
 func TestExecutionsGiveTheSameBits(t *testing.T) {
 	set := toySet("train", 100, 1)
 	for _, tc := range []struct {
-		name string
-		set  func(*Config)
+		name    string
+		set     func(*Config)
+		overlap bool
 	}{
-		{"async, one worker", func(c *Config) { c.Exec, c.Workers = ExecAsync, 1 }},
-		{"sync, two places", func(c *Config) { c.Threads = 2 }},
+		{"async, one worker", func(c *Config) { c.Exec, c.Workers = ExecAsync, 1 }, false},
+		{"sync, two places", func(c *Config) { c.Threads = 2 }, false},
+		{"sync, two places, overlapped", func(c *Config) { c.Threads = 2 }, true},
 	} {
-		for _, mode := range []Mode{DNI, CDNI} {
-			cfg := asyncConfig(mode, 4, 1)
+		for _, run := range []struct {
+			mode   Mode
+			layers int
+		}{{DNI, 4}, {CDNI, 4}, {DNI, 3}, {CDNI, 3}} {
+			name := fmt.Sprintf("%s, %s, %d layers", tc.name, run.mode, run.layers)
+			cfg := asyncConfig(run.mode, run.layers, 1)
 			cfg.Exec, cfg.Threads = ExecSync, 1
 			plain := newTrainer(t, cfg, set)
 			tc.set(&cfg)
 			other := newTrainer(t, cfg, set)
+			other.net.overlap = tc.overlap
 			if f, stop := other.startSyncFinisher(); (f != nil) != (cfg.Exec == ExecSync) || stop() != nil {
-				t.Fatalf("%s, %s: the synchronous loop's finisher %v", tc.name, mode, f != nil)
+				t.Fatalf("%s: the synchronous loop's finisher %v", name, f != nil)
 			}
 			so, err := other.RunEpoch(context.Background(), nil)
 			if err != nil {
@@ -54,12 +62,38 @@ func TestExecutionsGiveTheSameBits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			requireEqual(t, tc.name+", "+string(mode), state(other.net), state(plain.net), 0)
+			requireEqual(t, name, state(other.net), state(plain.net), 0)
 			// The mean synthesizer loss is summed in another order by workers.
 			if so.Steps != sp.Steps || so.TrainLoss != sp.TrainLoss || math.Abs(so.SGLoss-sp.SGLoss) > 1e-12*sp.SGLoss || other.Step() != plain.Step() {
-				t.Errorf("%s, %s: %+v, one-thread sync %+v", tc.name, mode, so, sp)
+				t.Errorf("%s: %+v, one-thread sync %+v", name, so, sp)
 			}
 		}
+	}
+}
+
+// The overlapped step is chosen where the synthesizers outweigh the layers.
+func TestOverlapChoice(t *testing.T) {
+	for _, tc := range []struct {
+		mode             Mode
+		layers, sgHidden int
+		want             bool
+	}{
+		{DNI, 3, 2, true},   // 2×1024 synthesizers
+		{DNI, 4, 2, true},   //
+		{CDNI, 3, 0, false}, // linear synthesizers on 784-256-256-10
+		{DNI, 2, 2, false},  // one hidden layer: nothing below the last
+		{Backprop, 3, 0, false},
+	} {
+		cfg := DefaultConfig(784, 10)
+		cfg.Mode, cfg.Layers, cfg.SGHidden = tc.mode, tc.layers, tc.sgHidden
+		n, err := NewNetwork(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.overlap != tc.want {
+			t.Errorf("%s, %d layers, %d synthesizer hidden layers: overlap %v, want %v", tc.mode, tc.layers, tc.sgHidden, n.overlap, tc.want)
+		}
+		n.Close()
 	}
 }
 

@@ -37,17 +37,29 @@ func TestFinisherKeepsToItsCores(t *testing.T) {
 	n.cores.Release(1)
 }
 
-// failingFinish is a layer whose deferred weight gradient fails at its
-// failAt-th backward pass.
-type failingFinish struct {
+// failingBackward is a layer whose weight gradient fails at its failAt-th
+// backward pass: the deferred one's finish (async workers, and the last
+// hidden layer of the synchronous loop) or the whole pass (lower layers,
+// which the synchronous loop leaves to its finisher).
+type failingBackward struct {
 	Layer
 	calls, failAt int
 }
 
-func (l *failingFinish) BackwardDeferred(g *tensor.Dense) (*tensor.Dense, func() error, error) {
+var errInjected = errors.New("injected fault")
+
+func (l *failingBackward) Backward(g *tensor.Dense) (*tensor.Dense, error) {
+	dx, err := l.Layer.Backward(g)
+	if l.calls++; l.calls == l.failAt {
+		err = errInjected
+	}
+	return dx, err
+}
+
+func (l *failingBackward) BackwardDeferred(g *tensor.Dense) (*tensor.Dense, func() error, error) {
 	dx, finish, err := l.Layer.(deferredBackward).BackwardDeferred(g)
 	if l.calls++; l.calls == l.failAt {
-		finish = func() error { return errors.New("injected fault") }
+		finish = func() error { return errInjected }
 	}
 	return dx, finish, err
 }
@@ -60,7 +72,7 @@ func TestFinisherFailureStopsTheRun(t *testing.T) {
 		cfg := asyncConfig(CDNI, 4, 2)
 		cfg.Exec, cfg.Threads = exec, 2
 		tr := newTrainer(t, cfg, toySet("train", 400, 1))
-		tr.net.hidden[1] = &failingFinish{Layer: tr.net.hidden[1], failAt: 5}
+		tr.net.hidden[1] = &failingBackward{Layer: tr.net.hidden[1], failAt: 5}
 		_, err := tr.RunEpoch(context.Background(), nil)
 		if err == nil || !strings.Contains(err.Error(), "step 4: injected fault") {
 			t.Fatalf("%s: error %v, want the injected fault at step 4, the layer's fifth", exec, err)

@@ -153,7 +153,9 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochS
 // weight gradients and updates to a finisher (as the async workers do): a
 // layer's update is not needed until its next forward pass, nor a
 // synthesizer's until its next prediction, so they overlap the layers
-// above. The results are the same bit for bit. Backprop and BP(λ) gain
+// above. Where the synthesizers outweigh the layers (DNI's), the finisher
+// takes the lower layers' whole steps instead (Network.overlappedStep). The
+// results are the same bit for bit. Backprop and BP(λ) gain
 // nothing from it (each layer's update is on the way to its next forward
 // pass), and neither does one place: f is then nil.
 func (t *Trainer) startSyncFinisher() (f *finisher, stop func() error) {

@@ -71,6 +71,34 @@ func TestExecutionsGiveTheSameBits(t *testing.T) {
 	}
 }
 
+// Execution names what runs where.
+func TestExecution(t *testing.T) {
+	for _, tc := range []struct {
+		set  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Mode, c.SGHidden = DNI, 2 }, "sync, the lower layers' steps overlapped on a finisher"},
+		{func(c *Config) { c.Mode = CDNI }, "sync, weight gradients and updates on a finisher"},
+		{func(c *Config) { c.Mode, c.Threads = CDNI, 1 }, "sync"},
+		{func(c *Config) { c.Mode = Backprop }, "sync"},
+		{func(c *Config) { c.Mode, c.Lambda = CDNI, 0.5 }, "sync"},
+		{func(c *Config) { c.Mode, c.Backend = CDNI, "reference" }, "sync"},
+		{func(c *Config) { c.Mode, c.Layers, c.Exec, c.Workers = CDNI, 4, ExecAsync, 3 }, "async, 3 workers (layers 0; 1; 2–3)"},
+	} {
+		cfg := DefaultConfig(784, 10)
+		cfg.Threads = 2
+		tc.set(&cfg)
+		n, err := NewNetwork(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := n.Execution(); got != tc.want {
+			t.Errorf("%s, %d layers, %s, %d threads: %q, want %q", cfg.Mode, cfg.Layers, cfg.Exec, cfg.Threads, got, tc.want)
+		}
+		n.Close()
+	}
+}
+
 // The overlapped step is chosen where the synthesizers outweigh the layers.
 func TestOverlapChoice(t *testing.T) {
 	for _, tc := range []struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 
 	"gorgonia.org/tensor"
 
@@ -176,6 +177,38 @@ func (n *Network) syncHost() error {
 // Where says where the network's modules run: the backend and its
 // device.
 func (n *Network) Where() string { return n.where }
+
+// Execution describes how a training step runs: "sync" alone, or with
+// what the synchronous loop leaves to its finisher, or the async workers
+// with the layers of each.
+func (n *Network) Execution() string {
+	switch {
+	case n.cfg.Exec == ExecAsync:
+		var b strings.Builder
+		fmt.Fprintf(&b, "async, %d workers (layers", n.cfg.workers())
+		for k, g := range n.partition(n.cfg.workers()) {
+			if k > 0 {
+				b.WriteString(";")
+			}
+			if fmt.Fprintf(&b, " %d", g[0]); g[1] > g[0] {
+				fmt.Fprintf(&b, "–%d", g[1])
+			}
+		}
+		b.WriteString(")")
+		return b.String()
+	case !n.syncFinisher() || !n.splitsBackward():
+		return "sync"
+	case n.overlap && !n.cfg.Unlock:
+		return "sync, the lower layers' steps overlapped on a finisher"
+	}
+	return "sync, weight gradients and updates on a finisher"
+}
+
+// syncFinisher reports whether the synchronous loop has a finisher: in
+// the decoupled modes but BP(λ), with two or more places.
+func (n *Network) syncFinisher() bool {
+	return n.cfg.Mode.Decoupled() && n.cfg.Lambda == 0 && n.cores.Len() >= 2
+}
 
 // Config returns the network's configuration.
 func (n *Network) Config() Config { return n.cfg }
@@ -402,14 +435,22 @@ func (n *Network) overlappedStep(f *finisher, x, labels *tensor.Dense, step int)
 // gradients to the finisher was faster: 4-layer cDNI on two places ran at
 // 26,547 samples/s overlapped against 32,558 (medians of 3).
 func (n *Network) overlaps() bool {
-	if len(n.hidden) < 2 {
-		return false
-	}
-	if _, ok := n.hidden[0].(deferredBackward); !ok {
+	if len(n.hidden) < 2 || !n.splitsBackward() {
 		return false
 	}
 	layers, synths := n.ParamCount()
 	return synths > layers
+}
+
+// splitsBackward reports whether n's layers can leave part of their
+// backward passes to a finisher (deferredBackward): those of the CPU
+// backend can.
+func (n *Network) splitsBackward() bool {
+	if len(n.hidden) == 0 {
+		return false
+	}
+	_, ok := n.hidden[0].(deferredBackward)
+	return ok
 }
 
 // lowerJob is the finisher's job for hidden layer i below the last in an

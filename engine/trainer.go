@@ -161,7 +161,7 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochS
 func (t *Trainer) startSyncFinisher() (f *finisher, stop func() error) {
 	n := t.net
 	n.cores.Acquire()
-	if !n.cfg.Mode.Decoupled() || n.cfg.Lambda > 0 || n.cores.Len() < 2 {
+	if !n.syncFinisher() {
 		return nil, func() error { n.cores.Release(1); return nil }
 	}
 	f = startFinisher(n)

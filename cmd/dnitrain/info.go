@@ -64,7 +64,7 @@ func describeRun(w io.Writer, net *engine.Network, pair *data.Pair, tr *engine.T
 	}
 	layers, synths := net.ParamCount()
 	fmt.Fprintf(w, "params: %d in layers, %d in synthesizers\n", layers, synths)
-	fmt.Fprintf(w, "runs:   %s, exec %s\n", net.Where(), cfg.Exec)
+	fmt.Fprintf(w, "runs:   %s, exec %s\n", net.Where(), net.Execution())
 	opt := cfg.Optimizer
 	fmt.Fprintf(w, "train:  %s lr %g", opt.Kind, opt.LR)
 	if cfg.Mode.Decoupled() {

@@ -33,6 +33,7 @@ type Trainer struct {
 type batch struct {
 	x, labels *tensor.Dense // inputs and one-hot labels
 	classes   []uint8       // the labels as class indices
+	touched   uint8         // what fillBatch read ahead, kept so that the reads stay
 }
 
 // NewTrainer returns a trainer for net on the training set train, which must
@@ -267,6 +268,10 @@ func InputStats(s *data.Set) (mean, std float64) {
 // fillBatch copies the samples idx of s into b, standardised. Each pixel
 // byte is looked up in a table of its 256 standardised values, which reads a
 // quarter of the memory that floats would and computes nothing per pixel.
+// The samples lie at random in memory, so before each one fillBatch reads a
+// byte of every cache line of the sample fillAhead places on: those loads
+// do not wait for one another, and the lines are in the cache when their
+// turn comes (BenchmarkFillBatch: about 1.6× faster than without).
 func fillBatch(b *batch, s *data.Set, idx []int, cfg Config) {
 	x := b.x.Float32s() // Data() would allocate on every call
 	y := b.labels.Float32s()
@@ -277,7 +282,15 @@ func fillBatch(b *batch, s *data.Set, idx []int, cfg Config) {
 	for p := range value {
 		value[p] = (data.PixelValue(uint8(p)) - mean) * inv
 	}
+	var touched uint8
 	for r, i := range idx {
+		if r+fillAhead < len(idx) {
+			ahead := s.Image(idx[r+fillAhead])
+			for o := 0; o < len(ahead); o += 64 {
+				touched += ahead[o]
+			}
+			touched += ahead[len(ahead)-1]
+		}
 		img := s.Image(i)
 		row := x[r*f:][:len(img)] // as long as img: no bounds checks below
 		for j, p := range img {
@@ -286,7 +299,12 @@ func fillBatch(b *batch, s *data.Set, idx []int, cfg Config) {
 		b.classes[r] = s.Labels[i]
 		y[r*c+int(s.Labels[i])] = 1
 	}
+	b.touched = touched
 }
+
+// fillAhead is how many samples ahead fillBatch reads: 2 to 16 were all
+// within the noise of one another.
+const fillAhead = 4
 
 // countWrong counts the rows whose largest logit is not the label's.
 func countWrong(logits *tensor.Dense, classes []uint8) int {

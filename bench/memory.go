@@ -23,6 +23,7 @@ const heapSampleEvery = 10 * time.Millisecond
 type heapPeak struct {
 	base, peak uint64 // peak is written by the sampling goroutine until done
 	stop, done chan struct{}
+	stopped    bool
 }
 
 // heapObjects returns the bytes that heap objects hold now.
@@ -57,10 +58,13 @@ func startHeapPeak() *heapPeak {
 func (h *heapPeak) sample() { h.peak = max(h.peak, heapObjects()) }
 
 // Stop ends the sampling, takes a last sample, and returns the peak above
-// the base in MiB.
+// the base in MiB. Later calls return the same.
 func (h *heapPeak) Stop() float64 {
-	close(h.stop)
-	<-h.done
-	h.sample()
+	if !h.stopped {
+		h.stopped = true
+		close(h.stop)
+		<-h.done
+		h.sample()
+	}
 	return float64(h.peak-h.base) / (1 << 20)
 }

@@ -55,7 +55,7 @@ func (r *Report) Markdown() string {
 		p := c.Points[len(c.Points)-1]
 		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %.2f%% | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, c.PeakHeapMiB)
 	}
-	b.WriteString("\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state and garbage not yet collected), above what was live before it (the data set among it); sampled every 10 ms.\n")
+	fmt.Fprintf(&b, "\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state, evaluation buffers and garbage not yet collected), above what was live before it (the data set among it); sampled every %v.\n", heapSampleEvery)
 	b.WriteString("\n## Throughput (cDNI, 4 layers, one epoch)\n\n![throughput](throughput.png)\n\n")
 	rounds := 0
 	if len(r.Throughput) > 0 {

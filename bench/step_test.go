@@ -50,6 +50,7 @@ func BenchmarkStep(b *testing.B) {
 // benchmarkStep times steps of one mode on one device.
 func benchmarkStep(b *testing.B, pair *data.Pair, mode engine.Mode, sgHidden int, device string) {
 	heap := startHeapPeak()
+	defer heap.Stop() // when the benchmark fails
 	tr := mnistTrainer(b, pair, mode, sgHidden, device, engine.NewNetwork)
 	if _, err := tr.RunEpoch(context.Background(), nil); err != nil { // compile the graphs
 		b.Fatal(err)

@@ -62,7 +62,8 @@ type Curve struct {
 	Points []Point `json:"points"`
 	// PeakHeapMiB is the most memory the Go heap held for the run: its
 	// network, buffers and optimizer state, above what was live before
-	// it (the data set among it), sampled every 10 ms.
+	// it (the data set among it), sampled every heapSampleEvery; the
+	// evaluations' buffers count too.
 	PeakHeapMiB float64 `json:"peak_heap_mib"`
 }
 

@@ -23,9 +23,10 @@ type deferredLearner interface {
 // worker, or of the synchronous loop, each followed by its module's update,
 // in order on a goroutine of its own: on the CPU another core can take them
 // while the loop goes on to its next layer (on a GPU, separate streams play
-// this part). Each module has at
-// most one job in flight, and waits for it before its next call. A nil
-// *finisher stands for none: everything is done at once.
+// this part). In the synchronous loop's overlapped step a job is a lower
+// layer's whole step instead (Network.lowerStep). Each slot has at most one
+// job in flight, and a module waits for its slot's job before its next
+// call. A nil *finisher stands for none: everything is done at once.
 type finisher struct {
 	net     *Network
 	jobs    chan finishJob
@@ -34,8 +35,9 @@ type finisher struct {
 	stopped chan struct{}
 }
 
-// finishJob is a deferred half of a backward pass, with its step (whose
-// update schedule applies, and which its errors name).
+// finishJob is a deferred half of a backward pass (or a lower layer's
+// step), with its step (whose update schedule applies, and which its errors
+// name).
 type finishJob struct {
 	slot, step int
 	finish     func() error

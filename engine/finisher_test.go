@@ -67,18 +67,22 @@ func (l *failingBackward) BackwardDeferred(g *tensor.Dense) (*tensor.Dense, func
 // An error in a finisher's job stops the run and is reported; no
 // goroutine is left behind.
 func TestFinisherFailureStopsTheRun(t *testing.T) {
-	for _, exec := range []string{ExecSync, ExecAsync} {
+	for _, tc := range []struct {
+		exec    string
+		overlap bool // the synchronous loop's overlapped step
+	}{{ExecSync, false}, {ExecSync, true}, {ExecAsync, false}} {
 		before := settle()
 		cfg := asyncConfig(CDNI, 4, 2)
-		cfg.Exec, cfg.Threads = exec, 2
+		cfg.Exec, cfg.Threads = tc.exec, 2
 		tr := newTrainer(t, cfg, toySet("train", 400, 1))
+		tr.net.overlap = tc.overlap
 		tr.net.hidden[1] = &failingBackward{Layer: tr.net.hidden[1], failAt: 5}
 		_, err := tr.RunEpoch(context.Background(), nil)
 		if err == nil || !strings.Contains(err.Error(), "step 4: injected fault") {
-			t.Fatalf("%s: error %v, want the injected fault at step 4, the layer's fifth", exec, err)
+			t.Fatalf("%s (overlapped %v): error %v, want the injected fault at step 4, the layer's fifth", tc.exec, tc.overlap, err)
 		}
 		if after := settle(); after > before {
-			t.Errorf("%s: %d goroutines before the run, %d after", exec, before, after)
+			t.Errorf("%s (overlapped %v): %d goroutines before the run, %d after", tc.exec, tc.overlap, before, after)
 		}
 	}
 }

@@ -198,7 +198,7 @@ func (n *Network) Execution() string {
 		return b.String()
 	case !n.syncFinisher() || !n.splitsBackward():
 		return "sync"
-	case n.overlap && !n.cfg.Unlock:
+	case n.overlapped():
 		return "sync, the lower layers' steps overlapped on a finisher"
 	}
 	return "sync, weight gradients and updates on a finisher"
@@ -302,12 +302,14 @@ func (n *Network) backpropStep(x, labels *tensor.Dense, step int) (stepResult, e
 
 // decoupledStep is one DNI/cDNI step, layer by layer from the bottom: each
 // hidden layer runs layerStep, and the δ_{i-1} it pushes down trains
-// M_{i-1}; the top layer's true gradient trains the last synthesizer.
+// M_{i-1}; the top layer's true gradient trains the last synthesizer. With
+// a finisher f, the weight gradients and updates are left to f, or, when
+// n.overlapped says so, the lower layers' whole steps (overlappedStep).
 //
 // With unlocked inputs, every stage but the first takes Î_i(x) instead of
 // h_{i-1}, and I_i learns from the real h_{i-1} once it is computed.
 func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) (stepResult, error) {
-	if f != nil && n.overlap && !n.cfg.Unlock {
+	if f != nil && n.overlapped() {
 		return n.overlappedStep(f, x, labels, step)
 	}
 	var sgLoss float64
@@ -356,18 +358,20 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 }
 
 // overlappedStep is decoupledStep for the synchronous loop with a finisher f
-// and two or more hidden layers. The loop runs the forward pass up the
-// layers and hands each hidden layer below the last to f as soon as its
-// output is known, as one job (lowerStep): M_i's prediction, the layer's
-// backward pass and update, and M_{i-1}'s learning from the δ_{i-1} that
-// pushes down. The loop itself runs the last hidden layer (its weight
-// gradient left to f), the top layer, and the last synthesizer's learning
-// from the true gradient. So the synthesizers of the lower layers predict
-// and learn beside the upper ones; with two hidden layers and DNI's large
-// synthesizers the two goroutines get about even shares of the work.
-// Every computation reads what it reads without f, in an order that the
-// finisher's queue and waits keep, so the results are the same bit for
-// bit.
+// and two or more hidden layers (see overlaps). The loop runs the forward
+// pass up the layers and hands each hidden layer below the last to f as soon
+// as its output is known, as one job (lowerStep): M_i's prediction, the
+// layer's backward pass and update, and M_{i-1}'s learning from the δ_{i-1}
+// it pushes down. The loop itself runs the last hidden layer (its weight
+// gradient left to f), M_{last-1}'s learning from the δ that layer pushes
+// down (the backward pass through M_{last-1} left to f), the top layer, and
+// the last synthesizer's learning from the true gradient, all of it here:
+// left to f too, it would pile M_last's work onto M_{last-1}'s. So the
+// synthesizers of the lower layers predict and learn beside the upper ones;
+// with two hidden layers and DNI's large synthesizers the two goroutines
+// get about even shares of the work. Every computation reads what it reads
+// without f, in an order that the finisher's queue and waits keep, so the
+// results are the same bit for bit.
 func (n *Network) overlappedStep(f *finisher, x, labels *tensor.Dense, step int) (stepResult, error) {
 	last := len(n.hidden) - 1
 	if n.lower == nil {
@@ -395,24 +399,9 @@ func (n *Network) overlappedStep(f *finisher, x, labels *tensor.Dense, step int)
 	if err != nil {
 		return stepResult{}, err
 	}
-	// M_{last-1} predicted in its layer's job.
-	if err := f.wait(layerSlot(last - 1)); err != nil {
-		return stepResult{}, err
-	}
-	lBelow, err := n.learn(f, last-1, step, below, labels, delta)
-	if err != nil {
-		return stepResult{}, err
-	}
-	loss, logits, trueGrad, err := n.topStep(h, labels, step)
-	if err != nil {
-		return stepResult{}, err
-	}
-	lLast, err := n.learn(nil, last, step, h, labels, trueGrad)
-	if err != nil {
-		return stepResult{}, err
-	}
-	// The jobs of the lower layers read this step's batch and outputs:
-	// they are done (the queue ran them before M_{last-1}'s prediction).
+	// M_{last-1} predicted in its layer's job, the last of the lower
+	// layers' jobs: they are all done now (they read this step's batch and
+	// outputs), and a failure among them stops the step here.
 	var sgLoss float64
 	for i := range last {
 		if err := f.wait(layerSlot(i)); err != nil {
@@ -422,9 +411,25 @@ func (n *Network) overlappedStep(f *finisher, x, labels *tensor.Dense, step int)
 			sgLoss += n.lower[i].sgLoss // M_{i-1}'s, in decoupledStep's order
 		}
 	}
-	sgLoss += lBelow + lLast
+	l, err := n.learn(f, last-1, step, below, labels, delta)
+	if err != nil {
+		return stepResult{}, err
+	}
+	sgLoss += l
+	loss, logits, trueGrad, err := n.topStep(h, labels, step)
+	if err != nil {
+		return stepResult{}, err
+	}
+	if l, err = n.learn(nil, last, step, h, labels, trueGrad); err != nil {
+		return stepResult{}, err
+	}
+	sgLoss += l
 	return stepResult{loss: loss, logits: logits, sgLoss: sgLoss / float64(len(n.models))}, nil
 }
+
+// overlapped reports whether the synchronous loop with a finisher runs
+// overlappedStep: where it suits n, and without unlocked inputs.
+func (n *Network) overlapped() bool { return n.overlap && !n.cfg.Unlock }
 
 // overlaps reports whether overlappedStep suits n: two or more hidden
 // layers whose modules can run on the finisher's goroutine (those of the CPU

@@ -237,8 +237,9 @@ type sgemmJob struct {
 	threads int
 	// With cores set, the call takes the places of its goroutines beyond
 	// the first from cores: as many as are free, up to want-1, when it
-	// starts, and more at the start of any later block of op(B) while it
-	// has fewer. held is how many it holds.
+	// starts, and more at the start of any later block of op(B), or
+	// between the blocks of rows of a block it runs alone, while it has
+	// fewer. held is how many it holds.
 	cores      *Cores
 	want, held int
 

@@ -86,3 +86,52 @@ func TestFinisherFailureStopsTheRun(t *testing.T) {
 		}
 	}
 }
+
+// countingBackward is a layer that counts its whole and deferred backward
+// passes.
+type countingBackward struct {
+	Layer
+	whole, deferred int
+}
+
+func (l *countingBackward) Backward(g *tensor.Dense) (*tensor.Dense, error) {
+	l.whole++
+	return l.Layer.Backward(g)
+}
+
+func (l *countingBackward) BackwardDeferred(g *tensor.Dense) (*tensor.Dense, func() error, error) {
+	l.deferred++
+	return l.Layer.(deferredBackward).BackwardDeferred(g)
+}
+
+// The overlapped step runs the lower layers' whole backward passes (on the
+// finisher) and defers the last hidden layer's weight gradient; the plain
+// finisher defers every layer's.
+func TestOverlappedStepTakesTheLowerLayers(t *testing.T) {
+	for _, overlap := range []bool{false, true} {
+		cfg := asyncConfig(DNI, 4, 1)
+		cfg.Exec, cfg.Threads = ExecSync, 2
+		tr := newTrainer(t, cfg, toySet("train", 100, 1))
+		tr.net.overlap = overlap
+		var layers []*countingBackward
+		for i, l := range tr.net.hidden {
+			c := &countingBackward{Layer: l}
+			tr.net.hidden[i], layers = c, append(layers, c)
+		}
+		stats, err := tr.RunEpoch(context.Background(), nil)
+		if err != nil || stats.Steps == 0 {
+			t.Fatalf("%d steps, error %v", stats.Steps, err)
+		}
+		last := len(layers) - 1
+		for i, c := range layers {
+			whole, deferred := 0, stats.Steps
+			if overlap && i < last {
+				whole, deferred = stats.Steps, 0
+			}
+			if c.whole != whole || c.deferred != deferred {
+				t.Errorf("overlapped %v, layer %d: %d whole and %d deferred backward passes in %d steps, want %d and %d",
+					overlap, i, c.whole, c.deferred, stats.Steps, whole, deferred)
+			}
+		}
+	}
+}

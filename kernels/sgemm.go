@@ -307,7 +307,7 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 			switch {
 			case j.threads == 1:
 				j.serial(ws)
-			case j.fused:
+			case j.fused || !j.splitRows:
 				j.parallel(sgemmPhaseCompute, 0)
 			default:
 				j.parallel(sgemmPhasePackB, 0)
@@ -333,8 +333,8 @@ func (j *sgemmJob) grow() bool {
 // plan decides how the goroutines share the current block of columns.
 // Sharing rows makes each goroutine pack its own rows of op(A) and all read
 // the whole packed block of op(B), half of which another core packed and
-// holds in its cache; sharing columns makes each pack all of op(A) and read
-// only its own columns of op(B) (which, for Bᵀ, it also packed itself).
+// holds in its cache; sharing columns makes each pack all of op(A), and pack
+// and read only its own columns of op(B), with no wait between the two.
 // When op(A) is one block, columns are shared as soon as there are four
 // chunks' worth of them per goroutine: that made a training step with the
 // 2×1024 DNI synthesizer about 10% shorter (README.md).
@@ -354,7 +354,9 @@ func (j *sgemmJob) plan() {
 	// before its first use, when it is then still in the L1 cache for the
 	// micro-kernel. A panel of B (not transposed) is better packed together
 	// with the others, row by row of B: alone it is a narrow column, every
-	// element of which lies on another page when ldb is large.
+	// element of which lies on another page when ldb is large. So B is
+	// packed a chunk of columns at a time when goroutines share columns
+	// (see compute), and whole before the goroutines share rows.
 	j.fused = j.transB && (j.threads == 1 || !j.splitRows)
 	if j.splitRows {
 		j.chunk = j.mcb
@@ -620,6 +622,9 @@ func (j *sgemmJob) compute(ws *sgemmWorkspace) {
 			ws.a = sgemmGrow(ws.a, j.mcb*j.kc)
 			sgemmPackA(ws.a, j.transA, j.a, j.lda, 0, j.p0, j.m, j.kc, j.ker.mr)
 			packedA = true
+		}
+		if !j.fused { // pack this chunk's columns of B, read by this goroutine alone
+			sgemmPackB(j.bp[lo*j.kc:j.ncPad*j.kc], j.transB, j.b, j.ldb, j.p0, j.jc+lo, j.kc, hi-lo, j.ker.nr)
 		}
 		j.macro(ws, 0, j.m, lo, hi, beta, j.fused)
 	}

@@ -162,13 +162,12 @@ func (r *Report) config(mode engine.Mode, layers int) engine.Config {
 // in MiB (see Curve). A non-zero budget stops training when it is spent.
 func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Duration) (points []Point, peakMiB float64, err error) {
 	heap := startHeapPeak()
+	defer func() { peakMiB = heap.Stop() }()
 	net, err := engine.NewNetwork(cfg)
 	if err != nil {
-		heap.Stop()
 		return nil, 0, err
 	}
 	defer net.Close()
-	defer func() { peakMiB = heap.Stop() }() // before the network is closed
 	tr, err := engine.NewTrainer(net, r.pair.Train)
 	if err != nil {
 		return nil, 0, err

@@ -381,11 +381,10 @@ func (n *Network) overlappedStep(f *finisher, x, labels *tensor.Dense, step int)
 			n.lower = append(n.lower, j)
 		}
 	}
+	// Every lower layer's job of the step before is done: the step waited
+	// for them before it returned.
 	in, below := x, (*tensor.Dense)(nil) // below: h_{i-1}, M_{i-1}'s input
 	for i := range last {
-		if err := f.wait(layerSlot(i)); err != nil {
-			return stepResult{}, err
-		}
 		h, err := n.hidden[i].Forward(in, true)
 		if err != nil {
 			return stepResult{}, err

@@ -23,9 +23,15 @@ type Options struct {
 	// Cores, when not nil, is where the GEMMs take the places of their
 	// goroutines beyond the caller's (see kernels.Gemm).
 	Cores *kernels.Cores
+	// TF32 rounds every GEMM operand to TF32 first, as the GPU backend's
+	// tensor cores do (see kernels.Gemm): a CPU twin of the GPU modules'
+	// arithmetic, for comparing them.
+	TF32 bool
 }
 
-func (o Options) gemm() *kernels.Gemm { return &kernels.Gemm{Threads: o.Threads, Cores: o.Cores} }
+func (o Options) gemm() *kernels.Gemm {
+	return &kernels.Gemm{Threads: o.Threads, Cores: o.Cores, TF32: o.TF32}
+}
 
 // batchNorm are the constants shared with graph's batch norm.
 var batchNorm = kernels.BatchNorm{Eps: graph.BatchNormEps, Momentum: graph.BatchNormMomentum}

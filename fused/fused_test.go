@@ -12,6 +12,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/kernels"
 	"github.com/dnitrain/dnitrain/optim"
 	"github.com/dnitrain/dnitrain/synth"
 )
@@ -243,4 +244,52 @@ func TestShapeErrors(t *testing.T) {
 	if _, err := s.Predict(tensortest.Normal(rng, tensor.Float32, 2, 2), nil); err == nil {
 		t.Error("a conditioned synthesizer ran without labels")
 	}
+}
+
+// With TF32 set, a layer's forward pass is the plain layer's on inputs and
+// weights rounded to TF32.
+func TestDenseTF32(t *testing.T) {
+	spec := graph.Spec{In: 50, Out: 30, Act: graph.Identity}
+	newDense := func(o Options) *Dense {
+		d, err := NewDense("l", spec, false, rand.New(rand.NewPCG(1, 2)), optim.Config{Kind: optim.SGD, LR: 0.1}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	tf, plain := newDense(Options{TF32: true}), newDense(Options{})
+	round := func(v []float32) {
+		for i := range v {
+			v[i] = kernels.RoundTF32(v[i])
+		}
+	}
+	round(data(plain.W.Value))
+	x := tensortest.Normal(rand.New(rand.NewPCG(3, 4)), tensor.Float32, 8, spec.In)
+	xr := x.Clone().(*tensor.Dense)
+	round(data(xr))
+	got, err := tf.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := plain.Forward(xr, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, w := data(got), data(want)
+	for i := range w {
+		if g[i] != w[i] {
+			t.Fatalf("h[%d] = %v, %v from rounded operands", i, g[i], w[i])
+		}
+	}
+	exact, err := newDense(Options{}).Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := data(exact)
+	for i := range e {
+		if e[i] != g[i] {
+			return
+		}
+	}
+	t.Fatal("rounding to TF32 changed nothing")
 }

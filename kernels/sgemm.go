@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,12 @@ type Gemm struct {
 	// are free (up to Threads−1), when it starts and again between blocks
 	// of its work, and gives them back when it returns.
 	Cores *Cores
+	// TF32, when set, rounds A and B to TF32 (see RoundTF32) before
+	// multiplying, as NVIDIA's tensor cores do with float32 inputs: the
+	// products are then those of the GPU backend, up to the order of the
+	// float32 sums, which lets the two be compared closely. It costs a
+	// rounded copy of both operands per call.
+	TF32 bool
 
 	// kern, when not nil, replaces the micro-kernel chosen for this CPU.
 	// Tests use it to reach every kernel the machine can run.
@@ -103,6 +110,10 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	threads = max(threads, 1)
 
 	ws := g.workspace()
+	if g.TF32 {
+		ws.tf32A, ws.tf32B = roundTF32(ws.tf32A, a), roundTF32(ws.tf32B, b)
+		a, b = ws.tf32A, ws.tf32B
+	}
 	j := &ws.job
 	*j = sgemmJob{
 		ker: ker, threads: threads, want: threads, cores: g.Cores,
@@ -189,6 +200,8 @@ type sgemmWorkspace struct {
 	tile [sgemmMaxTile]float32
 	job  sgemmJob // the call's shared description, in the calling goroutine's workspace
 
+	tf32A, tf32B []float32 // the operands rounded to TF32, when Gemm.TF32 is set
+
 	// The calling goroutine's workspace also holds its helpers, and the
 	// number of them still working on the current phase.
 	helpers []*sgemmHelper
@@ -208,6 +221,28 @@ func (g *Gemm) workspace() *sgemmWorkspace {
 		return ws
 	}
 	return new(sgemmWorkspace)
+}
+
+// RoundTF32 rounds x to TF32, the format of the tensor cores' float32
+// inputs: 10 mantissa bits, to nearest with ties away from zero (PTX's
+// cvt.rna.tf32.f32). Infinities and NaN are kept; values past the largest
+// TF32 round to infinity.
+func RoundTF32(x float32) float32 {
+	b := math.Float32bits(x)
+	if b&0x7f800000 == 0x7f800000 {
+		return x
+	}
+	return math.Float32frombits((b + 0x1000) &^ 0x1fff)
+}
+
+// roundTF32 returns buf, grown to len(x) elements, holding x rounded to
+// TF32.
+func roundTF32(buf, x []float32) []float32 {
+	buf = sgemmGrow(buf, len(x))
+	for i, v := range x {
+		buf[i] = RoundTF32(v)
+	}
+	return buf
 }
 
 // sgemmGrow returns buf resliced to n elements, reallocated if it is too short.

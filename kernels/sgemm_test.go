@@ -403,3 +403,72 @@ func TestSgemmConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// tf32Ref rounds x to TF32 by float64 arithmetic, sharing no code with
+// RoundTF32's bit manipulation: to nearest with ties away from zero, 11
+// significant bits; below float32's normal range the spacing stays that
+// of the smallest normals' TF32 values.
+func tf32Ref(x float32) float32 {
+	if x == 0 || math.IsInf(float64(x), 0) || math.IsNaN(float64(x)) {
+		return x
+	}
+	_, e := math.Frexp(float64(x)) // x = f·2^e, 0.5 ≤ |f| < 1
+	keep := max(e, -125) - 11
+	return float32(math.Ldexp(math.Round(math.Ldexp(float64(x), -keep)), keep))
+}
+
+func TestRoundTF32(t *testing.T) {
+	bits := []uint32{
+		0x3f801000, 0xbf801000, // 1 + 2⁻¹¹: a tie, away from zero
+		0x3f800fff, 0xbf800fff, // just below the tie: down
+		0x3f803000, 0x3f801001, // tie above an odd last bit; just above a tie
+		0x00001000, 0x80003000, 0x00000fff, 0x00000001, // subnormals
+		0x7f7fffff, 0xff7fffff, // largest floats: up to ±Inf
+		0x7f800000, 0xff800000, 0, 0x80000000, // ±Inf, ±0
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 5000 {
+		bits = append(bits, rng.Uint32()&^0x7f800000|uint32(rng.IntN(254)+1)<<23)
+	}
+	for _, b := range bits {
+		x := math.Float32frombits(b)
+		if got, want := RoundTF32(x), tf32Ref(x); math.Float32bits(got) != math.Float32bits(want) {
+			t.Errorf("RoundTF32(%#08x) = %#08x, want %#08x", b, math.Float32bits(got), math.Float32bits(want))
+		}
+	}
+	for _, b := range []uint32{0x7fc00000, 0x7f800001, 0xffbfffff} {
+		if got := RoundTF32(math.Float32frombits(b)); !math.IsNaN(float64(got)) {
+			t.Errorf("RoundTF32(NaN %#08x) = %v", b, got)
+		}
+	}
+}
+
+// With TF32 set, a product equals, bit for bit, the plain product of the
+// rounded operands, and leaves the operands as they were.
+func TestSgemmTF32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+		tc := sgemmCase{transA: tr[0], transB: tr[1], m: 37, n: 70, k: 130, pad: 3, alpha: 1, beta: 0.5}
+		a, lda, b, ldb, c0, ldc := sgemmOperands(rng, tc)
+		a0, b0 := append([]float32(nil), a...), append([]float32(nil), b...)
+		ra, rb := make([]float32, len(a)), make([]float32, len(b))
+		for i, v := range a {
+			ra[i] = tf32Ref(v)
+		}
+		for i, v := range b {
+			rb[i] = tf32Ref(v)
+		}
+		got, want := append([]float32(nil), c0...), append([]float32(nil), c0...)
+		(&Gemm{Threads: 2, TF32: true}).Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
+		(&Gemm{Threads: 2}).Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, ra, lda, rb, ldb, tc.beta, want, ldc)
+		if k := sgemmFirstDifference(got, want); k >= 0 {
+			t.Errorf("%v: element %d is %v, %v from the rounded operands", tc, k, got[k], want[k])
+		}
+		if sgemmFirstDifference(a, a0) >= 0 || sgemmFirstDifference(b, b0) >= 0 {
+			t.Errorf("%v: the operands changed", tc)
+		}
+		if sgemmFirstDifference(ra, a) < 0 {
+			t.Errorf("%v: rounding to TF32 changed nothing", tc)
+		}
+	}
+}

@@ -8,6 +8,9 @@
 #                                       what DIR holds and prints the table
 #   scripts/gpu-check.sh [DIR]         both, on a GPU host with Go
 #
+# The run keeps every command's output in $GPU_CHECK_LOGS when that is set
+# (a folder it creates), else in a temporary folder.
+#
 # DIR defaults to gpu-check. The run takes about five minutes on one H200
 # (the tests, the benchmarks at short bench times, one MNIST epoch per
 # device); a failing test makes the script exit non-zero after the table.
@@ -44,7 +47,8 @@ metric() { grep -E "^$1" "$log/bench.txt" | head -1 | awk -v u="$2" '{for (i = 2
 
 run() {
 	cd "$dir"
-	log=$(mktemp -d)
+	log=${GPU_CHECK_LOGS:-$(mktemp -d)}
+	mkdir -p "$log"
 	status=0
 	nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/device: /' || true
 	date -u +'date: %Y-%m-%d %H:%M UTC'
@@ -63,7 +67,7 @@ run() {
 		row "go test -tags gpu ./$(echo $t | tr _ /)" $r "$(grep -c -- '^    --- PASS\|^--- PASS' "$log/$t.txt") passed, $(grep -c -- '--- FAIL' "$log/$t.txt") failed"
 	done
 	overlap=$(grep -o '[0-9]*% of the synthesizer' "$log/engine_gpu.txt" | head -1 | cut -d' ' -f1)
-	row "timeline test: synthesizer inside updates" "${overlap:-?}" "TestSynthesizerOverlapsUpdate, 8192-wide layer"
+	row "timeline test: synthesizer inside updates" "${overlap:-?}" "TestSynthesizerOverlapsUpdate, 16384-wide layer"
 	if ! ./bench.test -test.run '^$' -test.bench 'MMAPeak|Gemm|Step|Overlap' -test.benchtime 20x -test.timeout 8m >"$log/bench.txt" 2>&1; then
 		status=1
 		row "benchmarks" FAIL "see below"
@@ -83,9 +87,10 @@ run() {
 	done
 	for dev in cuda:0 cpu; do
 		start=$(date +%s.%N)
-		if ./dnitrain train --device $dev --epochs 1 >"$log/train-$dev.txt" 2>&1; then r=pass; else r=FAIL; status=1; fi
+		out="$log/train-$(echo $dev | tr -d :).txt"
+		if ./dnitrain train --device $dev --epochs 1 >"$out" 2>&1; then r=pass; else r=FAIL; status=1; fi
 		end=$(date +%s.%N)
-		row "dnitrain train --device $dev (1 epoch cdni)" $r "$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f s", e-s}'), $(grep -o 'test error [0-9.]*%' "$log/train-$dev.txt" | tail -1)"
+		row "dnitrain train --device $dev (1 epoch cdni)" $r "$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f s", e-s}'), $(grep -o 'test error [0-9.]*%' "$out" | tail -1)"
 	done
 	if [ $status -ne 0 ]; then
 		# What failed: the failing tests, or else the end of the output.

@@ -57,8 +57,15 @@ func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg opti
 		values = append(values, p.Value)
 	}
 	s.opt = optim.New(cfg, values)
+	// A synthesizer's work is on the step's critical path (a layer waits
+	// for its ĝ), an update is not: synthesizers get the urgent streams, so
+	// that their kernels start ahead of an update's pending blocks.
+	newStream := s.dev.NewStream
+	if kind == SynthSpan {
+		newStream = s.dev.NewUrgentStream
+	}
 	var err error
-	if s.stream, err = s.dev.NewStream(); err == nil {
+	if s.stream, err = newStream(); err == nil {
 		s.uploaded, err = s.dev.NewEvent()
 	}
 	if err != nil {

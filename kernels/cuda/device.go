@@ -194,11 +194,25 @@ type Stream struct {
 
 // NewStream returns a new non-blocking stream (it does not synchronise
 // with the legacy default stream).
-func (d *Device) NewStream() (*Stream, error) {
+func (d *Device) NewStream() (*Stream, error) { return d.newStream(false) }
+
+// NewUrgentStream returns a new non-blocking stream of the device's
+// greatest priority: the block scheduler starts the blocks of its kernels
+// ahead of those waiting on NewStream's streams.
+func (d *Device) NewUrgentStream() (*Stream, error) { return d.newStream(true) }
+
+func (d *Device) newStream(urgent bool) (*Stream, error) {
 	s := &Stream{d: d}
 	err := d.do(func() error {
-		var err error
-		s.s, err = cu.MakeStream(cu.NonBlocking)
+		if !urgent {
+			var err error
+			s.s, err = cu.MakeStream(cu.NonBlocking)
+			return err
+		}
+		_, greatest, err := cu.StreamPriorityRange()
+		if err == nil {
+			s.s, err = cu.MakeStreamWithPriority(greatest, cu.NonBlocking)
+		}
 		return err
 	})
 	if err != nil {

@@ -35,21 +35,8 @@ func gemmRand(name string) *rand.Rand {
 	return rand.New(rand.NewPCG(h, 0x6e3d))
 }
 
-// tf32 rounds x to TF32 as cvt.rna.tf32.f32 does (to nearest, ties away
-// from zero, 10 mantissa bits), by float64 arithmetic, so that it shares no
-// code with the kernel's bit manipulation. Below float32's normal range the
-// spacing stays that of the smallest normals' TF32 values.
-func tf32(x float32) float32 {
-	if x == 0 || math.IsInf(float64(x), 0) || math.IsNaN(float64(x)) {
-		return x
-	}
-	_, e := math.Frexp(float64(x)) // x = f·2^e, 0.5 ≤ |f| < 1
-	keep := max(e, -125) - 11      // 11 significant bits
-	return float32(math.Ldexp(math.Round(math.Ldexp(float64(x), -keep)), keep))
-}
-
 // TestGemmTF32RoundingHost checks the kernel's gemm_to_tf32 (its host version)
-// against tf32: random values of every magnitude, exact ties (which go
+// against kernels.RoundTF32: random values of every magnitude, exact ties (which go
 // away from zero), values just below a tie, subnormals, the largest float
 // (which rounds up to infinity) and the special values.
 func TestGemmTF32RoundingHost(t *testing.T) {
@@ -73,7 +60,7 @@ func TestGemmTF32RoundingHost(t *testing.T) {
 	x[len(bits)] = float32(math.NaN())
 	got := runHost(t, prog, []any{"tf32", len(x)}, [][]float32{x}, len(x))[0]
 	for i, v := range x[:len(bits)] {
-		if want := tf32(v); math.Float32bits(got[i]) != math.Float32bits(want) {
+		if want := kernels.RoundTF32(v); math.Float32bits(got[i]) != math.Float32bits(want) {
 			t.Errorf("gemm_to_tf32(%#08x) = %#08x, want %#08x", bits[i], math.Float32bits(got[i]), math.Float32bits(want))
 		}
 	}
@@ -118,7 +105,7 @@ func TestGemmMMAFragmentsHost(t *testing.T) {
 			for j := range 8 {
 				want, scale := float64(c[i*8+j]), math.Abs(float64(c[i*8+j]))
 				for k := range 8 {
-					p := float64(tf32(a[i*8+k])) * float64(tf32(b[k*8+j]))
+					p := float64(kernels.RoundTF32(a[i*8+k])) * float64(kernels.RoundTF32(b[k*8+j]))
 					want += p
 					scale += math.Abs(p)
 				}
@@ -232,17 +219,32 @@ func gemmCases() []gemmCase {
 // they went in, and the padding of A and B is NaN, so that reading it
 // (instead of zero-filling the edges) poisons the result.
 func TestGemmHost(t *testing.T) {
-	prog := gemmHost(t)
+	run := hostGemm(t)
 	for _, c := range gemmCases() {
 		t.Run(c.String(), func(t *testing.T) {
 			t.Parallel()
-			runGemmCase(t, prog, c)
+			runGemmCase(t, run, c)
 		})
 	}
 }
 
-// runGemmCase runs one case on the host build and checks it.
-func runGemmCase(t *testing.T, prog string, c gemmCase) {
+// gemmRun runs the GEMM of case c on A and B (NaN in their padding), C
+// and the bias (nil without one), laid out with leading dimensions lda,
+// ldb and ldc, and returns C: c.m·ldc floats.
+type gemmRun func(t *testing.T, c gemmCase, lda, ldb, ldc int, a, b, cin, bias []float32) []float32
+
+// hostGemm returns the gemmRun of the host build.
+func hostGemm(t *testing.T) gemmRun {
+	prog := gemmHost(t)
+	return func(t *testing.T, c gemmCase, lda, ldb, ldc int, a, b, cin, bias []float32) []float32 {
+		args := []any{c.m, c.n, c.k, lda, ldb, ldc, b2i(c.transA), b2i(c.transB), c.beta, int(c.act), b2i(c.bias), c.skew}
+		return runHost(t, prog, args, [][]float32{a, b, cin, bias}, c.m*ldc)[0]
+	}
+}
+
+// runGemmCase runs one case with run (the host build or the device) and
+// checks it.
+func runGemmCase(t *testing.T, run gemmRun, c gemmCase) {
 	r := gemmRand(c.String())
 	rowsA, colsA := c.m, c.k
 	if c.transA {
@@ -283,9 +285,7 @@ func runGemmCase(t *testing.T, prog string, c gemmCase) {
 	if c.bias {
 		bias = fill(1, c.n, c.n, 0)
 	}
-	hasBias := b2i(c.bias)
-	got := runHost(t, prog, []any{c.m, c.n, c.k, lda, ldb, ldc, b2i(c.transA), b2i(c.transB), c.beta, int(c.act), hasBias, c.skew},
-		[][]float32{a, b, cin, bias}, c.m*ldc)[0]
+	got := run(t, c, lda, ldb, ldc, a, b, cin, bias)
 
 	// References: exact inputs, TF32 inputs, and S = |A|·|B| (of the TF32
 	// inputs, which bounds that of the exact ones up to 2⁻¹¹).
@@ -297,7 +297,7 @@ func runGemmCase(t *testing.T, prog string, c gemmCase) {
 		return w
 	}
 	abs := func(x float32) float32 { return float32(math.Abs(float64(x))) }
-	at, bt := round(a, tf32), round(b, tf32)
+	at, bt := round(a, kernels.RoundTF32), round(b, kernels.RoundTF32)
 	ref := func(a, b []float32, beta float32) []float32 {
 		z := make([]float32, len(cin))
 		copy(z, cin)

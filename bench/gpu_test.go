@@ -142,29 +142,11 @@ func BenchmarkGemm(b *testing.B) {
 	}
 	defer s.Close()
 	const n = 4096
-	bufs := make([]cuda.Buffer, 4)
-	for i := range bufs {
-		if bufs[i], err = d.Alloc(n * n); err != nil {
-			b.Fatal(err)
-		}
-		defer d.Free(bufs[i])
-	}
 	// Random operands: tensor cores multiplying zeros draw less power and
 	// may clock higher than on real data.
 	rng := rand.New(rand.NewPCG(1, 1))
-	for _, buf := range bufs[:2] {
-		v := make([]float32, buf.Len())
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		if err := s.Upload(buf, v); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Sync(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	bias := bufs[3].Slice(0, n)
+	bufs := []cuda.Buffer{randomBuffer(b, d, s, rng, n*n), randomBuffer(b, d, s, rng, n*n), randomBuffer(b, d, s, rng, n*n)}
+	bias := randomBuffer(b, d, s, rng, n)
 	for _, tc := range []struct {
 		name           string
 		transA, transB bool
@@ -239,4 +221,76 @@ func BenchmarkOverlap(b *testing.B) {
 			b.ReportMetric(update/float64(b.N*stepsPerRun), "update-ms/step")
 		})
 	}
+}
+
+// BenchmarkGemmSmall times the products of MNIST's networks, which cover
+// few blocks of the device, as one kernel (split1) and as Gemm runs them
+// (auto: K split to fill the SMs, then the reduction), in µs per product.
+func BenchmarkGemmSmall(b *testing.B) {
+	d, err := device()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := d.NewStream()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, tc := range []struct {
+		name           string
+		m, n, k        int
+		transA, transB bool
+	}{
+		{"xW_256x784x256", 256, 256, 784, false, false},     // a first layer's forward pass
+		{"xTg_784x256x256", 784, 256, 256, true, false},     // its weight gradient
+		{"xW_256x1024x1024", 256, 1024, 1024, false, false}, // a 1024-wide synthesizer layer
+		{"gWT_256x256x1024", 256, 256, 1024, false, true},   // the gradient into its input
+	} {
+		a, bb, c := randomBuffer(b, d, s, rng, tc.m*tc.k), randomBuffer(b, d, s, rng, tc.k*tc.n), randomBuffer(b, d, s, rng, tc.m*tc.n)
+		lda, ldb := tc.k, tc.n
+		if tc.transA {
+			lda = tc.m
+		}
+		if tc.transB {
+			ldb = tc.k
+		}
+		for _, split := range []bool{false, true} {
+			name := tc.name + "/split1"
+			if split {
+				name = tc.name + "/auto"
+			}
+			b.Run(name, func(b *testing.B) {
+				ms := timeKernel(b, d, s, func() error {
+					if split {
+						return s.Gemm(c, a, bb, cuda.Buffer{}, tc.m, tc.n, tc.k, lda, ldb, tc.n, tc.transA, tc.transB, 0, 0)
+					}
+					return s.GemmSplit(c, a, bb, cuda.Buffer{}, tc.m, tc.n, tc.k, lda, ldb, tc.n, tc.transA, tc.transB, 0, 0, 1)
+				})
+				b.ReportMetric(1e3*ms/float64(b.N), "µs/op")
+				b.ReportMetric(2*float64(tc.m)*float64(tc.n)*float64(tc.k)*float64(b.N)/(ms*1e-3)/1e12, "TFLOP/s")
+			})
+		}
+	}
+}
+
+// randomBuffer returns a device buffer of n normal random floats, freed
+// when b ends.
+func randomBuffer(b *testing.B, d *cuda.Device, s *cuda.Stream, rng *rand.Rand, n int) cuda.Buffer {
+	buf, err := d.Alloc(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Free(buf) })
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	if err := s.Upload(buf, v); err == nil {
+		err = s.Sync()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return buf
 }

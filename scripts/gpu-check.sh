@@ -77,6 +77,11 @@ run() {
 	for g in xW_bias_relu xTg gWT; do
 		row "fused GEMM 4096³ $g" "$(metric "BenchmarkGemm/${g}_4096" %mma)%" "$(metric "BenchmarkGemm/${g}_4096" TFLOP/s) TFLOP/s"
 	done
+	for g in xW_256x784x256 xTg_784x256x256 xW_256x1024x1024 gWT_256x256x1024; do
+		a=$(metric "BenchmarkGemmSmall/$g/auto" µs/op)
+		o=$(metric "BenchmarkGemmSmall/$g/split1" µs/op)
+		row "GEMM $g, split K vs one kernel" "$(awk -v a="$a" -v o="$o" 'BEGIN{if (a > 0) printf "%.1fx", o/a; else print "?"}')" "$a µs vs $o µs"
+	done
 	for m in bprop cdni_linear dni_2x1024; do
 		c=$(metric "BenchmarkStep/$m/cpu" ms/step)
 		g=$(metric "BenchmarkStep/$m/cuda0" ms/step)

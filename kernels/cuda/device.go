@@ -188,8 +188,33 @@ func (d *Device) Free(b Buffer) error {
 // Stream is a CUDA stream of d: work on one stream runs in order, work on
 // different streams may overlap unless tied by events.
 type Stream struct {
-	d *Device
-	s cu.Stream
+	d    *Device
+	s    cu.Stream
+	work Buffer // split-K partial sums (GemmSplit), grown on demand
+}
+
+// workspace returns n floats of the stream's work buffer, growing it when
+// shorter. Work queued on s that reads the old buffer is waited for before
+// the buffer is freed.
+func (s *Stream) workspace(n int) (Buffer, error) {
+	if n <= s.work.n {
+		return s.work.Slice(0, n), nil
+	}
+	if !s.work.Nil() {
+		if err := s.Sync(); err != nil {
+			return Buffer{}, err
+		}
+		if err := s.d.Free(s.work); err != nil {
+			return Buffer{}, err
+		}
+		s.work = Buffer{}
+	}
+	b, err := s.d.Alloc(n)
+	if err != nil {
+		return Buffer{}, err
+	}
+	s.work = b
+	return b, nil
 }
 
 // NewStream returns a new non-blocking stream (it does not synchronise
@@ -221,8 +246,20 @@ func (d *Device) newStream(urgent bool) (*Stream, error) {
 	return s, nil
 }
 
-// Close destroys the stream after its pending work.
-func (s *Stream) Close() error { return s.d.do(func() error { return s.s.Destroy() }) }
+// Close destroys the stream after its pending work, and frees its work
+// buffer.
+func (s *Stream) Close() error {
+	if !s.work.Nil() {
+		if err := s.Sync(); err != nil {
+			return err
+		}
+		if err := s.d.Free(s.work); err != nil {
+			return err
+		}
+		s.work = Buffer{}
+	}
+	return s.d.do(func() error { return s.s.Destroy() })
+}
 
 // Sync waits for all work queued on s.
 func (s *Stream) Sync() error {

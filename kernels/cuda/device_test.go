@@ -92,7 +92,10 @@ func requireClose(t *testing.T, what string, got, want []float32, tol float64) {
 // exact in float32, so only the order of the float32 sums may differ
 // from the emulation's, which the first-order bound does not depend on.
 func TestGemmDevice(t *testing.T) {
-	cases := append(gemmCases(), gemmCase{m: 640, n: 520, k: 1030, transB: true, bias: true, act: kernels.ReLU})
+	cases := append(gemmCases(),
+		gemmCase{m: 640, n: 520, k: 1030, transB: true, bias: true, act: kernels.ReLU},
+		gemmCase{m: 256, n: 256, k: 784, bias: true, act: kernels.ReLU, splits: gemmSplits(256, 256, 784, dev.SMs)},
+	)
 	for _, c := range cases {
 		t.Run(c.String(), func(t *testing.T) { runGemmCase(t, deviceGemm, c) })
 	}
@@ -110,7 +113,7 @@ func deviceGemm(t *testing.T, c gemmCase, lda, ldb, ldc int, a, b, cin, bias []f
 		bd = onDevice(t, bias)
 	}
 	cd := onDevice(t, cin)
-	if err := stream.Gemm(cd, skewed(a), skewed(b), bd, c.m, c.n, c.k, lda, ldb, ldc, c.transA, c.transB, c.beta, int(c.act)); err != nil {
+	if err := stream.GemmSplit(cd, skewed(a), skewed(b), bd, c.m, c.n, c.k, lda, ldb, ldc, c.transA, c.transB, c.beta, int(c.act), max(c.splits, 1)); err != nil {
 		t.Fatal(err)
 	}
 	return fromDevice(t, cd, len(cin))

@@ -2,9 +2,18 @@
 // (mma.sync m16n8k8, TF32 inputs, float32 accumulation), and mma_peak, the
 // probe that measures the device's rate of that instruction.
 //
-// Launch: grid (ceil(N/GEMM_BN), ceil(M/GEMM_BM)), block GEMM_THREADS,
-// no dynamic shared memory (the kernel's static shared memory,
-// GEMM_SMEM_BYTES, stays under the 48 KiB a launch gets without opting in).
+// Launch: grid (ceil(N/GEMM_BN), ceil(M/GEMM_BM), splits), block
+// GEMM_THREADS, no dynamic shared memory (the kernel's static shared
+// memory, GEMM_SMEM_BYTES, stays under the 48 KiB a launch gets without
+// opting in).
+//
+// Split K. A product of few blocks (MNIST's: a 256×256 output is 4 blocks
+// on an H200's 132 SMs) leaves most of the device idle. With splits > 1,
+// block z of the grid's third dimension takes its share of the k-tiles
+// (gemm_split_tiles) and writes its raw sums to the work buffer, one M×N
+// slice per split; gemm_splitk_reduce then adds the slices in split order
+// and applies the epilogue. No atomics: the result does not depend on the
+// blocks' timing.
 //
 // Tiling. A block computes a GEMM_BM×GEMM_BN tile of C, walking K in steps
 // of GEMM_BK. Its 8 warps sit 2 (along M) × 4 (along N); a warp owns a
@@ -97,6 +106,7 @@ static_assert(GEMM_SMEM_BYTES <= 48 * 1024, "static shared memory");
 struct GemmArgs {
 	float *C;
 	const float *A, *B, *bias;
+	float *work; // split K: splits slices of M×N partial sums; null without a split
 	long long M, N, K, lda, ldb, ldc;
 	float beta;
 	long long act;
@@ -105,13 +115,14 @@ struct GemmArgs {
 
 // gemm_args packs the parameters; vecA and vecB say whether the float4
 // fast path of the global loads is aligned for A and B.
-HD GemmArgs gemm_args(float *C, const float *A, const float *B, const float *bias, long long M, long long N,
-		      long long K, long long lda, long long ldb, long long ldc, double beta, long long act) {
+HD GemmArgs gemm_args(float *C, const float *A, const float *B, const float *bias, float *work, long long M,
+		      long long N, long long K, long long lda, long long ldb, long long ldc, double beta, long long act) {
 	GemmArgs p;
 	p.C = C;
 	p.A = A;
 	p.B = B;
 	p.bias = bias;
+	p.work = work;
 	p.M = M;
 	p.N = N;
 	p.K = K;
@@ -184,6 +195,14 @@ HD float gemm_to_tf32(float x) {
 
 // gemm_ktiles is the number of k-tiles covering K.
 HD long long gemm_ktiles(long long K) { return (K + GEMM_BK - 1) / GEMM_BK; }
+
+// gemm_split_tiles sets [*kt0, *kt1) to the k-tiles of split z of splits:
+// consecutive runs of ceil(tiles/splits), the last ones shorter or empty.
+HD void gemm_split_tiles(long long K, long long z, long long splits, long long *kt0, long long *kt1) {
+	const long long nk = gemm_ktiles(K), per = (nk + splits - 1) / splits;
+	*kt0 = z * per < nk ? z * per : nk;
+	*kt1 = (z + 1) * per < nk ? (z + 1) * per : nk;
+}
 
 // gemm_slot is the shared-memory slot (0 or 1) that holds k-tile kt: the
 // tiles alternate, so the slot being filled is never the one being read.
@@ -330,10 +349,25 @@ HD void gemm_frags(const float *sa, const float *sb, int warp, int lane, int ks,
 	}
 }
 
-// gemm_epilogue writes thread tid's accumulators of block (bm, bn) to C:
-// C = act(acc + beta·C + bias), skipping elements outside M×N. C is read
-// only when beta is not 0, so it may then hold anything, NaN included.
-HD void gemm_epilogue(const GemmArgs &p, long long bm, long long bn, int tid, const float acc[GEMM_MT][GEMM_NT][4]) {
+// gemm_finish stores element (row, col) of C from its sum v:
+// C = act(v + beta·C + bias). C is read only when beta is not 0, so it may
+// then hold anything, NaN included.
+HD void gemm_finish(const GemmArgs &p, long long row, long long col, float v) {
+	float *c = p.C + row * p.ldc + col;
+	if (p.beta != 0.f) {
+		v += p.beta * *c;
+	}
+	if (p.bias) {
+		v += p.bias[col];
+	}
+	*c = activate(v, p.act);
+}
+
+// gemm_epilogue writes thread tid's accumulators of block (bm, bn, z),
+// skipping elements outside M×N: through gemm_finish to C, or, with a
+// split K, as they are to slice z of the work buffer.
+HD void gemm_epilogue(const GemmArgs &p, long long bm, long long bn, long long z, int tid,
+		      const float acc[GEMM_MT][GEMM_NT][4]) {
 	const int warp = tid >> 5, lane = tid & 31;
 	const long long row0 = bm * GEMM_BM + gemm_warp_row0(warp), col0 = bn * GEMM_BN + gemm_warp_col0(warp);
 	GEMM_UNROLL
@@ -347,17 +381,27 @@ HD void gemm_epilogue(const GemmArgs &p, long long bm, long long bn, int tid, co
 				if (row >= p.M || col >= p.N) {
 					continue;
 				}
-				float v = acc[i][j][r];
-				float *c = p.C + row * p.ldc + col;
-				if (p.beta != 0.f) {
-					v += p.beta * *c;
+				if (p.work) {
+					p.work[(z * p.M + row) * p.N + col] = acc[i][j][r];
+				} else {
+					gemm_finish(p, row, col, acc[i][j][r]);
 				}
-				if (p.bias) {
-					v += p.bias[col];
-				}
-				*c = activate(v, p.act);
 			}
 		}
+	}
+}
+
+// gemm_splitk_reduce_thread is the grid-stride body of gemm_splitk_reduce:
+// each element of C is the sum, in split order, of its splits partial sums
+// in work, finished as gemm_finish does.
+HD void gemm_splitk_reduce_thread(long long i, long long stride, const GemmArgs &p, long long splits) {
+	const long long n = p.M * p.N;
+	for (; i < n; i += stride) {
+		float v = p.work[i];
+		for (long long z = 1; z < splits; z++) {
+			v += p.work[z * n + i];
+		}
+		gemm_finish(p, i / p.N, i % p.N, v);
 	}
 }
 
@@ -382,6 +426,8 @@ __device__ __forceinline__ void gemm_mainloop(const GemmArgs &p, float *sa, floa
 					      float acc[GEMM_MT][GEMM_NT][4]) {
 	const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 	const long long bm = blockIdx.y, bn = blockIdx.x;
+	long long kt0, kt1;
+	gemm_split_tiles(p.K, blockIdx.z, gridDim.z, &kt0, &kt1);
 	GEMM_UNROLL
 	for (int i = 0; i < GEMM_MT; i++) {
 		GEMM_UNROLL
@@ -392,16 +438,18 @@ __device__ __forceinline__ void gemm_mainloop(const GemmArgs &p, float *sa, floa
 			}
 		}
 	}
+	if (kt0 == kt1) {
+		return; // an empty split: the epilogue writes zeros to its slice
+	}
 	float ra[GEMM_VA][4], rb[GEMM_VB][4];
-	const long long nk = gemm_ktiles(p.K);
-	gemm_fetch<TA, TB>(p, bm, bn, 0, tid, ra, rb);
-	gemm_stash<TA, TB>(sa + gemm_slot(0) * GEMM_SMEM_A, sb + gemm_slot(0) * GEMM_SMEM_B, tid, ra, rb);
+	gemm_fetch<TA, TB>(p, bm, bn, kt0, tid, ra, rb);
+	gemm_stash<TA, TB>(sa + gemm_slot(kt0) * GEMM_SMEM_A, sb + gemm_slot(kt0) * GEMM_SMEM_B, tid, ra, rb);
 	__syncthreads();
-	for (long long kt = 0; kt < nk; kt++) {
+	for (long long kt = kt0; kt < kt1; kt++) {
 		const int s = gemm_slot(kt);
 		// Issue the next tile's global loads first; they land in
 		// registers while this tile's mmas run.
-		if (kt + 1 < nk) {
+		if (kt + 1 < kt1) {
 			gemm_fetch<TA, TB>(p, bm, bn, kt + 1, tid, ra, rb);
 		}
 		GEMM_UNROLL
@@ -431,7 +479,7 @@ __device__ __forceinline__ void gemm_mainloop(const GemmArgs &p, float *sa, floa
 		}
 		// The other slot was last read in iteration kt−1, which every
 		// thread has left (the barrier below), so it is free to fill.
-		if (kt + 1 < nk) {
+		if (kt + 1 < kt1) {
 			gemm_stash<TA, TB>(sa + gemm_slot(kt + 1) * GEMM_SMEM_A, sb + gemm_slot(kt + 1) * GEMM_SMEM_B, tid,
 					   ra, rb);
 		}
@@ -445,13 +493,15 @@ __device__ __forceinline__ void gemm_mainloop(const GemmArgs &p, float *sa, floa
 // dimension ldc, bias is N floats or null, beta is 0 (C is not read) or 1,
 // act is numbered as in common.cuh. Products are of TF32-rounded inputs,
 // sums in float32. Any M, N, K ≥ 1 and leading dimensions are handled.
+// With gridDim.z > 1 (split K), work holds gridDim.z·M·N floats, C is left
+// to gemm_splitk_reduce, and bias, beta and act are its; else work is null.
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1)
-    gemm_tf32(float *C, const float *A, const float *B, const float *bias, long long M, long long N, long long K,
-	      long long lda, long long ldb, long long ldc, long long transA, long long transB, double beta,
-	      long long act) {
+    gemm_tf32(float *C, const float *A, const float *B, const float *bias, float *work, long long M, long long N,
+	      long long K, long long lda, long long ldb, long long ldc, long long transA, long long transB,
+	      double beta, long long act) {
 	__shared__ __align__(16) float sa[2 * GEMM_SMEM_A];
 	__shared__ __align__(16) float sb[2 * GEMM_SMEM_B];
-	const GemmArgs p = gemm_args(C, A, B, bias, M, N, K, lda, ldb, ldc, beta, act);
+	const GemmArgs p = gemm_args(C, A, B, bias, work, M, N, K, lda, ldb, ldc, beta, act);
 	float acc[GEMM_MT][GEMM_NT][4];
 	if (transA) {
 		if (transB) {
@@ -466,7 +516,17 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 1)
 			gemm_mainloop<false, false>(p, sa, sb, acc);
 		}
 	}
-	gemm_epilogue(p, blockIdx.y, blockIdx.x, threadIdx.x, acc);
+	gemm_epilogue(p, blockIdx.y, blockIdx.x, blockIdx.z, threadIdx.x, acc);
+}
+
+// gemm_splitk_reduce finishes a split-K gemm_tf32 of the same arguments:
+// C = act(Σ_z work[z] + beta·C + bias), over M·N elements with a grid
+// stride (1-D launch, as the elementwise kernels).
+extern "C" __global__ void gemm_splitk_reduce(float *C, const float *bias, float *work, long long M, long long N,
+					      long long ldc, long long splits, double beta, long long act) {
+	const GemmArgs p = gemm_args(C, nullptr, nullptr, bias, work, M, N, 0, 1, 1, ldc, beta, act);
+	gemm_splitk_reduce_thread((long long)blockIdx.x * blockDim.x + threadIdx.x, (long long)gridDim.x * blockDim.x,
+				  p, splits);
 }
 
 // Independent accumulator chains per warp in mma_peak: enough to cover the

@@ -157,13 +157,13 @@ template <bool TA, bool TB> void warp_mma(Thread *th, int warp, int s, int ks) {
 }
 
 // host_block emulates gemm_mainloop and then gemm_epilogue for block
-// (bm, bn), phase by phase in the kernel's order, each phase for all
+// (bm, bn, z) of a grid of splits layers, phase by phase in the kernel's order, each phase for all
 // threads (or warps) before the next.
 // Between two barriers the device may interleave the threads in any order;
 // the emulation picks the order worst for a wrong slot choice: every
 // thread's stash of tile kt+1 happens before any warp reads tile kt, so
 // stashing into the slot being read would corrupt the result here.
-template <bool TA, bool TB> void host_block(const GemmArgs &p, long long bm, long long bn) {
+template <bool TA, bool TB> void host_block(const GemmArgs &p, long long bm, long long bn, long long z, long long splits) {
 	// Shared memory starts as NaN: a fragment read of an element no
 	// thread stored (padding, or the wrong slot) poisons the result.
 	for (float &x : smem_a) {
@@ -176,16 +176,17 @@ template <bool TA, bool TB> void host_block(const GemmArgs &p, long long bm, lon
 	for (Thread &t : th) {
 		memset(t.acc, 0, sizeof t.acc);
 	}
-	const long long nk = gemm_ktiles(p.K);
-	for (int tid = 0; tid < GEMM_THREADS; tid++) {
-		gemm_fetch<TA, TB>(p, bm, bn, 0, tid, th[tid].ra, th[tid].rb);
-		gemm_stash<TA, TB>(smem_a + gemm_slot(0) * GEMM_SMEM_A, smem_b + gemm_slot(0) * GEMM_SMEM_B, tid,
+	long long kt0, kt1;
+	gemm_split_tiles(p.K, z, splits, &kt0, &kt1);
+	for (int tid = 0; kt0 < kt1 && tid < GEMM_THREADS; tid++) { // an empty split only zeroes its slice
+		gemm_fetch<TA, TB>(p, bm, bn, kt0, tid, th[tid].ra, th[tid].rb);
+		gemm_stash<TA, TB>(smem_a + gemm_slot(kt0) * GEMM_SMEM_A, smem_b + gemm_slot(kt0) * GEMM_SMEM_B, tid,
 				   th[tid].ra, th[tid].rb);
 	}
 	// __syncthreads()
-	for (long long kt = 0; kt < nk; kt++) {
+	for (long long kt = kt0; kt < kt1; kt++) {
 		const int s = gemm_slot(kt);
-		if (kt + 1 < nk) {
+		if (kt + 1 < kt1) {
 			for (int tid = 0; tid < GEMM_THREADS; tid++) {
 				gemm_fetch<TA, TB>(p, bm, bn, kt + 1, tid, th[tid].ra, th[tid].rb);
 				gemm_stash<TA, TB>(smem_a + gemm_slot(kt + 1) * GEMM_SMEM_A,
@@ -200,16 +201,25 @@ template <bool TA, bool TB> void host_block(const GemmArgs &p, long long bm, lon
 		// __syncthreads()
 	}
 	for (int tid = 0; tid < GEMM_THREADS; tid++) {
-		gemm_epilogue(p, bm, bn, tid, th[tid].acc);
+		gemm_epilogue(p, bm, bn, z, tid, th[tid].acc);
 	}
 }
 
-// host_grid emulates the kernel's whole launch grid.
-template <bool TA, bool TB> void host_grid(const GemmArgs &p) {
+// host_grid emulates the kernel's whole launch grid of splits layers and,
+// with more than one, gemm_splitk_reduce (the kernel launched after it)
+// with a grid of reduceThreads threads, last to first.
+template <bool TA, bool TB> void host_grid(const GemmArgs &p, long long splits, long long reduceThreads) {
 	const long long gx = (p.N + GEMM_BN - 1) / GEMM_BN, gy = (p.M + GEMM_BM - 1) / GEMM_BM;
-	for (long long by = 0; by < gy; by++) {
-		for (long long bx = 0; bx < gx; bx++) {
-			host_block<TA, TB>(p, by, bx);
+	for (long long z = 0; z < splits; z++) {
+		for (long long by = 0; by < gy; by++) {
+			for (long long bx = 0; bx < gx; bx++) {
+				host_block<TA, TB>(p, by, bx, z, splits);
+			}
+		}
+	}
+	if (splits > 1) {
+		for (long long i = reduceThreads - 1; i >= 0; i--) {
+			gemm_splitk_reduce_thread(i, reduceThreads, p, splits);
 		}
 	}
 }
@@ -277,8 +287,8 @@ int main(int argc, char **argv) {
 	if (argc == 3 && std::string(argv[1]) == "tf32") {
 		return tf32_mode(arg(argv, 2));
 	}
-	if (argc != 12 && argc != 13) {
-		fprintf(stderr, "usage: %s M N K LDA LDB LDC TRANSA TRANSB BETA ACT HASBIAS [SKEW]\n", argv[0]);
+	if (argc != 14) {
+		fprintf(stderr, "usage: %s M N K LDA LDB LDC TRANSA TRANSB BETA ACT HASBIAS SKEW SPLITS\n", argv[0]);
 		return 2;
 	}
 	const long long M = arg(argv, 1), N = arg(argv, 2), K = arg(argv, 3);
@@ -287,8 +297,10 @@ int main(int argc, char **argv) {
 	const double beta = std::atof(argv[9]);
 	const long long act = arg(argv, 10);
 	const bool hasBias = arg(argv, 11) != 0;
-	const int skew = argc == 13 ? (int)arg(argv, 12) : 0;
-	if (M < 1 || N < 1 || K < 1 || lda < (ta ? M : K) || ldb < (tb ? K : N) || ldc < N || skew < 0 || skew > 3) {
+	const int skew = (int)arg(argv, 12);
+	const long long splits = arg(argv, 13);
+	if (M < 1 || N < 1 || K < 1 || lda < (ta ? M : K) || ldb < (tb ? K : N) || ldc < N || skew < 0 || skew > 3 ||
+	    splits < 1) {
 		fprintf(stderr, "bad arguments\n");
 		return 2;
 	}
@@ -297,18 +309,24 @@ int main(int argc, char **argv) {
 	const float *B = guarded(bbuf, (tb ? N : K) * ldb, skew);
 	std::vector<float> C = read_floats(M * ldc);
 	std::vector<float> bias = read_floats(hasBias ? N : 0);
-	const GemmArgs p = gemm_args(C.data(), A, B, hasBias ? bias.data() : nullptr, M, N, K, lda, ldb, ldc, beta, act);
+	// The work buffer starts as NaN: a partial sum no block wrote poisons
+	// the result. The reduction runs on a grid of a third of the elements,
+	// so that its threads take several each.
+	std::vector<float> work(splits > 1 ? splits * M * N : 0, NaN);
+	float *wp = splits > 1 ? work.data() : nullptr;
+	const long long reduceThreads = (M * N + 2) / 3;
+	const GemmArgs p = gemm_args(C.data(), A, B, hasBias ? bias.data() : nullptr, wp, M, N, K, lda, ldb, ldc, beta, act);
 	if (ta) {
 		if (tb) {
-			host_grid<true, true>(p);
+			host_grid<true, true>(p, splits, reduceThreads);
 		} else {
-			host_grid<true, false>(p);
+			host_grid<true, false>(p, splits, reduceThreads);
 		}
 	} else {
 		if (tb) {
-			host_grid<false, true>(p);
+			host_grid<false, true>(p, splits, reduceThreads);
 		} else {
-			host_grid<false, false>(p);
+			host_grid<false, false>(p, splits, reduceThreads);
 		}
 	}
 	write_floats(C.data(), M * ldc);

@@ -125,7 +125,8 @@ func TestGemmMMAFragmentsHost(t *testing.T) {
 }
 
 // gemmCase is one GEMM of the host tests. Leading dimensions of 0 mean the
-// tight ones; skew places A and B that many floats off 16-byte alignment.
+// tight ones; skew places A and B that many floats off 16-byte alignment;
+// splits > 1 splits K that many ways.
 type gemmCase struct {
 	m, n, k        int
 	lda, ldb, ldc  int
@@ -134,6 +135,7 @@ type gemmCase struct {
 	act            kernels.Activation
 	bias           bool
 	skew           int
+	splits         int
 }
 
 func (c gemmCase) String() string {
@@ -141,6 +143,9 @@ func (c gemmCase) String() string {
 		b2i(c.transA), b2i(c.transB), c.beta, c.act, c.bias)
 	if c.skew != 0 {
 		s += fmt.Sprintf("/skew%d", c.skew)
+	}
+	if c.splits > 1 {
+		s += fmt.Sprintf("/split%d", c.splits)
 	}
 	return s
 }
@@ -189,6 +194,16 @@ func gemmCases() []gemmCase {
 			cs = append(cs, gemmCase{m: 64, n: 96, k: 32, transA: ta, transB: tb, bias: true, skew: 1})
 		}
 	}
+	// Split K: even and uneven shares of the k-tiles, a split with none
+	// (K = 33 is 3 k-tiles for 4 splits; K = 16 is 1 for 2), and the
+	// epilogue (bias, activation, beta) applied after the splits' sums.
+	cs = append(cs,
+		gemmCase{m: 257, n: 255, k: 129, bias: true, act: kernels.ReLU, splits: 3},
+		gemmCase{m: 3, n: 300, k: 129, transB: true, beta: 1, splits: 4},
+		gemmCase{m: 130, n: 70, k: 33, transA: true, bias: true, act: kernels.Tanh, splits: 4},
+		gemmCase{m: 128, n: 128, k: 16, transA: true, transB: true, beta: 1, act: kernels.Sigmoid, splits: 2},
+		gemmCase{m: 100, n: 90, k: 50, lda: 131, ldb: 97, ldc: 93, bias: true, splits: 2},
+	)
 	for act := kernels.Identity; act <= kernels.Sigmoid; act++ {
 		for _, bias := range []bool{false, true} {
 			cs = append(cs, gemmCase{m: 140, n: 133, k: 70, act: act, bias: bias})
@@ -237,7 +252,7 @@ type gemmRun func(t *testing.T, c gemmCase, lda, ldb, ldc int, a, b, cin, bias [
 func hostGemm(t *testing.T) gemmRun {
 	prog := gemmHost(t)
 	return func(t *testing.T, c gemmCase, lda, ldb, ldc int, a, b, cin, bias []float32) []float32 {
-		args := []any{c.m, c.n, c.k, lda, ldb, ldc, b2i(c.transA), b2i(c.transB), c.beta, int(c.act), b2i(c.bias), c.skew}
+		args := []any{c.m, c.n, c.k, lda, ldb, ldc, b2i(c.transA), b2i(c.transB), c.beta, int(c.act), b2i(c.bias), c.skew, max(c.splits, 1)}
 		return runHost(t, prog, args, [][]float32{a, b, cin, bias}, c.m*ldc)[0]
 	}
 }

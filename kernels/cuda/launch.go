@@ -15,14 +15,17 @@ const maxGridY = 65535
 // with a grid stride, so the cap only bounds the grid, not n).
 func grid1D(n int) int { return min(ceilDiv(n, blockThreads), maxGrid1D) }
 
-func ceilDiv(a, b int) int { return (a + b - 1) / b }
-
 // launch queues kernel name on s with grid gx×gy blocks of bx threads
 // (nothing for an empty grid: no elements). Every argument travels as 8
 // bytes, as cu's Launch copies them: buffers as device pointers, ints as
 // int64, float64 as double, bools as 0/1.
 func (s *Stream) launch(name string, gx, gy, bx int, args ...any) error {
-	if gx <= 0 || gy <= 0 {
+	return s.launch3(name, gx, gy, 1, bx, args...)
+}
+
+// launch3 is launch with a grid of gz layers of gx×gy blocks.
+func (s *Stream) launch3(name string, gx, gy, gz, bx int, args ...any) error {
+	if gx <= 0 || gy <= 0 || gz <= 0 {
 		return nil
 	}
 	params := make([]unsafe.Pointer, len(args))
@@ -49,7 +52,7 @@ func (s *Stream) launch(name string, gx, gy, bx int, args ...any) error {
 		return fmt.Errorf("cuda: no kernel %s", name)
 	}
 	return s.d.do(func() error {
-		if err := fn.Launch(gx, gy, 1, bx, 1, 1, 0, s.s, params); err != nil {
+		if err := fn.Launch(gx, gy, gz, bx, 1, 1, 0, s.s, params); err != nil {
 			return fmt.Errorf("cuda: launching %s: %w", name, err)
 		}
 		return nil
@@ -61,15 +64,38 @@ func (s *Stream) launch(name string, gx, gy, bx int, args ...any) error {
 // transA), op(B) is k×n (B stored n×k when transB), all row-major with
 // leading dimensions lda, ldb, ldc. bias (n floats) may be the null
 // Buffer; when beta is 0, C is only written (it may hold anything).
+// Products of few output blocks split K to occupy the device (see
+// gemmSplits and GemmSplit).
 func (s *Stream) Gemm(c, a, b, bias Buffer, m, n, k, lda, ldb, ldc int, transA, transB bool, beta float64, act int) error {
+	return s.GemmSplit(c, a, b, bias, m, n, k, lda, ldb, ldc, transA, transB, beta, act, gemmSplits(m, n, k, s.d.SMs))
+}
+
+// GemmSplit is Gemm with K split splits ways: each split's partial sums go
+// to a work buffer of the stream (grown on demand, kept until Close), and
+// a second kernel adds them in order and applies the epilogue. splits 1
+// is the plain product.
+func (s *Stream) GemmSplit(c, a, b, bias Buffer, m, n, k, lda, ldb, ldc int, transA, transB bool, beta float64, act, splits int) error {
 	if m <= 0 || n <= 0 || k <= 0 {
 		return fmt.Errorf("cuda: gemm of %d×%d×%d", m, n, k)
 	}
 	if ceilDiv(m, gemmBM) > maxGridY {
 		return fmt.Errorf("cuda: gemm of %d rows: at most %d", m, maxGridY*gemmBM)
 	}
-	return s.launch("gemm_tf32", ceilDiv(n, gemmBN), ceilDiv(m, gemmBM), gemmThreads,
-		c, a, b, bias, m, n, k, lda, ldb, ldc, transA, transB, beta, act)
+	if splits < 1 || splits > maxGridY {
+		return fmt.Errorf("cuda: gemm split %d ways", splits)
+	}
+	gx, gy := ceilDiv(n, gemmBN), ceilDiv(m, gemmBM)
+	if splits == 1 {
+		return s.launch("gemm_tf32", gx, gy, gemmThreads, c, a, b, bias, Buffer{}, m, n, k, lda, ldb, ldc, transA, transB, beta, act)
+	}
+	work, err := s.workspace(splits * m * n)
+	if err != nil {
+		return err
+	}
+	if err := s.launch3("gemm_tf32", gx, gy, splits, gemmThreads, c, a, b, bias, work, m, n, k, lda, ldb, ldc, transA, transB, beta, act); err != nil {
+		return err
+	}
+	return s.launch("gemm_splitk_reduce", grid1D(m*n), 1, blockThreads, c, bias, work, m, n, ldc, splits, beta, act)
 }
 
 // BiasActivate queues z = act(z + bias) on a rows×cols matrix (bias may

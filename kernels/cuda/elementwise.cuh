@@ -8,8 +8,9 @@
 // batchnorm.go, loss.go, optim.go) operation by operation, in float32 where
 // they use float32, so that the GPU results differ from them by rounding
 // only. No kernel uses atomics: each output element has exactly one writer,
-// and every reduction runs sequentially in one thread, which makes the
-// results deterministic.
+// and every reduction runs in a fixed order (sequentially in one thread, or
+// in fixed row groups added in group order), which makes the results
+// deterministic.
 #pragma once
 
 #include "common.cuh"
@@ -17,8 +18,9 @@
 // Launch shapes (README.md), mirrored by the Go side: every kernel uses blocks
 // of ELEMENTWISE_BLOCK threads. The 1-D kernels use grid_1d(n) blocks and a
 // grid-stride loop, so any grid size would be correct; the cap only bounds
-// the grid for very large n. The per-column and per-row kernels use one
-// thread per column or row, grid_per_item(count) blocks.
+// the grid for very large n. The per-row kernels use one thread per row,
+// grid_per_item(count) blocks; the column reductions grid_columns(cols)
+// blocks of COLUMN_COLS columns each.
 enum { ELEMENTWISE_BLOCK = 256 };
 #define ELEMENTWISE_MAX_GRID 65535LL
 
@@ -31,7 +33,7 @@ HD long long grid_1d(long long n) {
 }
 
 // grid_per_item returns the number of blocks of a kernel that runs one
-// thread per column or row: ceil(count/256), 0 for count = 0.
+// thread per row: ceil(count/256), 0 for count = 0.
 HD long long grid_per_item(long long count) {
 	return (count + ELEMENTWISE_BLOCK - 1) / ELEMENTWISE_BLOCK;
 }
@@ -152,56 +154,103 @@ HD void momentum_step_thread(long long i, long long stride, float *w, const floa
 	}
 }
 
-// ---- Per-column kernels: thread j reduces column j of a row-major matrix
-// sequentially. Consecutive threads read consecutive columns of a row, so
-// every row's loads coalesce; the sums run in float32, in the CPU's order.
+// ---- Column reductions: a block takes COLUMN_COLS consecutive columns,
+// and its threads split the rows of each into COLUMN_GROUPS groups: thread
+// t has column t % COLUMN_COLS of the block and rows g, g + COLUMN_GROUPS,
+// g + 2·COLUMN_GROUPS, … with g = t / COLUMN_COLS. (One thread per column
+// left an H200 waiting on memory: 65 µs for a batch norm of 256 rows.) A
+// warp reads 4 rows of 8 consecutive columns at a time, whole 32-byte
+// sectors. Each thread sums its rows in float32 and leaves the sum in
+// shared memory; after a barrier, every thread of a column adds the
+// COLUMN_GROUPS sums in group order, so that all of them hold the same
+// total without another barrier. The kernels run in phases separated by
+// barriers; each phase is an HD body over (block, thread), which the host
+// driver runs for every thread of a block before the next phase.
+enum { COLUMN_COLS = 8, COLUMN_GROUPS = ELEMENTWISE_BLOCK / COLUMN_COLS };
 
-// column_sums_thread sets sums[j] = Σ_r m[r][j] (kernels.ColumnSums).
-HD void column_sums_thread(long long j, float *sums, const float *m, long long rows, long long cols) {
-	if (j >= cols) {
-		return;
-	}
+// grid_columns returns the number of blocks of a column reduction over
+// cols columns: ceil(cols/COLUMN_COLS), 0 for none.
+HD long long grid_columns(long long cols) { return (cols + COLUMN_COLS - 1) / COLUMN_COLS; }
+
+// column_of is the column of thread t of block blk (it may be past the
+// last one: such threads only write zeros to shared memory).
+HD long long column_of(long long blk, int t) { return blk * COLUMN_COLS + t % COLUMN_COLS; }
+
+// column_total adds the COLUMN_GROUPS partial sums of thread t's column in
+// part (ELEMENTWISE_BLOCK floats, indexed by thread) in group order.
+HD float column_total(const float *part, int t) {
 	float s = 0.f;
-	for (long long r = 0; r < rows; r++) {
-		s += m[r * cols + j];
+	for (int g = 0; g < COLUMN_GROUPS; g++) {
+		s += part[g * COLUMN_COLS + t % COLUMN_COLS];
 	}
-	sums[j] = s;
+	return s;
 }
 
-// batchnorm_forward_train_thread normalises column j of z with its batch
-// statistics, keeps x̂, μ and invStd for the backward pass and folds the
-// batch statistics into the running ones (kernels.BatchNorm.ForwardTrain).
-// The sums are float32 as on the CPU; the per-column scalars (variance,
-// running statistics, invStd) are float64 as on the CPU, which costs a few
-// float64 operations per column only.
-HD void batchnorm_forward_train_thread(long long j, float *z, float *xhat, float *mean, float *invStd,
-                                       const float *gamma, const float *beta, float *runMean,
-                                       float *runVar, long long rows, long long cols, double eps,
-                                       double momentum) {
-	if (j >= cols) {
-		return;
+// column_sums_phase1 stores thread t's partial sum of its column of m in
+// part[t].
+HD void column_sums_phase1(long long blk, int t, float *part, const float *m, long long rows, long long cols) {
+	const long long j = column_of(blk, t);
+	float s = 0.f;
+	for (long long r = t / COLUMN_COLS; j < cols && r < rows; r += COLUMN_GROUPS) {
+		s += m[r * cols + j];
 	}
-	float mu = 0.f;
-	for (long long r = 0; r < rows; r++) {
-		mu += z[r * cols + j];
+	part[t] = s;
+}
+
+// column_sums_phase2 sets sums[j] = Σ_r m[r][j] (kernels.ColumnSums) from
+// the partial sums.
+HD void column_sums_phase2(long long blk, int t, const float *part, float *sums, long long cols) {
+	const long long j = column_of(blk, t);
+	if (j < cols && t < COLUMN_COLS) {
+		sums[j] = column_total(part, t);
 	}
-	mu /= (float)rows;
-	float ss = 0.f; // Σ(z − μ)², two-pass for accuracy
-	for (long long r = 0; r < rows; r++) {
+}
+
+// The batch norm's forward pass (kernels.BatchNorm.ForwardTrain) in three
+// phases: the column sums for μ; the sums of (z − μ)² (two passes, for
+// accuracy); then, from those, the per-column scalars in float64 as on the
+// CPU, x̂ and y for each row, and the statistics, written by the column's
+// first thread.
+
+HD void batchnorm_forward_train_phase1(long long blk, int t, float *sum, const float *z, long long rows,
+                                       long long cols) {
+	column_sums_phase1(blk, t, sum, z, rows, cols);
+}
+
+HD void batchnorm_forward_train_phase2(long long blk, int t, const float *sum, float *sq, const float *z,
+                                       long long rows, long long cols) {
+	const long long j = column_of(blk, t);
+	const float mu = column_total(sum, t) / (float)rows;
+	float ss = 0.f;
+	for (long long r = t / COLUMN_COLS; j < cols && r < rows; r += COLUMN_GROUPS) {
 		float d = z[r * cols + j] - mu;
 		ss += d * d;
 	}
-	double variance = (double)ss / (double)rows;
-	// Unbiased variance for the running estimate, as PyTorch; a batch of
-	// one row divides by 1.
-	double unbias = (double)rows / (rows > 1 ? (double)(rows - 1) : 1.0);
-	runMean[j] = (float)((1 - momentum) * (double)runMean[j] + momentum * (double)mu);
-	runVar[j] = (float)((1 - momentum) * (double)runVar[j] + momentum * variance * unbias);
-	float inv = (float)(1 / sqrt(variance + eps));
-	mean[j] = mu;
-	invStd[j] = inv;
-	float gj = gamma[j], bj = beta[j];
-	for (long long r = 0; r < rows; r++) {
+	sq[t] = ss;
+}
+
+HD void batchnorm_forward_train_phase3(long long blk, int t, const float *sum, const float *sq, float *z,
+                                       float *xhat, float *mean, float *invStd, const float *gamma,
+                                       const float *beta, float *runMean, float *runVar, long long rows,
+                                       long long cols, double eps, double momentum) {
+	const long long j = column_of(blk, t);
+	if (j >= cols) {
+		return;
+	}
+	const float mu = column_total(sum, t) / (float)rows;
+	const double variance = (double)column_total(sq, t) / (double)rows;
+	const float inv = (float)(1 / sqrt(variance + eps));
+	if (t < COLUMN_COLS) {
+		// Unbiased variance for the running estimate, as PyTorch; a batch
+		// of one row divides by 1.
+		double unbias = (double)rows / (rows > 1 ? (double)(rows - 1) : 1.0);
+		runMean[j] = (float)((1 - momentum) * (double)runMean[j] + momentum * (double)mu);
+		runVar[j] = (float)((1 - momentum) * (double)runVar[j] + momentum * variance * unbias);
+		mean[j] = mu;
+		invStd[j] = inv;
+	}
+	const float gj = gamma[j], bj = beta[j];
+	for (long long r = t / COLUMN_COLS; r < rows; r += COLUMN_GROUPS) {
 		long long o = r * cols + j;
 		float x = (z[o] - mu) * inv;
 		xhat[o] = x;
@@ -209,28 +258,41 @@ HD void batchnorm_forward_train_thread(long long j, float *z, float *xhat, float
 	}
 }
 
-// batchnorm_backward_thread takes dy = ∂L/∂y and ForwardTrain's x̂ and
-// invStd for column j, sets the gradients of γ and β and overwrites dy with
-// ∂L/∂z = γ·invStd/n·(n·dy − Σdy − x̂·Σ(dy·x̂)) (kernels.BatchNorm.Backward).
-HD void batchnorm_backward_thread(long long j, float *dy, const float *xhat, const float *invStd,
-                                  const float *gamma, float *gammaGrad, float *betaGrad,
-                                  long long rows, long long cols) {
-	if (j >= cols) {
-		return;
-	}
+// The batch norm's backward pass (kernels.BatchNorm.Backward) in two
+// phases: the sums Σdy and Σ(dy·x̂) of each column; then the gradients of
+// γ and β (by the column's first thread) and dy overwritten with ∂L/∂z =
+// γ·invStd/n·(n·dy − Σdy − x̂·Σ(dy·x̂)).
+
+HD void batchnorm_backward_phase1(long long blk, int t, float *dySum, float *dyXhatSum, const float *dy,
+                                  const float *xhat, long long rows, long long cols) {
+	const long long j = column_of(blk, t);
 	float bg = 0.f, gg = 0.f;
-	for (long long r = 0; r < rows; r++) {
+	for (long long r = t / COLUMN_COLS; j < cols && r < rows; r += COLUMN_GROUPS) {
 		long long o = r * cols + j;
 		float d = dy[o];
 		bg += d;
 		gg += d * xhat[o];
 	}
-	gammaGrad[j] = gg;
-	betaGrad[j] = bg;
-	float n = (float)rows;
+	dySum[t] = bg;
+	dyXhatSum[t] = gg;
+}
+
+HD void batchnorm_backward_phase2(long long blk, int t, const float *dySum, const float *dyXhatSum, float *dy,
+                                  const float *xhat, const float *invStd, const float *gamma, float *gammaGrad,
+                                  float *betaGrad, long long rows, long long cols) {
+	const long long j = column_of(blk, t);
+	if (j >= cols) {
+		return;
+	}
+	const float bg = column_total(dySum, t), gg = column_total(dyXhatSum, t);
+	if (t < COLUMN_COLS) {
+		gammaGrad[j] = gg;
+		betaGrad[j] = bg;
+	}
+	const float n = (float)rows;
 	// Same association as the CPU: ((γ·invStd)/n)·(n·dy − Σdy − x̂·Σ(dy·x̂)).
-	float coef = gamma[j] * invStd[j] / n;
-	for (long long r = 0; r < rows; r++) {
+	const float coef = gamma[j] * invStd[j] / n;
+	for (long long r = t / COLUMN_COLS; r < rows; r += COLUMN_GROUPS) {
 		long long o = r * cols + j;
 		dy[o] = coef * (n * dy[o] - bg - xhat[o] * gg);
 	}
@@ -306,7 +368,10 @@ extern "C" __global__ void activation_backward(float *dz, const float *g, const 
 }
 
 extern "C" __global__ void column_sums(float *sums, const float *m, long long rows, long long cols) {
-	column_sums_thread(elementwise_thread(), sums, m, rows, cols);
+	__shared__ float part[ELEMENTWISE_BLOCK];
+	column_sums_phase1(blockIdx.x, threadIdx.x, part, m, rows, cols);
+	__syncthreads();
+	column_sums_phase2(blockIdx.x, threadIdx.x, part, sums, cols);
 }
 
 extern "C" __global__ void scale(float *v, long long n, double s) {
@@ -322,8 +387,15 @@ extern "C" __global__ void batchnorm_forward_train(float *z, float *xhat, float 
                                                    const float *gamma, const float *beta,
                                                    float *runMean, float *runVar, long long rows,
                                                    long long cols, double eps, double momentum) {
-	batchnorm_forward_train_thread(elementwise_thread(), z, xhat, mean, invStd, gamma, beta, runMean,
-	                               runVar, rows, cols, eps, momentum);
+	__shared__ float sum[ELEMENTWISE_BLOCK], sq[ELEMENTWISE_BLOCK];
+	const long long blk = blockIdx.x;
+	const int t = threadIdx.x;
+	batchnorm_forward_train_phase1(blk, t, sum, z, rows, cols);
+	__syncthreads();
+	batchnorm_forward_train_phase2(blk, t, sum, sq, z, rows, cols);
+	__syncthreads();
+	batchnorm_forward_train_phase3(blk, t, sum, sq, z, xhat, mean, invStd, gamma, beta, runMean, runVar, rows,
+	                               cols, eps, momentum);
 }
 
 extern "C" __global__ void batchnorm_forward_eval(float *z, const float *gamma, const float *beta,
@@ -336,8 +408,12 @@ extern "C" __global__ void batchnorm_forward_eval(float *z, const float *gamma, 
 extern "C" __global__ void batchnorm_backward(float *dy, const float *xhat, const float *invStd,
                                               const float *gamma, float *gammaGrad, float *betaGrad,
                                               long long rows, long long cols) {
-	batchnorm_backward_thread(elementwise_thread(), dy, xhat, invStd, gamma, gammaGrad, betaGrad, rows,
-	                          cols);
+	__shared__ float dySum[ELEMENTWISE_BLOCK], dyXhatSum[ELEMENTWISE_BLOCK];
+	const long long blk = blockIdx.x;
+	const int t = threadIdx.x;
+	batchnorm_backward_phase1(blk, t, dySum, dyXhatSum, dy, xhat, rows, cols);
+	__syncthreads();
+	batchnorm_backward_phase2(blk, t, dySum, dyXhatSum, dy, xhat, invStd, gamma, gammaGrad, betaGrad, rows, cols);
 }
 
 extern "C" __global__ void softmax_cross_entropy(float *grad, float *rowLoss, const float *logits,

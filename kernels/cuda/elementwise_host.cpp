@@ -16,6 +16,7 @@
 // only writes start as NaN, so that an element no thread writes shows; each
 // array is followed by guard elements, so that a write past its end exits
 // with an error.
+#include <functional>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
@@ -113,7 +114,23 @@ template <typename F> void run_1d(long long n, F f) {
 	}
 }
 
-// run_per_item runs the body f(i) of a per-column or per-row kernel over
+// run_columns runs a column reduction over cols columns: for each block of
+// its grid, each phase (a body f(blk, t, part0, part1)) for every thread,
+// last to first, before the next, as the barriers between them order them
+// on the device. The two shared arrays start as NaN, so that reading a
+// partial sum no thread wrote shows.
+template <typename... F> void run_columns(long long cols, F... phases) {
+	for (long long blk = 0; blk < grid_columns(cols); blk++) {
+		std::vector<float> part0(ELEMENTWISE_BLOCK, NAN), part1(ELEMENTWISE_BLOCK, NAN);
+		for (auto phase : {std::function<void(long long, int, float *, float *)>(phases)...}) {
+			for (int t = ELEMENTWISE_BLOCK - 1; t >= 0; t--) {
+				phase(blk, t, part0.data(), part1.data());
+			}
+		}
+	}
+}
+
+// run_per_item runs the body f(i) of a per-row kernel over
 // count items on every thread of its grid, last to first.
 template <typename F> void run_per_item(long long count, F f) {
 	long long threads = grid_per_item(count) * ELEMENTWISE_BLOCK;
@@ -162,7 +179,9 @@ int main(int argc, char **argv) {
 		long long rows = a.integer(), cols = a.integer();
 		a.done();
 		Array m = input("m", rows * cols), sums = output("sums", cols);
-		run_per_item(cols, [&](long long j) { column_sums_thread(j, sums.p(), m.p(), rows, cols); });
+		run_columns(
+		    cols, [&](long long blk, int t, float *part, float *) { column_sums_phase1(blk, t, part, m.p(), rows, cols); },
+		    [&](long long blk, int t, float *part, float *) { column_sums_phase2(blk, t, part, sums.p(), cols); });
 		finish({&m, &sums}, {&sums});
 	} else if (k == "scale") { // n s; v → v
 		long long n = a.integer();
@@ -184,10 +203,18 @@ int main(int argc, char **argv) {
 		Array z = input("z", rows * cols), gamma = input("gamma", cols), beta = input("beta", cols),
 		      runMean = input("runMean", cols), runVar = input("runVar", cols);
 		Array xhat = output("xhat", rows * cols), mean = output("mean", cols), invStd = output("invStd", cols);
-		run_per_item(cols, [&](long long j) {
-			batchnorm_forward_train_thread(j, z.p(), xhat.p(), mean.p(), invStd.p(), gamma.p(), beta.p(),
-			                               runMean.p(), runVar.p(), rows, cols, eps, momentum);
-		});
+		run_columns(
+		    cols,
+		    [&](long long blk, int t, float *sum, float *) {
+			    batchnorm_forward_train_phase1(blk, t, sum, z.p(), rows, cols);
+		    },
+		    [&](long long blk, int t, float *sum, float *sq) {
+			    batchnorm_forward_train_phase2(blk, t, sum, sq, z.p(), rows, cols);
+		    },
+		    [&](long long blk, int t, float *sum, float *sq) {
+			    batchnorm_forward_train_phase3(blk, t, sum, sq, z.p(), xhat.p(), mean.p(), invStd.p(), gamma.p(),
+			                                   beta.p(), runMean.p(), runVar.p(), rows, cols, eps, momentum);
+		    });
 		finish({&z, &gamma, &beta, &runMean, &runVar, &xhat, &mean, &invStd},
 		       {&z, &xhat, &mean, &invStd, &runMean, &runVar});
 	} else if (k == "batchnorm_forward_eval") { // rows cols eps; z gamma beta runMean runVar → z
@@ -206,9 +233,15 @@ int main(int argc, char **argv) {
 		Array dy = input("dy", rows * cols), xhat = input("xhat", rows * cols), invStd = input("invStd", cols),
 		      gamma = input("gamma", cols);
 		Array gammaGrad = output("gammaGrad", cols), betaGrad = output("betaGrad", cols);
-		run_per_item(cols, [&](long long j) {
-			batchnorm_backward_thread(j, dy.p(), xhat.p(), invStd.p(), gamma.p(), gammaGrad.p(), betaGrad.p(), rows, cols);
-		});
+		run_columns(
+		    cols,
+		    [&](long long blk, int t, float *dySum, float *dyXhatSum) {
+			    batchnorm_backward_phase1(blk, t, dySum, dyXhatSum, dy.p(), xhat.p(), rows, cols);
+		    },
+		    [&](long long blk, int t, float *dySum, float *dyXhatSum) {
+			    batchnorm_backward_phase2(blk, t, dySum, dyXhatSum, dy.p(), xhat.p(), invStd.p(), gamma.p(),
+			                              gammaGrad.p(), betaGrad.p(), rows, cols);
+		    });
 		finish({&dy, &xhat, &invStd, &gamma, &gammaGrad, &betaGrad}, {&dy, &gammaGrad, &betaGrad});
 	} else if (k == "softmax_cross_entropy") { // rows classes hasGrad; logits labels → rowLoss [grad]
 		long long rows = a.integer(), classes = a.integer(), hasGrad = a.integer();

@@ -112,7 +112,7 @@ func (s *Stream) ActivationBackward(dz, g, h Buffer, rows, cols, act int) error 
 
 // ColumnSums queues sums[j] = Σ_r m[r][j].
 func (s *Stream) ColumnSums(sums, m Buffer, rows, cols int) error {
-	return s.launch("column_sums", ceilDiv(cols, blockThreads), 1, blockThreads, sums, m, rows, cols)
+	return s.launch("column_sums", ceilDiv(cols, columnCols), 1, blockThreads, sums, m, rows, cols)
 }
 
 // Scale queues v *= f over the whole buffer.
@@ -130,7 +130,7 @@ type BatchNorm struct{ Eps, Momentum float64 }
 
 // BatchNormForwardTrain queues kernels.BatchNorm.ForwardTrain on the device.
 func (s *Stream) BatchNormForwardTrain(bn BatchNorm, z, xhat, mean, invStd, gamma, beta, runMean, runVar Buffer, rows, cols int) error {
-	return s.launch("batchnorm_forward_train", ceilDiv(cols, blockThreads), 1, blockThreads,
+	return s.launch("batchnorm_forward_train", ceilDiv(cols, columnCols), 1, blockThreads,
 		z, xhat, mean, invStd, gamma, beta, runMean, runVar, rows, cols, bn.Eps, bn.Momentum)
 }
 
@@ -142,7 +142,7 @@ func (s *Stream) BatchNormForwardEval(bn BatchNorm, z, gamma, beta, runMean, run
 
 // BatchNormBackward queues kernels.BatchNorm.Backward on the device.
 func (s *Stream) BatchNormBackward(dy, xhat, invStd, gamma, gammaGrad, betaGrad Buffer, rows, cols int) error {
-	return s.launch("batchnorm_backward", ceilDiv(cols, blockThreads), 1, blockThreads,
+	return s.launch("batchnorm_backward", ceilDiv(cols, columnCols), 1, blockThreads,
 		dy, xhat, invStd, gamma, gammaGrad, betaGrad, rows, cols)
 }
 

@@ -4,6 +4,7 @@ package cuda
 // headers (TestShapesMatchHeaders holds the two together).
 const (
 	blockThreads = 256   // threads per block of the elementwise kernels (ELEMENTWISE_BLOCK)
+	columnCols   = 8     // columns per block of the column reductions (COLUMN_COLS)
 	maxGrid1D    = 65535 // blocks of a 1-D elementwise kernel at most (ELEMENTWISE_MAX_GRID)
 	gemmBM       = 128   // rows of C per gemm_tf32 block (GEMM_BM)
 	gemmBN       = 128   // columns of C per gemm_tf32 block (GEMM_BN)

@@ -17,6 +17,7 @@ func TestShapesMatchHeaders(t *testing.T) {
 	}{
 		{"elementwise.cuh", "ELEMENTWISE_BLOCK", blockThreads},
 		{"elementwise.cuh", "ELEMENTWISE_MAX_GRID", maxGrid1D},
+		{"elementwise.cuh", "COLUMN_COLS", columnCols},
 		{"gemm.cuh", "GEMM_BM", gemmBM},
 		{"gemm.cuh", "GEMM_BN", gemmBN},
 		{"gemm.cuh", "GEMM_THREADS", gemmThreads},

@@ -128,19 +128,11 @@ func BenchmarkMMAPeak(b *testing.B) {
 // 4096-wide layer (x·W with bias and ReLU, the two backward products) and
 // its fraction of the measured mma rate.
 func BenchmarkGemm(b *testing.B) {
-	d, err := device()
-	if err != nil {
-		b.Fatal(err)
-	}
+	d, s := benchStream(b)
 	peak, err := mmaPeak()
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := d.NewStream()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
 	const n = 4096
 	// Random operands: tensor cores multiplying zeros draw less power and
 	// may clock higher than on real data.
@@ -227,15 +219,7 @@ func BenchmarkOverlap(b *testing.B) {
 // few blocks of the device, as one kernel (split1) and as Gemm runs them
 // (auto: K split to fill the SMs, then the reduction), in µs per product.
 func BenchmarkGemmSmall(b *testing.B) {
-	d, err := device()
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := d.NewStream()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	d, s := benchStream(b)
 	rng := rand.New(rand.NewPCG(2, 2))
 	for _, tc := range []struct {
 		name           string
@@ -299,15 +283,7 @@ func randomBuffer(b *testing.B, d *cuda.Device, s *cuda.Stream, rng *rand.Rand, 
 // MNIST step (a batch of 256; layers 256 and synthesizers 1024 wide), in
 // µs per launch, launches queued back to back.
 func BenchmarkKernels(b *testing.B) {
-	d, err := device()
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := d.NewStream()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	d, s := benchStream(b)
 	rng := rand.New(rand.NewPCG(3, 3))
 	const rows = 256
 	bn := cuda.BatchNorm{Eps: 1e-5, Momentum: 0.1}
@@ -346,4 +322,18 @@ func BenchmarkKernels(b *testing.B) {
 			b.ReportMetric(1e3*ms/float64(b.N), "µs/op")
 		})
 	}
+}
+
+// benchStream returns device 0 and a new stream of it, closed when b ends.
+func benchStream(b *testing.B) (*cuda.Device, *cuda.Stream) {
+	d, err := device()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := d.NewStream()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return d, s
 }

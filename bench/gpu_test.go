@@ -251,7 +251,7 @@ func BenchmarkGemmSmall(b *testing.B) {
 					}
 					return s.GemmSplit(c, a, bb, cuda.Buffer{}, tc.m, tc.n, tc.k, lda, ldb, tc.n, tc.transA, tc.transB, 0, 0, 1)
 				})
-				b.ReportMetric(1e3*ms/float64(b.N), "µs/op")
+				reportMicros(b, ms)
 				b.ReportMetric(2*float64(tc.m)*float64(tc.n)*float64(tc.k)*float64(b.N)/(ms*1e-3)/1e12, "TFLOP/s")
 			})
 		}
@@ -305,21 +305,17 @@ func BenchmarkKernels(b *testing.B) {
 			{"batchnorm_backward", func() error { return s.BatchNormBackward(g, xhat, invStd, gamma, sums, mean, rows, cols) }},
 			{"squared_error", func() error { return s.SquaredError(dz, h, z, g, rows*cols, 1) }},
 		} {
-			b.Run(fmt.Sprintf("%s_%dx%d", k.name, rows, cols), func(b *testing.B) {
-				b.ReportMetric(1e3*timeKernel(b, d, s, k.launch)/float64(b.N), "µs/op")
-			})
+			b.Run(fmt.Sprintf("%s_%dx%d", k.name, rows, cols), func(b *testing.B) { reportMicros(b, timeKernel(b, d, s, k.launch)) })
 		}
 	}
 	logits, labels, grad, rowLoss := randomBuffer(b, d, s, rng, rows*10), randomBuffer(b, d, s, rng, rows*10), randomBuffer(b, d, s, rng, rows*10), randomBuffer(b, d, s, rng, rows)
 	b.Run("softmax_cross_entropy_256x10", func(b *testing.B) {
-		ms := timeKernel(b, d, s, func() error { return s.SoftmaxCrossEntropy(grad, rowLoss, logits, labels, rows, 10) })
-		b.ReportMetric(1e3*ms/float64(b.N), "µs/op")
+		reportMicros(b, timeKernel(b, d, s, func() error { return s.SoftmaxCrossEntropy(grad, rowLoss, logits, labels, rows, 10) }))
 	})
 	for _, n := range []int{784 * 256, 1024 * 1024} {
 		w, g, m, v := randomBuffer(b, d, s, rng, n), randomBuffer(b, d, s, rng, n), randomBuffer(b, d, s, rng, n), randomBuffer(b, d, s, rng, n)
 		b.Run(fmt.Sprintf("adam_step_%d", n), func(b *testing.B) {
-			ms := timeKernel(b, d, s, func() error { return s.AdamStep(w, g, m, v, 0.9, 0.999, 1e-8, 1e-3, 1) })
-			b.ReportMetric(1e3*ms/float64(b.N), "µs/op")
+			reportMicros(b, timeKernel(b, d, s, func() error { return s.AdamStep(w, g, m, v, 0.9, 0.999, 1e-8, 1e-3, 1) }))
 		})
 	}
 }
@@ -337,3 +333,6 @@ func benchStream(b *testing.B) (*cuda.Device, *cuda.Stream) {
 	b.Cleanup(func() { s.Close() })
 	return d, s
 }
+
+// reportMicros reports the device time ms of b.N launches as µs/op.
+func reportMicros(b *testing.B, ms float64) { b.ReportMetric(1e3*ms/float64(b.N), "µs/op") }

@@ -57,8 +57,9 @@ type Checker struct {
 	// state. It suits implementations that round differently (TF32 tensor
 	// cores): over updates their parameters drift apart by rounding, and an
 	// input near a ReLU's kink then takes different sides of it, passing the
-	// upstream gradient on one side only. The last update is checked by
-	// the parameters' values after it and by an evaluation pass.
+	// upstream gradient on one side only. Each check compares the
+	// parameters' values after its last update (and Dense an evaluation
+	// pass after it), so that every update is compared once.
 	Align func(ref, got any) error
 }
 
@@ -188,8 +189,9 @@ func (c Checker) Dense(t *testing.T, ref, got Layer, batch, in, out int) {
 	c.Close(t, "evaluation h", eg, er)
 }
 
-// Output runs two training steps (the second after an update) and an
-// evaluation of both top layers on random batches and compares them.
+// Output runs two training steps, each with an evaluation of the same
+// batch, and an update after each, through both top layers on random
+// batches and compares them.
 func (c Checker) Output(t *testing.T, ref, got Output, batch, in, classes int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, 8))

@@ -186,7 +186,8 @@ func (d *Device) Free(b Buffer) error {
 }
 
 // Stream is a CUDA stream of d: work on one stream runs in order, work on
-// different streams may overlap unless tied by events.
+// different streams may overlap unless tied by events. A Stream is used by
+// one goroutine at a time (its work buffer grows between calls).
 type Stream struct {
 	d    *Device
 	s    cu.Stream
@@ -249,16 +250,17 @@ func (d *Device) newStream(urgent bool) (*Stream, error) {
 // Close destroys the stream after its pending work, and frees its work
 // buffer.
 func (s *Stream) Close() error {
+	var err error
 	if !s.work.Nil() {
-		if err := s.Sync(); err != nil {
-			return err
-		}
-		if err := s.d.Free(s.work); err != nil {
-			return err
+		if err = s.Sync(); err == nil {
+			err = s.d.Free(s.work)
 		}
 		s.work = Buffer{}
 	}
-	return s.d.do(func() error { return s.s.Destroy() })
+	if e := s.d.do(func() error { return s.s.Destroy() }); err == nil {
+		err = e
+	}
+	return err
 }
 
 // Sync waits for all work queued on s.

@@ -1,8 +1,9 @@
-// The elementwise, per-column and per-row kernels of README.md: everything but
-// the GEMM. Each kernel is a thin __global__ wrapper around an HD body that
-// takes its global thread index (and, for grid-stride loops, the grid's
-// total thread count) explicitly, so that elementwise_host.cpp can run the
-// very same bodies over the whole launch grid on the CPU.
+// The elementwise kernels, column reductions and per-row kernels of
+// README.md: everything but the GEMM. Each kernel is a thin __global__
+// wrapper around HD bodies (one per phase between barriers, for the column
+// reductions) that take their thread's index (and, for grid-stride loops,
+// the grid's total thread count) explicitly, so that elementwise_host.cpp
+// can run the very same bodies over the whole launch grid on the CPU.
 //
 // The arithmetic follows the CPU references of package kernels (dense.go,
 // batchnorm.go, loss.go, optim.go) operation by operation, in float32 where

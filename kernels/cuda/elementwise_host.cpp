@@ -16,9 +16,9 @@
 // only writes start as NaN, so that an element no thread writes shows; each
 // array is followed by guard elements, so that a write past its end exits
 // with an error.
-#include <functional>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <string>
 

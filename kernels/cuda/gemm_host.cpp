@@ -7,15 +7,16 @@
 // Test driver of gemm.cuh: runs gemm_tf32's launch grid on the CPU through
 // the kernel's own index helpers, with mma.sync emulated from the PTX ISA.
 //
-//	gemm_host.bin M N K LDA LDB LDC TRANSA TRANSB BETA ACT HASBIAS [SKEW] < A B C bias > C
+//	gemm_host.bin M N K LDA LDB LDC TRANSA TRANSB BETA ACT HASBIAS SKEW SPLITS < A B C bias > C
 //	gemm_host.bin mma < A(16×8) B(8×8) C(16×8) > D(16×8)
 //	gemm_host.bin tf32 N < x > rounded x
 //
 // In the first form A holds (TRANSA ? K : M)·LDA floats, B (TRANSB ? N :
 // K)·LDB, C M·LDC and bias N when HASBIAS ≠ 0 (else nothing); the output is
-// the whole of C. SKEW (default 0) places A and B that many floats past a
-// 16-byte boundary, so that the kernel's float4 loads must fall back to
-// scalar ones. Past the end of A and B lie NaN guards: an element read
+// the whole of C. SKEW places A and B that many floats past a 16-byte
+// boundary, so that the kernel's float4 loads must fall back to scalar
+// ones. SPLITS > 1 runs the grid in that many layers with a split K, then
+// the reduction. Past the end of A and B lie NaN guards: an element read
 // outside the arrays poisons the result.
 //
 // "mma" hands one 16×8×8 tile to the emulated mma through the kernel's
@@ -163,7 +164,8 @@ template <bool TA, bool TB> void warp_mma(Thread *th, int warp, int s, int ks) {
 // the emulation picks the order worst for a wrong slot choice: every
 // thread's stash of tile kt+1 happens before any warp reads tile kt, so
 // stashing into the slot being read would corrupt the result here.
-template <bool TA, bool TB> void host_block(const GemmArgs &p, long long bm, long long bn, long long z, long long splits) {
+template <bool TA, bool TB>
+void host_block(const GemmArgs &p, long long bm, long long bn, long long z, long long splits) {
 	// Shared memory starts as NaN: a fragment read of an element no
 	// thread stored (padding, or the wrong slot) poisons the result.
 	for (float &x : smem_a) {

@@ -203,6 +203,9 @@ func gemmCases() []gemmCase {
 		gemmCase{m: 130, n: 70, k: 33, transA: true, bias: true, act: kernels.Tanh, splits: 4},
 		gemmCase{m: 128, n: 128, k: 16, transA: true, transB: true, beta: 1, act: kernels.Sigmoid, splits: 2},
 		gemmCase{m: 100, n: 90, k: 50, lda: 131, ldb: 97, ldc: 93, bias: true, splits: 2},
+		// What Gemm makes of a first layer's product on 132 SMs: 49 k-tiles
+		// in 10 splits, 9 of 5 and a last of 4.
+		gemmCase{m: 256, n: 256, k: 784, bias: true, act: kernels.ReLU, splits: gemmSplits(256, 256, 784, 132)},
 	)
 	for act := kernels.Identity; act <= kernels.Sigmoid; act++ {
 		for _, bias := range []bool{false, true} {

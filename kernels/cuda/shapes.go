@@ -22,9 +22,10 @@ const (
 
 // gemmSplits is how many ways Gemm splits K for an m×n×k product on a
 // device of sms multiprocessors: 1 when the output alone has blocks for
-// half the SMs, else enough splits for the blocks to fill every SM once,
-// as far as gemmMinSplitTiles and gemmMaxSplits allow, evened out so that
-// no split is empty.
+// half the SMs, else enough splits for the blocks to cover every SM
+// (ceil(sms/blocks), so the last wave may be partial), as far as
+// gemmMinSplitTiles and gemmMaxSplits allow, evened out so that no split
+// is empty.
 func gemmSplits(m, n, k, sms int) int {
 	blocks := ceilDiv(m, gemmBM) * ceilDiv(n, gemmBN)
 	tiles := ceilDiv(k, gemmBK)

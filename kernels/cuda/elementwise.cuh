@@ -159,9 +159,8 @@ HD void momentum_step_thread(long long i, long long stride, float *w, const floa
 // and its threads split the rows of each into COLUMN_GROUPS groups: thread
 // t has column t % COLUMN_COLS of the block and rows g, g + COLUMN_GROUPS,
 // g + 2·COLUMN_GROUPS, … with g = t / COLUMN_COLS. (One thread per column
-// left an H200 waiting on memory: 65 µs for a batch norm of 256 rows.) A
-// warp reads 4 rows of 8 consecutive columns at a time, whole 32-byte
-// sectors. Each thread sums its rows in float32 and leaves the sum in
+// took an H200 65 µs for a batch norm of 256 rows.) A warp reads 4 rows of
+// 8 consecutive columns at a time, whole 32-byte sectors. Each thread sums its rows in float32 and leaves the sum in
 // shared memory; after a barrier, every thread of a column adds the
 // COLUMN_GROUPS sums in group order, so that all of them hold the same
 // total without another barrier. The kernels run in phases separated by

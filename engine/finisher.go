@@ -1,6 +1,10 @@
 package engine
 
-import "gorgonia.org/tensor"
+import (
+	"sync/atomic"
+
+	"gorgonia.org/tensor"
+)
 
 // deferredBackward is a Layer that can split Backward in two: δ_{i-1} at
 // once, and the rest (the weight gradient, the larger part) in finish,
@@ -32,6 +36,7 @@ type finisher struct {
 	jobs    chan finishJob
 	results []chan error // by slot: see layerSlot and modelSlot
 	running []bool       // by slot: started and not yet waited for
+	pending atomic.Int32 // jobs started and not yet done
 	stopped chan struct{}
 }
 
@@ -41,6 +46,7 @@ type finisher struct {
 type finishJob struct {
 	slot, step int
 	finish     func() error
+	reserved   bool // start took a place for it
 }
 
 // startFinisher starts a finisher for the modules of n, each job computing
@@ -58,7 +64,9 @@ func startFinisher(n *Network) *finisher {
 func (f *finisher) run() {
 	defer close(f.stopped)
 	for j := range f.jobs {
-		f.net.cores.Acquire()
+		if !j.reserved {
+			f.net.cores.Acquire()
+		}
 		err := j.finish()
 		if err == nil {
 			err = f.update(j)
@@ -67,6 +75,7 @@ func (f *finisher) run() {
 			err = &stepError{j.step, err}
 		}
 		f.net.cores.Release(1)
+		f.pending.Add(-1)
 		f.results[j.slot] <- err // never blocks: one job a slot at most
 	}
 }
@@ -87,10 +96,15 @@ func layerSlot(i int) int { return 2 * i }
 func modelSlot(i int) int { return 2*i + 1 }
 
 // start queues finish, and the update after it, as slot's job; wait(slot)
-// must have returned since slot's last job was started.
+// must have returned since slot's last job was started. When the finisher
+// has nothing else to do, start takes a free place for the job at once: a
+// GEMM's helper goroutine that spins while a place is free then makes way
+// for the finisher (see kernels.Gemm), instead of keeping it from the
+// processor.
 func (f *finisher) start(slot, step int, finish func() error) {
 	f.running[slot] = true
-	f.jobs <- finishJob{slot: slot, step: step, finish: finish} // never blocks: one job a slot at most
+	reserved := f.pending.Add(1) == 1 && f.net.cores.TryAcquire(1) == 1
+	f.jobs <- finishJob{slot: slot, step: step, finish: finish, reserved: reserved} // never blocks: one job a slot at most
 }
 
 // wait returns once slot's last job, if any, is done, with its error. The

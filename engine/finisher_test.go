@@ -37,6 +37,38 @@ func TestFinisherKeepsToItsCores(t *testing.T) {
 	n.cores.Release(1)
 }
 
+// With a place free, start takes it for the finisher's job at once, and
+// every place taken comes back.
+func TestFinisherReservesAPlace(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.Threads = 2 // two places
+	n, err := NewNetwork(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cores.Acquire() // the loop computes
+	f := startFinisher(n)
+	release := make(chan struct{})
+	f.start(modelSlot(0), 0, func() error { <-release; return nil })
+	if got := n.cores.TryAcquire(1); got != 0 {
+		t.Fatal("the free place was not taken for the job")
+	}
+	var ran atomic.Bool
+	f.start(layerSlot(0), 0, func() error { ran.Store(true); return nil })
+	close(release)
+	for _, slot := range []int{modelSlot(0), layerSlot(0)} {
+		if err := f.wait(slot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.stop(); err != nil || !ran.Load() {
+		t.Fatalf("stop: %v, second job ran %v", err, ran.Load())
+	}
+	if got := n.cores.TryAcquire(2); got != 1 {
+		t.Fatalf("%d places free after the jobs, want 1", got)
+	}
+}
+
 // failingBackward is a layer whose weight gradient fails at its failAt-th
 // backward pass: the deferred one's finish (async workers, and the last
 // hidden layer of the synchronous loop) or the whole pass (lower layers,

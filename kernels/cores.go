@@ -34,6 +34,9 @@ func (c *Cores) TryAcquire(n int) int {
 	return n
 }
 
+// free reports whether a place is free; false for a nil Cores.
+func (c *Cores) free() bool { return c != nil && len(c.places) < cap(c.places) }
+
 // Release gives back n places.
 func (c *Cores) Release(n int) {
 	for range n {

@@ -24,6 +24,32 @@ func TestCores(t *testing.T) {
 	}
 }
 
+// A helper spins for sgemmSpin after its last phase, and on while a place
+// of its Cores is free, up to sgemmSpinFree; then it parks.
+func TestSgemmHelperSpin(t *testing.T) {
+	free, full := NewCores(2), NewCores(1)
+	full.Acquire()
+	for _, tc := range []struct {
+		name  string
+		cores *Cores
+		d     time.Duration
+		want  bool
+	}{
+		{"no cores", nil, sgemmSpin / 2, true},
+		{"no cores", nil, 2 * sgemmSpin, false},
+		{"no place free", full, sgemmSpin / 2, true},
+		{"no place free", full, 2 * sgemmSpin, false},
+		{"a place free", free, 2 * sgemmSpin, true},
+		{"a place free", free, sgemmSpinFree + time.Microsecond, false},
+	} {
+		var h sgemmHelper
+		h.cores.Store(tc.cores)
+		if got := h.spin(tc.d); got != tc.want {
+			t.Errorf("%s, after %v: spin %v, want %v", tc.name, tc.d, got, tc.want)
+		}
+	}
+}
+
 // A Gemm with Cores takes what places are free for its helpers, computes
 // the same bits with however many it got, and gives them back.
 func TestSgemmTakesPlacesFromCores(t *testing.T) {

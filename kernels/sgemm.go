@@ -14,13 +14,14 @@ import (
 // blocked micro-kernel, in assembly where the CPU allows, computes the
 // product one small tile of C at a time.
 //
-// The zero value is ready to use and runs on the calling goroutine only. A
-// Gemm keeps its packing buffers between calls, so that a call in the steady
-// state does not allocate. With more than one thread it also keeps helper
-// goroutines, which wait between calls by spinning for up to 100 µs, then
-// block, and return after 10 ms without work; a call after that starts them
-// again (a few allocations). It is safe for concurrent use by several
-// goroutines, and must not be copied after first use.
+// The zero value is ready to use and runs on the calling goroutine only.
+// Packing buffers are kept between calls, in workspaces that all Gemms
+// share, so that a call in the steady state does not allocate. With more
+// than one thread a workspace also keeps helper goroutines, which wait
+// between calls by spinning for up to 100 µs (up to 1 ms while a place of
+// the call's Cores is free), then block, and return after 10 ms without
+// work; a call after that starts them again (a few allocations). A Gemm is
+// safe for concurrent use by several goroutines.
 type Gemm struct {
 	// Threads is the number of goroutines a call may use, the calling one
 	// included. Values below 2 keep the work on the calling goroutine.
@@ -43,9 +44,13 @@ type Gemm struct {
 	// kern, when not nil, replaces the micro-kernel chosen for this CPU.
 	// Tests use it to reach every kernel the machine can run.
 	kern *sgemmMicroKernel
-
-	pool sync.Pool // of *sgemmWorkspace
 }
+
+// sgemmWorkspaces holds the workspaces of calls that have returned, with
+// their helpers, for every Gemm: a goroutine's next call, whichever Gemm it
+// is made on, mostly takes the workspace of its last one (sync.Pool keeps
+// one per processor) and finds its helpers still spinning.
+var sgemmWorkspaces sync.Pool // of *sgemmWorkspace
 
 // sgemmMicroKernel describes one register-blocked micro-kernel and the cache
 // blocking that suits it.
@@ -109,7 +114,7 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	}
 	threads = max(threads, 1)
 
-	ws := g.workspace()
+	ws := takeWorkspace()
 	if g.TF32 {
 		ws.tf32A, ws.tf32B = roundTF32(ws.tf32A, a), roundTF32(ws.tf32B, b)
 		a, b = ws.tf32A, ws.tf32B
@@ -129,7 +134,7 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		j.cores.Release(j.held)
 	}
 	*j = sgemmJob{} // drop references to the caller's slices
-	g.pool.Put(ws)
+	sgemmWorkspaces.Put(ws)
 }
 
 func sgemmCheckArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
@@ -216,8 +221,8 @@ const (
 	sgemmPhaseCompute                   // compute chunks of the block of C
 )
 
-func (g *Gemm) workspace() *sgemmWorkspace {
-	if ws, ok := g.pool.Get().(*sgemmWorkspace); ok {
+func takeWorkspace() *sgemmWorkspace {
+	if ws, ok := sgemmWorkspaces.Get().(*sgemmWorkspace); ok {
 		return ws
 	}
 	return new(sgemmWorkspace)
@@ -434,11 +439,13 @@ func (j *sgemmJob) blockBeta() float32 {
 }
 
 // The helpers of a workspace wait for the next phase by spinning for
-// sgemmSpin, then park, and return after sgemmIdle parked.
+// sgemmSpin, or for up to sgemmSpinFree while a place of their last call's
+// Cores is free, then park, and return after sgemmIdle parked.
 const (
-	sgemmSpin  = 100 * time.Microsecond
-	sgemmIdle  = 10 * time.Millisecond
-	sgemmYield = 64 // polls of an atomic between calls of runtime.Gosched
+	sgemmSpin     = 100 * time.Microsecond
+	sgemmSpinFree = time.Millisecond
+	sgemmIdle     = 10 * time.Millisecond
+	sgemmYield    = 64 // polls of an atomic between calls of runtime.Gosched
 )
 
 // The states of a helper.
@@ -458,12 +465,21 @@ const (
 // sgemmIdle parked it returns, to be started again by the next call. A
 // workspace that the pool drops thus takes its helpers with it soon after,
 // and a Gemm needs no Close.
+//
+// A parked helper is slow to wake: on a virtual machine whose other CPU has
+// gone idle, the woken goroutine waited 150 µs on average to run (a
+// scheduler trace of a backprop epoch on two cores), while a layer's
+// product takes a few hundred µs. So while a place of the call's Cores is
+// free, no other goroutine of the job wanting it, the helper spins longer
+// (sgemmSpinFree): through the elementwise passes and updates between the
+// products of a training step.
 type sgemmHelper struct {
 	// post is the phase to run: twice the number of phases posted so far
 	// plus the sgemmPhase. Only the calling goroutine writes it.
 	post  atomic.Uint64
-	state atomic.Int32  // sgemmHelperGone, Running or Parked
-	wake  chan struct{} // wakes a parked helper; buffer of 1
+	cores atomic.Pointer[Cores] // the Cores of the last call posted
+	state atomic.Int32          // sgemmHelperGone, Running or Parked
+	wake  chan struct{}         // wakes a parked helper; buffer of 1
 	// seen is the last post run. A goroutine of h that returns leaves it
 	// to the next, which the state gone orders after it.
 	seen uint64
@@ -509,7 +525,7 @@ func (h *sgemmHelper) await(seen uint64, idle *time.Timer) (uint64, bool) {
 			return post, true
 		}
 		if i%sgemmYield == 0 {
-			if time.Since(start) > sgemmSpin {
+			if !h.spin(time.Since(start)) {
 				break
 			}
 			runtime.Gosched()
@@ -543,11 +559,18 @@ func (h *sgemmHelper) await(seen uint64, idle *time.Timer) (uint64, bool) {
 	}
 }
 
+// spin reports whether h, having waited for d, should go on spinning: for
+// sgemmSpin, and while a place of its Cores is free up to sgemmSpinFree.
+func (h *sgemmHelper) spin(d time.Duration) bool {
+	return d <= sgemmSpin || (d <= sgemmSpinFree && h.cores.Load().free())
+}
+
 // send posts phase to h, on the job of the workspace main, and makes sure
 // that h will see it: it wakes h if h is parked, and starts it if it is
 // gone. A helper can go idle for long enough to return in the middle of a
 // call too, when the calling goroutine's share of a phase runs long.
 func (h *sgemmHelper) send(main *sgemmWorkspace, phase sgemmPhase) {
+	h.cores.Store(main.job.cores)
 	h.post.Store((h.post.Load()>>1+1)<<1 | uint64(phase))
 	state := h.state.Load()
 	if state == sgemmHelperParked {

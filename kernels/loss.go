@@ -2,10 +2,17 @@ package kernels
 
 import "math"
 
+// softmaxKeep is the most classes whose exponentials SoftmaxCrossEntropy
+// keeps on the stack.
+const softmaxKeep = 64
+
 // SoftmaxCrossEntropy computes, in one pass per row, the mean cross-entropy
 // of softmax(logits) against one-hot labels over a rows×classes batch, and
 // the gradient of that mean with respect to the logits,
 // grad = (softmax(logits) − labels)/rows (grad may be nil: loss only).
+// Exponentials and sums are taken in float64; for up to softmaxKeep classes
+// each element's exponential is computed once, for the sum and the
+// gradient both.
 func SoftmaxCrossEntropy(grad, logits, labels []float32, rows, classes int) (loss float64) {
 	inv := 1 / float32(rows)
 	for r := 0; r < rows; r++ {
@@ -15,18 +22,36 @@ func SoftmaxCrossEntropy(grad, logits, labels []float32, rows, classes int) (los
 		for _, v := range lr[1:] {
 			mx = max(mx, v)
 		}
+		// e holds exp(v − max) when the row is short enough, for the
+		// gradient: one exponential per element instead of two.
+		var eBuf [softmaxKeep]float64
+		e := eBuf[:0]
+		if grad != nil && classes <= softmaxKeep {
+			e = eBuf[:classes]
+		}
 		var sum float64
-		for _, v := range lr {
-			sum += math.Exp(float64(v - mx))
+		for j, v := range lr {
+			x := math.Exp(float64(v) - float64(mx)) // exact difference
+			if len(e) > 0 {
+				e[j] = x
+			}
+			sum += x
 		}
 		logZ := float64(mx) + math.Log(sum)
 		for j, v := range lr {
 			if yr[j] != 0 {
 				loss -= float64(yr[j]) * (float64(v) - logZ)
 			}
-			if grad != nil {
-				grad[o+j] = (float32(math.Exp(float64(v)-logZ)) - yr[j]) * inv
+			if grad == nil {
+				continue
 			}
+			var p float64
+			if len(e) > 0 {
+				p = e[j] / sum
+			} else {
+				p = math.Exp(float64(v) - logZ)
+			}
+			grad[o+j] = (float32(p) - yr[j]) * inv
 		}
 	}
 	return loss / float64(rows)

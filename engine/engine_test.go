@@ -772,3 +772,48 @@ func TestMemoryEstimate(t *testing.T) {
 		t.Error("unknown available memory must not refuse")
 	}
 }
+
+// firstNonFinite finds the first NaN or infinity wherever it lies: in the
+// blocks of eight it sums, or in the tail after them.
+func TestFirstNonFinite(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	for _, tc := range []struct {
+		n    int
+		bad  map[int]float32
+		want int
+	}{
+		{0, nil, -1},
+		{21, nil, -1},
+		{21, map[int]float32{0: nan}, 0},
+		{21, map[int]float32{7: inf, 9: nan}, 7},
+		{21, map[int]float32{8: float32(math.Inf(-1))}, 8},
+		{21, map[int]float32{19: nan}, 19},
+		{16, map[int]float32{15: inf}, 15},
+		{3, map[int]float32{2: inf}, 2},
+	} {
+		x := tensor.New(tensor.WithShape(1, max(tc.n, 1)), tensor.Of(tensor.Float32))
+		if tc.n == 0 {
+			x = tensor.New(tensor.WithShape(0), tensor.Of(tensor.Float32))
+		}
+		v := x.Float32s()
+		for i := range v {
+			v[i] = float32(i) - 10
+		}
+		for i, b := range tc.bad {
+			v[i] = b
+		}
+		got, val := firstNonFinite(x)
+		if got != tc.want || (got >= 0 && !(val-val != 0)) {
+			t.Errorf("%d elements, non-finite at %v: got %d (%v), want %d", tc.n, tc.bad, got, val, tc.want)
+		}
+	}
+}
+
+// BenchmarkFirstNonFinite times the check of one synthetic gradient of a
+// 256-wide layer for a batch of 256.
+func BenchmarkFirstNonFinite(b *testing.B) {
+	x := tensor.New(tensor.WithShape(256, 256), tensor.Of(tensor.Float32))
+	for b.Loop() {
+		firstNonFinite(x)
+	}
+}

@@ -87,6 +87,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--resume", "x.safetensors", "--hidden", "3"}, exitUsage, "--hidden cannot be changed"},
 		{[]string{"train", "--data", "/nonexistent-folder"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--cpuprofile", "/nonexistent-folder/cpu.prof"}, exitError, "nonexistent-folder"},
+		{[]string{"train", "--trace", "/nonexistent-folder/trace.out"}, exitError, "nonexistent-folder"},
 		{[]string{"eval"}, exitUsage, "--checkpoint is required"},
 		{[]string{"eval", "--checkpoint", "/nonexistent.safetensors"}, exitError, "nonexistent.safetensors"},
 	} {
@@ -107,13 +108,16 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 	metrics := filepath.Join(dir, "metrics.jsonl")
 	common := []string{"--data", dir, "--hidden", "16", "--batch", "32", "--lr", "0.01", "--metrics", metrics, "--checkpoint", ckpt}
 
-	profile := filepath.Join(dir, "cpu.prof")
-	code, stdout, stderr := runCLI(append([]string{"train", "--epochs", "2", "--cpuprofile", profile}, common...)...)
+	profile, traceOut := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "trace.out")
+	code, stdout, stderr := runCLI(append([]string{"train", "--epochs", "2", "--cpuprofile", profile, "--trace", traceOut}, common...)...)
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, stderr)
 	}
 	if fi, err := os.Stat(profile); err != nil || fi.Size() == 0 {
 		t.Errorf("--cpuprofile wrote no profile: %v", err)
+	}
+	if fi, err := os.Stat(traceOut); err != nil || fi.Size() == 0 {
+		t.Errorf("--trace wrote no trace: %v", err)
 	}
 	if !strings.Contains(stdout, "epoch 2/2") {
 		t.Errorf("train output lacks the epoch lines:\n%s", stdout)

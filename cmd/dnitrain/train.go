@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync/atomic"
 	"syscall"
 
@@ -33,6 +34,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	resumePath := fs.String("resume", "", "continue the run saved in this checkpoint")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the training epochs here (for go tool pprof)")
+	tracePath := fs.String("trace", "", "write an execution trace of the training epochs here (for go tool trace)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -50,14 +52,18 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	var profile *os.File // opened before the data are loaded, to fail early
-	if *cpuProfile != "" {
-		var err error
-		if profile, err = os.Create(*cpuProfile); err != nil {
-			return err
-		}
-		defer profile.Close()
+	// The profile and trace files are created before the data are loaded,
+	// to fail early.
+	profile, err := createIfNamed(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer profile.Close()
+	traceFile, err := createIfNamed(*tracePath)
+	if err != nil {
+		return err
+	}
+	defer traceFile.Close()
 	pair, err := loadData(*dataDir)
 	if err != nil {
 		return err
@@ -88,6 +94,12 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("profile %s: %w", *cpuProfile, err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if traceFile != nil {
+		if err := trace.Start(traceFile); err != nil {
+			return fmt.Errorf("trace %s: %w", *tracePath, err)
+		}
+		defer trace.Stop()
 	}
 	ctx, sig := interruptible()
 	defer sig.stop()
@@ -238,4 +250,13 @@ func (r record) append(f *os.File) error {
 	}
 	_, err = f.Write(append(b, '\n'))
 	return err
+}
+
+// createIfNamed creates the file at path, or returns nil (whose Close does
+// nothing) when path is empty.
+func createIfNamed(path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return os.Create(path)
 }

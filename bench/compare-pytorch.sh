@@ -5,11 +5,16 @@
 # prints seconds per epoch and the ratio dnitrain/PyTorch. PyTorch runs with
 # 1 and 2 threads and the faster counts; dnitrain with --threads 2.
 #
+# With ROUNDS > 1 the three runs of a mode are repeated ROUNDS times in
+# turn, so that each ratio compares runs a minute apart at most on a shared
+# machine; a row per round is printed, then the median ratio of each mode.
+#
 # Set-up (Debian 12, as root): apt-get install python3-torch libopenblas0-pthread
-# Usage: bench/compare-pytorch.sh [EPOCHS]   (default 1; the mean is compared)
+# Usage: bench/compare-pytorch.sh [EPOCHS [ROUNDS]]   (default 1 and 1; the mean epoch is compared)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-1}
+rounds=${2:-1}
 out=$(mktemp -d)
 go build -o "$out/dnitrain" ./cmd/dnitrain
 py() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/pytorch_mnist.py "$@"; }
@@ -17,17 +22,29 @@ mean_seconds() { /usr/bin/python3 -c '
 import json, sys
 rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print("%.3f %.2f" % (sum(r["seconds"] for r in rs) / len(rs), rs[-1]["test_error"]))' "$1"; }
+median() { tr ' ' '\n' | sort -n | awk 'NF {a[++n] = $1} END {print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2}'; }
 printf "| mode | PyTorch s/epoch (threads) | PyTorch test error | dnitrain s/epoch | dnitrain test error | dnitrain / PyTorch |\n|---|---|---|---|---|---|\n"
+declare -A ratios
 for mode in bprop cdni dni; do
-  best="" best_threads=""
-  for threads in 1 2; do
-    py --mode "$mode" --epochs "$epochs" --threads "$threads" > "$out/torch-$mode-$threads.jsonl"
-    read -r secs err < <(mean_seconds "$out/torch-$mode-$threads.jsonl")
-    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs best_err=$err best_threads=$threads; fi
+  for ((round = 1; round <= rounds; round++)); do
+    best="" best_threads=""
+    for threads in 1 2; do
+      py --mode "$mode" --epochs "$epochs" --threads "$threads" > "$out/torch-$mode-$threads.jsonl"
+      read -r secs err < <(mean_seconds "$out/torch-$mode-$threads.jsonl")
+      if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs best_err=$err best_threads=$threads; fi
+    done
+    rm -f "$out/dni-$mode.jsonl"
+    "$out/dnitrain" train --quiet --mode "$mode" --epochs "$epochs" --threads 2 --metrics "$out/dni-$mode.jsonl"
+    read -r ours our_err < <(mean_seconds "$out/dni-$mode.jsonl")
+    ratio=$(awk "BEGIN{printf \"%.2f\", $ours / $best}")
+    ratios[$mode]="${ratios[$mode]:-} $ratio"
+    printf "| %s | %.2f (%s) | %s%% | %.2f | %s%% | %s |\n" "$mode" "$best" "$best_threads" "$best_err" "$ours" "$our_err" "$ratio"
   done
-  "$out/dnitrain" train --quiet --mode "$mode" --epochs "$epochs" --threads 2 --metrics "$out/dni-$mode.jsonl"
-  read -r ours our_err < <(mean_seconds "$out/dni-$mode.jsonl")
-  ratio=$(awk "BEGIN{printf \"%.2f\", $ours / $best}")
-  printf "| %s | %.2f (%s) | %s%% | %.2f | %s%% | %s |\n" "$mode" "$best" "$best_threads" "$best_err" "$ours" "$our_err" "$ratio"
 done
+if [ "$rounds" -gt 1 ]; then
+  printf "\n| mode | median dnitrain / PyTorch over %d rounds | ratios |\n|---|---|---|\n" "$rounds"
+  for mode in bprop cdni dni; do
+    printf "| %s | %.2f | %s |\n" "$mode" "$(echo ${ratios[$mode]} | median)" "${ratios[$mode]# }"
+  done
+fi
 rm -rf "$out"

@@ -38,8 +38,9 @@ func NewDense(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt opt
 	if err != nil {
 		return nil, err
 	}
-	d := &Dense{Affine: a, Learner: graph.NewLearner(a.Params(), opt), name: name, inputGrad: inputGrad,
-		gemm: o.gemm(), buffers: map[cacheKey]*denseBuffers{}}
+	g := o.gemm()
+	d := &Dense{Affine: a, Learner: newLearner(a.Params(), opt, g), name: name, inputGrad: inputGrad,
+		gemm: g, buffers: map[cacheKey]*denseBuffers{}}
 	d.finish = d.finishBackward
 	return d, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dnitrain/dnitrain/graph"
 	"github.com/dnitrain/dnitrain/kernels"
+	"github.com/dnitrain/dnitrain/optim"
 )
 
 // Options are the settings shared by the fused layers.
@@ -31,6 +32,14 @@ type Options struct {
 
 func (o Options) gemm() *kernels.Gemm {
 	return &kernels.Gemm{Threads: o.Threads, Cores: o.Cores, TF32: o.TF32}
+}
+
+// newLearner returns a learner of params whose updates share out their
+// work through g as g's products do (kernels.Gemm.Split).
+func newLearner(params []*graph.Param, opt optim.Config, g *kernels.Gemm) *graph.Learner {
+	l := graph.NewLearner(params, opt)
+	l.Optimizer().SetSplit(g)
+	return l
 }
 
 // batchNorm are the constants shared with graph's batch norm.

@@ -35,8 +35,9 @@ func NewOutput(name string, in, classes int, inputGrad bool, rng *rand.Rand, opt
 	if err != nil {
 		return nil, err
 	}
-	return &Output{Affine: a, Learner: graph.NewLearner(a.Params(), opt), name: name, inputGrad: inputGrad,
-		gemm: o.gemm(), buffers: map[cacheKey]*outputBuffers{}}, nil
+	g := o.gemm()
+	return &Output{Affine: a, Learner: newLearner(a.Params(), opt, g), name: name, inputGrad: inputGrad,
+		gemm: g, buffers: map[cacheKey]*outputBuffers{}}, nil
 }
 
 // Name returns the layer's name, the prefix of its parameters' names.

@@ -57,7 +57,7 @@ func NewSynthesizer(name string, cfg synth.Config, rng *rand.Rand, opt optim.Con
 		}
 		s.Stack = append(s.Stack, a)
 	}
-	s.Learner = graph.NewLearner(s.Params(), opt)
+	s.Learner = newLearner(s.Params(), opt, s.gemm)
 	return s, nil
 }
 

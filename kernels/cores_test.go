@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,5 +169,58 @@ func TestSgemmJobGrows(t *testing.T) {
 	}
 	if j.grow() {
 		t.Fatal("grew beyond want")
+	}
+}
+
+// chunkLog records the chunks of a Split.
+type chunkLog struct {
+	mu     sync.Mutex
+	chunks [][2]int
+	hits   []int32
+}
+
+func (c *chunkLog) Chunk(lo, hi int) {
+	c.mu.Lock()
+	c.chunks = append(c.chunks, [2]int{lo, hi})
+	c.mu.Unlock()
+	for i := lo; i < hi; i++ {
+		atomic.AddInt32(&c.hits[i], 1)
+	}
+}
+
+// Split covers every index once, in chunks that start at multiples of the
+// grain, and leaves small jobs, one thread or no free place to the calling
+// goroutine in one chunk.
+func TestGemmSplit(t *testing.T) {
+	full := NewCores(2)
+	full.TryAcquire(2)
+	for _, tc := range []struct {
+		name       string
+		g          *Gemm
+		n, grain   int
+		manyChunks bool
+	}{
+		{"two threads", &Gemm{Threads: 2}, 10*64 + 5, 64, true},
+		{"a free place", &Gemm{Threads: 2, Cores: NewCores(2)}, 10 * 64, 64, true},
+		{"no free place", &Gemm{Threads: 2, Cores: full}, 10 * 64, 64, false},
+		{"one thread", &Gemm{Threads: 1}, 10 * 64, 64, false},
+		{"under two grains", &Gemm{Threads: 2}, 2*64 - 1, 64, false},
+		{"empty", &Gemm{Threads: 2}, 0, 64, false},
+	} {
+		c := &chunkLog{hits: make([]int32, tc.n)}
+		tc.g.Split(tc.n, tc.grain, c)
+		for i, h := range c.hits {
+			if h != 1 {
+				t.Fatalf("%s: index %d done %d times", tc.name, i, h)
+			}
+		}
+		for _, ch := range c.chunks {
+			if ch[0]%tc.grain != 0 {
+				t.Errorf("%s: a chunk starts at %d", tc.name, ch[0])
+			}
+		}
+		if many := len(c.chunks) > 1; many != tc.manyChunks {
+			t.Errorf("%s: %d chunks", tc.name, len(c.chunks))
+		}
 	}
 }

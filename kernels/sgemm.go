@@ -137,6 +137,43 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	sgemmWorkspaces.Put(ws)
 }
 
+// A Chunker is a job over a range of indices of which any goroutine may do
+// any part: Chunk(lo, hi) does the indices lo..hi−1.
+type Chunker interface{ Chunk(lo, hi int) }
+
+// Split runs c over the indices 0..n in chunks that start at multiples of
+// grain: on the calling goroutine and, as Threads and Cores allow (as for a
+// product), on the helpers that share the calling goroutine's products,
+// which are then spinning between them. An update of parameters between
+// two products thus uses the second core too. With fewer than 2·grain
+// indices, or one thread, it calls c.Chunk(0, n) on the calling goroutine.
+// What c computes must not depend on the chunks.
+func (g *Gemm) Split(n, grain int, c Chunker) {
+	threads := min(g.Threads, n/max(grain, 1))
+	if threads < 2 {
+		c.Chunk(0, n)
+		return
+	}
+	ws := takeWorkspace()
+	j := &ws.job
+	*j = sgemmJob{threads: threads, want: threads, cores: g.Cores, m: n, chunk: n, split: c, grain: grain, wsMain: ws}
+	if j.cores != nil {
+		j.threads = 1
+		j.grow()
+	}
+	if j.threads > 1 {
+		j.startHelpers()
+		j.parallel(sgemmPhaseSplit, 0)
+	} else {
+		c.Chunk(0, n)
+	}
+	if j.held > 0 {
+		j.cores.Release(j.held)
+	}
+	*j = sgemmJob{}
+	sgemmWorkspaces.Put(ws)
+}
+
 func sgemmCheckArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	if m < 0 {
 		panic("kernels: Sgemm: m < 0")
@@ -219,6 +256,7 @@ type sgemmPhase uint64
 const (
 	sgemmPhasePackB   sgemmPhase = iota // pack chunks of the block of op(B)
 	sgemmPhaseCompute                   // compute chunks of the block of C
+	sgemmPhaseSplit                     // run chunks of a Split
 )
 
 func takeWorkspace() *sgemmWorkspace {
@@ -301,6 +339,10 @@ type sgemmJob struct {
 	p0, kc        int
 	bp            []float32 // the packed block, kc×ncPad
 	wsMain        *sgemmWorkspace
+
+	// A Split: the job over indices 0..m, in chunks of multiples of grain.
+	split Chunker
+	grain int
 }
 
 // sgemmBlockSize splits total into the fewest blocks of at most limit and
@@ -474,8 +516,8 @@ const (
 // (sgemmSpinFree): through the elementwise passes and updates between the
 // products of a training step.
 type sgemmHelper struct {
-	// post is the phase to run: twice the number of phases posted so far
-	// plus the sgemmPhase. Only the calling goroutine writes it.
+	// post is the phase to run: four times the number of phases posted so
+	// far plus the sgemmPhase. Only the calling goroutine writes it.
 	post  atomic.Uint64
 	cores atomic.Pointer[Cores] // the Cores of the last call posted
 	state atomic.Int32          // sgemmHelperGone, Running or Parked
@@ -507,11 +549,7 @@ func (h *sgemmHelper) loop(main *sgemmWorkspace) {
 		}
 		h.seen = post
 		j := &main.job
-		if sgemmPhase(post&1) == sgemmPhaseCompute {
-			j.compute(&h.ws)
-		} else {
-			j.packB()
-		}
+		j.runPhase(sgemmPhase(post&3), &h.ws)
 		main.pending.Add(-1)
 	}
 }
@@ -571,7 +609,7 @@ func (h *sgemmHelper) spin(d time.Duration) bool {
 // call too, when the calling goroutine's share of a phase runs long.
 func (h *sgemmHelper) send(main *sgemmWorkspace, phase sgemmPhase) {
 	h.cores.Store(main.job.cores)
-	h.post.Store((h.post.Load()>>1+1)<<1 | uint64(phase))
+	h.post.Store((h.post.Load()>>2+1)<<2 | uint64(phase))
 	state := h.state.Load()
 	if state == sgemmHelperParked {
 		if h.state.CompareAndSwap(sgemmHelperParked, sgemmHelperRunning) {
@@ -602,11 +640,7 @@ func (j *sgemmJob) parallel(phase sgemmPhase, first int) {
 	for _, h := range ws.helpers[:j.threads-1] {
 		h.send(ws, phase)
 	}
-	if phase == sgemmPhaseCompute {
-		j.compute(ws)
-	} else {
-		j.packB()
-	}
+	j.runPhase(phase, ws)
 	// The helpers are running: they were working or spinning a moment
 	// ago, or have just been woken. Waiting for them by spinning keeps the
 	// barrier to a fraction of a microsecond.
@@ -614,6 +648,29 @@ func (j *sgemmJob) parallel(phase sgemmPhase, first int) {
 		if i%sgemmYield == 0 {
 			runtime.Gosched()
 		}
+	}
+}
+
+// runPhase runs the calling goroutine's share of phase.
+func (j *sgemmJob) runPhase(phase sgemmPhase, ws *sgemmWorkspace) {
+	switch phase {
+	case sgemmPhasePackB:
+		j.packB()
+	case sgemmPhaseCompute:
+		j.compute(ws)
+	default:
+		j.splitChunks()
+	}
+}
+
+// splitChunks runs chunks of the Split in j until none is left.
+func (j *sgemmJob) splitChunks() {
+	for {
+		lo, hi := j.grab(j.m, j.grain)
+		if lo == hi {
+			return
+		}
+		j.split.Chunk(lo, hi)
 	}
 }
 

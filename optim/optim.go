@@ -86,6 +86,43 @@ type Optimizer struct {
 	steps int
 	// slots[k] holds the per-parameter state tensors of parameter k.
 	slots [][]*tensor.Dense
+	// split, when set, shares out the updates of float32 parameters
+	// (SetSplit); updates[k] is parameter k's, made once.
+	split   *kernels.Gemm
+	updates []update32
+}
+
+// splitGrain is the least number of elements of a parameter that Step
+// gives a goroutine: a multiple of every vector width of the kernels, so
+// that each element is updated by the same instructions however the
+// update is split.
+const splitGrain = 1 << 14
+
+// update32 is the update of one float32 parameter, over any range of its
+// elements (a kernels.Chunker).
+type update32 struct {
+	o          *Optimizer
+	w, g, m, v []float32 // m is the velocity for SGD; v is nil then
+	lr         float64
+}
+
+func (u *update32) Chunk(lo, hi int) {
+	cfg := u.o.cfg
+	if cfg.Kind == SGD {
+		kernels.MomentumStep(u.w[lo:hi], u.g[lo:hi], u.m[lo:hi], u.lr, cfg.Momentum)
+		return
+	}
+	kernels.AdamStep32(u.w[lo:hi], u.g[lo:hi], u.m[lo:hi], u.v[lo:hi], u.lr, cfg.Beta1, cfg.Beta2, cfg.Eps, u.o.steps)
+}
+
+// SetSplit makes Step share the updates of large float32 parameters out
+// with g.Split (nil: every update on the calling goroutine). The results
+// are the same bits either way.
+func (o *Optimizer) SetSplit(g *kernels.Gemm) {
+	o.split = g
+	if o.updates == nil {
+		o.updates = make([]update32, len(o.slots))
+	}
 }
 
 // New returns an optimizer for parameters shaped and typed like params.
@@ -133,11 +170,16 @@ func (o *Optimizer) Step(params, grads []*tensor.Dense) error {
 		s := o.slots[k]
 		switch p.Dtype() {
 		case tensor.Float32:
-			if o.cfg.Kind == SGD {
-				kernels.MomentumStep(p.Float32s(), grads[k].Float32s(), s[0].Float32s(), lr, o.cfg.Momentum)
-			} else {
-				kernels.AdamStep32(p.Float32s(), grads[k].Float32s(), s[0].Float32s(), s[1].Float32s(), lr, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, o.steps)
+			u := update32{o: o, w: p.Float32s(), g: grads[k].Float32s(), m: s[0].Float32s(), lr: lr}
+			if o.cfg.Kind != SGD {
+				u.v = s[1].Float32s()
 			}
+			if o.split == nil {
+				u.Chunk(0, len(u.w))
+				continue
+			}
+			o.updates[k] = u
+			o.split.Split(len(u.w), splitGrain, &o.updates[k])
 		case tensor.Float64:
 			if o.cfg.Kind == SGD {
 				kernels.MomentumStep(p.Float64s(), grads[k].Float64s(), s[0].Float64s(), lr, o.cfg.Momentum)

@@ -2,9 +2,12 @@ package optim
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/kernels"
 )
 
 func TestRateAt(t *testing.T) {
@@ -54,5 +57,49 @@ func TestStepUsesScheduleAndOwnState(t *testing.T) {
 	}
 	if o.Steps() != 2 {
 		t.Errorf("Steps = %d", o.Steps())
+	}
+}
+
+// Shared out by a Gemm's Split, the updates of large parameters give the
+// same bits as on one goroutine, for Adam and SGD with momentum.
+func TestStepSplitGivesTheSameBits(t *testing.T) {
+	for _, cfg := range []Config{DefaultAdam(1e-3), {Kind: SGD, LR: 0.1, Momentum: 0.9}} {
+		rng := rand.New(rand.NewPCG(7, 8))
+		shapes := [][]int{{3*splitGrain + 5}, {7, 3}} // one split, one too small to split
+		var params [2][]*tensor.Dense
+		var grads []*tensor.Dense
+		for _, s := range shapes {
+			p := tensor.New(tensor.WithShape(s...), tensor.Of(tensor.Float32))
+			g := tensor.New(tensor.WithShape(s...), tensor.Of(tensor.Float32))
+			for i := range p.Float32s() {
+				p.Float32s()[i] = float32(rng.NormFloat64())
+			}
+			params[0] = append(params[0], p)
+			params[1] = append(params[1], p.Clone().(*tensor.Dense))
+			grads = append(grads, g)
+		}
+		plain, split := New(cfg, params[0]), New(cfg, params[1])
+		split.SetSplit(&kernels.Gemm{Threads: 2, Cores: kernels.NewCores(2)})
+		for step := 0; step < 3; step++ {
+			for _, g := range grads {
+				for i := range g.Float32s() {
+					g.Float32s()[i] = float32(rng.NormFloat64())
+				}
+			}
+			if err := plain.Step(params[0], grads); err != nil {
+				t.Fatal(err)
+			}
+			if err := split.Step(params[1], grads); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for k := range params[0] {
+			a, b := params[0][k].Float32s(), params[1][k].Float32s()
+			for i := range a {
+				if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+					t.Fatalf("%v: parameter %d element %d: %v split, %v on one goroutine", cfg.Kind, k, i, b[i], a[i])
+				}
+			}
+		}
 	}
 }

@@ -272,9 +272,12 @@ func decompress(name string, r io.Reader) (io.Reader, error) {
 	return zr, nil
 }
 
+// PixelMax is the byte of a full pixel, which stands for 1.
+const PixelMax = 255
+
 // PixelValue returns the value in [0, 1] that the pixel byte p stands for,
-// p/255 rounded to float32.
-func PixelValue(p uint8) float32 { return float32(p) / 255 }
+// p/PixelMax rounded to float32.
+func PixelValue(p uint8) float32 { return float32(p) / PixelMax }
 
 // newSet assembles a set from decoded image and label files named imgName
 // and lblName, checking that they agree and that every label is in range.

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/dnitrain/dnitrain/data"
+	"github.com/dnitrain/dnitrain/kernels"
 )
 
 // Trainer drives a network through epochs of a training set. Its only
@@ -265,23 +266,20 @@ func InputStats(s *data.Set) (mean, std float64) {
 	return mean, math.Sqrt(max(sq/n-mean*mean, 0))
 }
 
-// fillBatch copies the samples idx of s into b, standardised. Each pixel
-// byte is looked up in a table of its 256 standardised values, which reads a
-// quarter of the memory that floats would and computes nothing per pixel.
-// The samples lie at random in memory, so before each one fillBatch reads a
-// byte of every cache line of the sample fillAhead places on: those loads
-// do not wait for one another, and the lines are in the cache when their
-// turn comes (BenchmarkFillBatch: about 1.6× faster than without).
+// fillBatch copies the samples idx of s into b, standardised: each pixel
+// byte becomes (PixelValue(p) − mean)/std, computed as kernels.ScaleBytes
+// does, eight bytes at a time: the same bits as a table of the 256 values
+// looked up one pixel at a time, which took 126 µs a batch against 79
+// (BenchmarkFillBatch). The samples lie at random in memory, so before each
+// one fillBatch reads a byte of every cache line of the sample fillAhead
+// places on: those loads do not wait for one another, and the lines are in
+// the cache when their turn comes (about 1.6× faster than without).
 func fillBatch(b *batch, s *data.Set, idx []int, cfg Config) {
 	x := b.x.Float32s() // Data() would allocate on every call
 	y := b.labels.Float32s()
 	clear(y)
 	f, c := s.Features(), b.labels.Shape()[1]
 	mean, inv := float32(cfg.InputMean), float32(1/cfg.InputStd)
-	var value [256]float32
-	for p := range value {
-		value[p] = (data.PixelValue(uint8(p)) - mean) * inv
-	}
 	var touched uint8
 	for r, i := range idx {
 		if r+fillAhead < len(idx) {
@@ -291,20 +289,16 @@ func fillBatch(b *batch, s *data.Set, idx []int, cfg Config) {
 			}
 			touched += ahead[len(ahead)-1]
 		}
-		img := s.Image(i)
-		row := x[r*f:][:len(img)] // as long as img: no bounds checks below
-		for j, p := range img {
-			row[j] = value[p]
-		}
+		kernels.ScaleBytes(x[r*f:], s.Image(i), data.PixelMax, mean, inv)
 		b.classes[r] = s.Labels[i]
 		y[r*c+int(s.Labels[i])] = 1
 	}
 	b.touched = touched
 }
 
-// fillAhead is how many samples ahead fillBatch reads: 2 to 16 were all
-// within the noise of one another.
-const fillAhead = 4
+// fillAhead is how many samples ahead fillBatch reads: BenchmarkFillBatch
+// took 87 µs a batch with 4, 79 with 8 and 83 with 16.
+const fillAhead = 8
 
 // countWrong counts the rows whose largest logit is not the label's.
 func countWrong(logits *tensor.Dense, classes []uint8) int {

@@ -76,6 +76,12 @@ func bnInputGradAVX(dy, xhat, c, betaGrad, gammaGrad []float32, rows, ld int, n 
 //go:noescape
 func scaleAVX(v []float32, s float32)
 
+// scaleBytesAVX sets dst[i] = (float32(src[i])/div − sub)·mul for
+// i < len(src)&^7.
+//
+//go:noescape
+func scaleBytesAVX(dst []float32, src []byte, div, sub, mul float32)
+
 // squaredErrorAVX returns Σ(pred − target)² over the first len(pred)&^7
 // elements, in float64 (eight partial sums), and sets grad = w2·(pred −
 // target) there unless grad is empty.
@@ -202,6 +208,17 @@ func scaleVector(v []float32, s float32) int {
 	}
 	n := len(v) &^ 7
 	scaleAVX(v[:n], s)
+	return n
+}
+
+// scaleBytesVector runs the first len(src)&^7 elements of ScaleBytes in
+// assembly and returns how many it did; dst is as long as src.
+func scaleBytesVector(dst []float32, src []byte, div, sub, mul float32) int {
+	if !hasAVX {
+		return 0
+	}
+	n := len(src) &^ 7
+	scaleBytesAVX(dst[:n], src[:n], div, sub, mul)
 	return n
 }
 

@@ -511,3 +511,35 @@ sqerr_done:
 	VMOVSD       X4, ret+80(FP)
 	VZEROUPPER
 	RET
+
+// func scaleBytesAVX(dst []float32, src []byte, div, sub, mul float32)
+//
+// Eight bytes a step: each four widened to 32-bit integers (AVX has no
+// 256-bit VPMOVZXBD), then converted, divided, offset and scaled as floats.
+TEXT ·scaleBytesAVX(SB), NOSPLIT, $0-60
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         src_base+24(FP), SI
+	MOVQ         src_len+32(FP), DX
+	VBROADCASTSS div+48(FP), Y13
+	VBROADCASTSS sub+52(FP), Y14
+	VBROADCASTSS mul+56(FP), Y15
+	ANDQ         $~7, DX
+	XORQ         AX, AX
+
+bytes_loop:
+	CMPQ        AX, DX
+	JGE         bytes_done
+	VPMOVZXBD   (SI)(AX*1), X0
+	VPMOVZXBD   4(SI)(AX*1), X1
+	VINSERTF128 $1, X1, Y0, Y0
+	VCVTDQ2PS   Y0, Y0
+	VDIVPS      Y13, Y0, Y0
+	VSUBPS      Y14, Y0, Y0
+	VMULPS      Y15, Y0, Y0
+	VMOVUPS     Y0, (DI)(AX*4)
+	ADDQ        $8, AX
+	JMP         bytes_loop
+
+bytes_done:
+	VZEROUPPER
+	RET

@@ -46,6 +46,10 @@ func batchNormInputGradVector(dy, xhat, c, betaGrad, gammaGrad []float32, n floa
 // scaleVector scales nothing and returns 0: the caller's loop does it all.
 func scaleVector(v []float32, s float32) int { return 0 }
 
+// scaleBytesVector does nothing and returns 0: the caller's loop does it
+// all.
+func scaleBytesVector(dst []float32, src []byte, div, sub, mul float32) int { return 0 }
+
 // squaredErrorVector does nothing and returns 0, 0: the caller's loop does
 // it all.
 func squaredErrorVector(grad, pred, target []float32, w2 float32) (int, float64) { return 0, 0 }

@@ -82,6 +82,16 @@ func columnSumsRef(sums, m []float32, rows, cols int) {
 	}
 }
 
+// scaleBytesRef is ScaleBytes element by element, through float64 with a
+// rounding to float32 after each operation.
+func scaleBytesRef(dst []float32, src []byte, div, sub, mul float32) {
+	for i, p := range src {
+		q := float32(float64(p) / float64(div))
+		q = float32(float64(q) - float64(sub))
+		dst[i] = float32(float64(q) * float64(mul))
+	}
+}
+
 // scaleRef is the reference of Scale.
 func scaleRef(v []float32, s float32) {
 	for i := range v {

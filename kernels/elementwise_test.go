@@ -178,6 +178,36 @@ func TestColumnSumsAndScaleMatchReference(t *testing.T) {
 	})
 }
 
+func TestScaleBytesMatchesReference(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(11, 11))
+		params := []struct{ div, sub, mul float32 }{
+			{255, 0.1307, 1 / 0.3081}, // MNIST's standardization
+			{1, 0, 1},
+			{3, -2.5, 0.001},
+			{255, 0, 1},
+		}
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 255, 784, 1031} {
+			src := make([]byte, n)
+			for i := range src {
+				src[i] = byte(rng.IntN(256))
+			}
+			if n >= 2 {
+				src[0], src[n-1] = 0, 255
+			}
+			for _, p := range params {
+				name := fmt.Sprintf("n=%d div=%v sub=%v mul=%v", n, p.div, p.sub, p.mul)
+				want := make([]float32, n)
+				scaleBytesRef(want, src, p.div, p.sub, p.mul)
+				got, check := guarded(t, make([]float32, n))
+				ScaleBytes(got, src, p.div, p.sub, p.mul)
+				check(name)
+				requireSame(t, name, got, want, 0)
+			}
+		}
+	})
+}
+
 func TestSquaredErrorLossMatchesReference(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(8, 8))
@@ -320,6 +350,15 @@ func BenchmarkElementwise(b *testing.B) {
 		benchPaths(b, 2*mat,
 			func() { scaleRef(work, 1) },
 			func() { Scale(work, 1) })
+	})
+	b.Run("ScaleBytes", func(b *testing.B) {
+		pixels := make([]byte, n)
+		for i := range pixels {
+			pixels[i] = byte(rng.IntN(256))
+		}
+		benchPaths(b, 5*n,
+			func() { scaleBytesRef(work, pixels, 255, 0.13, 3.2) },
+			func() { ScaleBytes(work, pixels, 255, 0.13, 3.2) })
 	})
 	b.Run("SquaredErrorLoss", func(b *testing.B) {
 		benchPaths(b, 3*mat,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/dnitrain/dnitrain/data"
@@ -78,11 +79,17 @@ type Point struct {
 // Throughput is the training speed of one execution set-up: one epoch in
 // each round of the suite's throughput runs, the set-ups taking turns, so
 // that a change in the machine's load falls on all of them.
+//
+// The set-up with Jobs set is not one network but Jobs separate ones, each
+// training its own epoch in the synchronous loop on Threads threads, all at
+// once: their combined samples/s is what the machine's cores give to work
+// that shares nothing, the most that Jobs workers could reach on them.
 type Throughput struct {
 	Name          string    `json:"name"`
 	Exec          string    `json:"exec"`
 	Workers       int       `json:"workers"`
 	Threads       int       `json:"threads"`
+	Jobs          int       `json:"jobs,omitempty"`  // separate networks at once; 0 for one
 	SamplesPerSec float64   `json:"samples_per_sec"` // the median round's
 	TestError     float64   `json:"test_error"`      // after the median round's epoch
 	Rounds        []float64 `json:"rounds_samples_per_sec"`
@@ -94,13 +101,19 @@ type Throughput struct {
 type AsyncCheck struct {
 	SpeedupThreads1   float64 `json:"speedup_vs_sync_threads1"`    // async 2 workers ×1 thread over sync ×1 thread
 	SpeedupThreadsAll float64 `json:"speedup_vs_sync_threads_all"` // over sync with every CPU in its kernels
-	ErrorAsync        float64 `json:"error_async_one_epoch"`
-	ErrorSync         float64 `json:"error_sync_one_epoch"`
-	BudgetSeconds     float64 `json:"budget_seconds"`
-	BudgetErrorAsync  float64 `json:"budget_error_async"`
-	BudgetErrorSync   float64 `json:"budget_error_sync"`
-	BudgetStepsAsync  int     `json:"budget_steps_async"`
-	BudgetStepsSync   int     `json:"budget_steps_sync"`
+	// OfSeparateJobs is async's throughput over that of two separate
+	// one-thread jobs at once (Throughput.Jobs), and SeparateJobs theirs
+	// over one alone: how much of what the cores give two workers async
+	// reaches, and what they give. 0 with one CPU.
+	OfSeparateJobs   float64 `json:"async_over_separate_jobs,omitempty"`
+	SeparateJobs     float64 `json:"separate_jobs_over_sync_threads1,omitempty"`
+	ErrorAsync       float64 `json:"error_async_one_epoch"`
+	ErrorSync        float64 `json:"error_sync_one_epoch"`
+	BudgetSeconds    float64 `json:"budget_seconds"`
+	BudgetErrorAsync float64 `json:"budget_error_async"`
+	BudgetErrorSync  float64 `json:"budget_error_sync"`
+	BudgetStepsAsync int     `json:"budget_steps_async"`
+	BudgetStepsSync  int     `json:"budget_steps_sync"`
 }
 
 // TableRow is one cell group of the paper-table reproduction.
@@ -238,6 +251,9 @@ func (r *Report) throughput(ctx context.Context) error {
 	for w := 1; w <= max(2, cpus)+1 && w <= 4; w++ {
 		setups = append(setups, Throughput{Name: fmt.Sprintf("async, %d workers", w), Exec: engine.ExecAsync, Workers: w, Threads: 1})
 	}
+	if cpus > 1 {
+		setups = append(setups, Throughput{Name: "sync, 2 separate jobs of 1 thread", Exec: engine.ExecSync, Workers: 1, Threads: 1, Jobs: 2})
+	}
 	errs := make([][]float64, len(setups)) // test errors, by set-up and round
 	for round := 1; round <= max(1, r.profile.Rounds); round++ {
 		for k := range setups {
@@ -247,7 +263,7 @@ func (r *Report) throughput(ctx context.Context) error {
 			if s.Exec == engine.ExecSync {
 				s.Workers = 1
 			}
-			stats, ev, err := r.epoch(ctx, cfg)
+			stats, ev, err := r.epochs(ctx, cfg, max(1, s.Jobs))
 			if err != nil {
 				return fmt.Errorf("throughput %s: %w", s.Name, err)
 			}
@@ -275,41 +291,61 @@ func medianIndex(xs []float64) int {
 	return order[(len(xs)-1)/2]
 }
 
-// epoch trains one epoch of cfg and evaluates it on the test set.
-func (r *Report) epoch(ctx context.Context, cfg engine.Config) (engine.EpochStats, engine.Evaluation, error) {
-	net, err := engine.NewNetwork(cfg)
-	if err != nil {
-		return engine.EpochStats{}, engine.Evaluation{}, err
+// epochs trains one epoch of cfg on each of jobs separate networks at once
+// and evaluates the first on the test set. The stats are their combined
+// samples over the longest epoch's time.
+func (r *Report) epochs(ctx context.Context, cfg engine.Config, jobs int) (engine.EpochStats, engine.Evaluation, error) {
+	trainers := make([]*engine.Trainer, jobs)
+	for i := range trainers {
+		net, err := engine.NewNetwork(cfg)
+		if err != nil {
+			return engine.EpochStats{}, engine.Evaluation{}, err
+		}
+		defer net.Close()
+		if trainers[i], err = engine.NewTrainer(net, r.pair.Train); err != nil {
+			return engine.EpochStats{}, engine.Evaluation{}, err
+		}
 	}
-	defer net.Close()
-	tr, err := engine.NewTrainer(net, r.pair.Train)
-	if err != nil {
-		return engine.EpochStats{}, engine.Evaluation{}, err
+	stats := make([]engine.EpochStats, jobs)
+	errs := make([]error, jobs)
+	var wg sync.WaitGroup
+	for i, tr := range trainers {
+		wg.Go(func() { stats[i], errs[i] = tr.RunEpoch(ctx, nil) })
 	}
-	stats, err := tr.RunEpoch(ctx, nil)
-	if err != nil {
-		return stats, engine.Evaluation{}, err
+	wg.Wait()
+	all := engine.EpochStats{Epoch: stats[0].Epoch}
+	for _, s := range stats {
+		all.Steps += s.Steps
+		all.Samples += s.Samples
+		all.Seconds = max(all.Seconds, s.Seconds)
 	}
-	ev, err := tr.Evaluate(r.pair.Test)
-	return stats, ev, err
+	if err := errors.Join(errs...); err != nil {
+		return all, engine.Evaluation{}, err
+	}
+	ev, err := trainers[0].Evaluate(r.pair.Test)
+	return all, ev, err
 }
 
 // asyncCheck compares async (2 workers, 1 thread each) with sync, from the
 // throughput runs, and after an equal wall-time budget.
 func (r *Report) asyncCheck(ctx context.Context) error {
-	find := func(exec string, workers, threads int) Throughput {
+	find := func(exec string, workers, threads, jobs int) Throughput {
 		for _, t := range r.Throughput {
-			if t.Exec == exec && t.Threads == threads && (exec == engine.ExecSync || t.Workers == workers) {
+			if t.Exec == exec && t.Threads == threads && t.Jobs == jobs && (exec == engine.ExecSync || t.Workers == workers) {
 				return t
 			}
 		}
 		return Throughput{}
 	}
-	async, sync1 := find(engine.ExecAsync, 2, 1), find(engine.ExecSync, 1, 1)
-	syncAll := find(engine.ExecSync, 1, runtime.GOMAXPROCS(0))
+	async, sync1 := find(engine.ExecAsync, 2, 1, 0), find(engine.ExecSync, 1, 1, 0)
+	syncAll := find(engine.ExecSync, 1, runtime.GOMAXPROCS(0), 0)
 	a := &r.Async
 	a.SpeedupThreads1 = async.SamplesPerSec / sync1.SamplesPerSec
 	a.SpeedupThreadsAll = async.SamplesPerSec / syncAll.SamplesPerSec
+	if jobs := find(engine.ExecSync, 1, 1, 2); jobs.SamplesPerSec > 0 {
+		a.OfSeparateJobs = async.SamplesPerSec / jobs.SamplesPerSec
+		a.SeparateJobs = jobs.SamplesPerSec / sync1.SamplesPerSec
+	}
 	a.ErrorAsync, a.ErrorSync = async.TestError, sync1.TestError
 	a.BudgetSeconds = r.profile.Budget.Seconds()
 	for _, exec := range []string{engine.ExecAsync, engine.ExecSync} {
@@ -326,8 +362,8 @@ func (r *Report) asyncCheck(ctx context.Context) error {
 			a.BudgetErrorSync, a.BudgetStepsSync = last.TestError, last.Step
 		}
 	}
-	r.logf("async: %.2f× sync (1 thread), %.2f× sync (%d threads); after %gs: %.2f%% (%d steps) against %.2f%% (%d steps)",
-		a.SpeedupThreads1, a.SpeedupThreadsAll, runtime.GOMAXPROCS(0), a.BudgetSeconds, a.BudgetErrorAsync, a.BudgetStepsAsync, a.BudgetErrorSync, a.BudgetStepsSync)
+	r.logf("async: %.2f× sync (1 thread), %.2f× sync (%d threads), %.2f of 2 separate jobs (%.2f× sync, 1 thread); after %gs: %.2f%% (%d steps) against %.2f%% (%d steps)",
+		a.SpeedupThreads1, a.SpeedupThreadsAll, runtime.GOMAXPROCS(0), a.OfSeparateJobs, a.SeparateJobs, a.BudgetSeconds, a.BudgetErrorAsync, a.BudgetStepsAsync, a.BudgetErrorSync, a.BudgetStepsSync)
 	return nil
 }
 

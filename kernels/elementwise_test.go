@@ -118,6 +118,77 @@ func TestBiasActivateMatchesReference(t *testing.T) {
 	})
 }
 
+// TestStridedKernelsMatchContiguous runs BiasActivateStrided and batch
+// norm's strided forward passes on a block of columns of a wider matrix and
+// wants, bit for bit, what the contiguous kernels (held to the references
+// above) give on a copy of the block, and every other element unchanged.
+func TestStridedKernelsMatchContiguous(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(12, 12))
+		bn := BatchNorm{Eps: 1e-5, Momentum: 0.1}
+		for _, s := range elementwiseShapes {
+			for _, edge := range [][2]int{{0, 0}, {3, 0}, {8, 5}, {32, 40}} { // columns left and right of the block
+				rows, cols := s.rows, s.cols
+				ld, c0 := edge[0]+cols+edge[1], edge[0]
+				name := fmt.Sprintf("%dx%d in %d columns from %d", rows, cols, ld, c0)
+				wide := specialSlice(rng, rows*ld, 2, true)
+				block := func(m []float32) []float32 { // the block of m, contiguous
+					b := make([]float32, rows*cols)
+					for r := range rows {
+						copy(b[r*cols:(r+1)*cols], m[r*ld+c0:])
+					}
+					return b
+				}
+				compare := func(what string, got, before, want []float32) {
+					t.Helper()
+					requireSame(t, name+" "+what, block(got), want, 0)
+					for i := range got {
+						if j := i % ld; (j < c0 || j >= c0+cols) && math.Float32bits(got[i]) != math.Float32bits(before[i]) {
+							t.Fatalf("%s %s: element %d, outside the block, changed", name, what, i)
+						}
+					}
+				}
+				bias := randomSlice(rng, cols, 1)
+				for _, act := range []Activation{Identity, ReLU, Tanh} {
+					for _, b := range [][]float32{nil, bias} {
+						want := block(wide)
+						BiasActivate(want, rows, cols, b, act)
+						got := append([]float32(nil), wide...)
+						BiasActivateStrided(got[c0:], rows, cols, ld, b, act)
+						compare(fmt.Sprintf("act%d bias %v", act, b != nil), got, wide, want)
+					}
+				}
+
+				z := randomSlice(rng, rows*ld, 2)
+				gamma, beta := randomSlice(rng, cols, 1), randomSlice(rng, cols, 1)
+				runMean, runVar := randomSlice(rng, cols, 1), randomSlice(rng, cols, 1)
+				wantY, wantX := block(z), make([]float32, rows*cols)
+				wantMean, wantInv := make([]float32, cols), make([]float32, cols)
+				wantRM, wantRV := append([]float32(nil), runMean...), append([]float32(nil), runVar...)
+				bn.ForwardTrain(wantY, wantX, wantMean, wantInv, gamma, beta, wantRM, wantRV, rows, cols)
+				gotY, gotX := append([]float32(nil), z...), make([]float32, rows*ld)
+				gotMean, gotInv := make([]float32, cols), make([]float32, cols)
+				gotRM, gotRV := append([]float32(nil), runMean...), append([]float32(nil), runVar...)
+				bn.ForwardTrainStrided(gotY[c0:], gotX[c0:], gotMean, gotInv, gamma, beta, gotRM, gotRV, rows, cols, ld)
+				compare("batch norm y", gotY, z, wantY)
+				compare("batch norm xhat", gotX, make([]float32, rows*ld), wantX)
+				for _, v := range []struct {
+					what      string
+					got, want []float32
+				}{{"mean", gotMean, wantMean}, {"invStd", gotInv, wantInv}, {"running mean", gotRM, wantRM}, {"running var", gotRV, wantRV}} {
+					requireSame(t, name+" batch norm "+v.what, v.got, v.want, 0)
+				}
+
+				wantE := block(z)
+				bn.ForwardEval(wantE, gamma, beta, runMean, runVar, rows, cols)
+				gotE := append([]float32(nil), z...)
+				bn.ForwardEvalStrided(gotE[c0:], gamma, beta, runMean, runVar, rows, cols, ld)
+				compare("batch norm eval", gotE, z, wantE)
+			}
+		}
+	})
+}
+
 func TestActivationBackwardMatchesReference(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(6, 6))

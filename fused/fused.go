@@ -73,7 +73,6 @@ type affineBuffers struct {
 	// which must leave the real ones alone.
 	runScratch []float32
 	out        *tensor.Dense
-	epilogue   forwardEpilogue // forward's, kept here so that a step allocates nothing
 }
 
 func newAffineBuffers(a *graph.Affine, batch int, train bool) *affineBuffers {
@@ -90,46 +89,24 @@ func newAffineBuffers(a *graph.Affine, batch int, train bool) *affineBuffers {
 	return b
 }
 
-// forward computes buf.h = act(BN(x·W + b)) for a batch of rows. Batch
-// norm and the activation are the GEMM's epilogue: on the goroutines of the
-// product that computed the columns, while they are in their caches (see
-// kernels.Gemm.SgemmThen). Run after the product on its calling goroutine,
-// they took five times as long as on a single thread: half of every column
-// came from the other core's cache.
+// forward computes buf.h = act(BN(x·W + b)) for a batch of rows.
 func forward(g *kernels.Gemm, a *graph.Affine, buf *affineBuffers, x []float32, rows int, p graph.Pass) {
-	buf.epilogue = forwardEpilogue{a: a, buf: buf, rows: rows, pass: p}
-	g.SgemmThen(false, false, rows, a.Out, a.In, 1, x, a.In, data(a.W.Value), a.Out, 0, buf.h, a.Out, &buf.epilogue)
-	buf.epilogue = forwardEpilogue{}
-}
-
-// forwardEpilogue is the part of forward after the product, over blocks of
-// columns of buf.h.
-type forwardEpilogue struct {
-	a    *graph.Affine
-	buf  *affineBuffers
-	rows int
-	pass graph.Pass
-}
-
-func (e *forwardEpilogue) Chunk(c0, c1 int) {
-	a, buf, rows, cols, ld := e.a, e.buf, e.rows, c1-c0, e.a.Out
-	h := buf.h[c0:]
+	g.Sgemm(false, false, rows, a.Out, a.In, 1, x, a.In, data(a.W.Value), a.Out, 0, buf.h, a.Out)
 	if !a.BatchNorm {
-		kernels.BiasActivateStrided(h, rows, cols, ld, data(a.B.Value)[c0:c1], activation(a.Act))
+		kernels.BiasActivate(buf.h, rows, a.Out, data(a.B.Value), activation(a.Act))
 		return
 	}
-	gamma, beta := data(a.Gamma.Value)[c0:c1], data(a.Beta.Value)[c0:c1]
-	runMean, runVar := data(a.RunMean.Value)[c0:c1], data(a.RunVar.Value)[c0:c1]
-	switch e.pass {
-	case graph.EvalPass:
-		batchNorm.ForwardEvalStrided(h, gamma, beta, runMean, runVar, rows, cols, ld)
-	case graph.RefitPass:
-		runMean, runVar = buf.runScratch[c0:c1], buf.runScratch[a.Out+c0:a.Out+c1]
-		fallthrough
-	default:
-		batchNorm.ForwardTrainStrided(h, buf.xhat[c0:], buf.mean[c0:c1], buf.invStd[c0:c1], gamma, beta, runMean, runVar, rows, cols, ld)
+	gamma, beta := data(a.Gamma.Value), data(a.Beta.Value)
+	runMean, runVar := data(a.RunMean.Value), data(a.RunVar.Value)
+	if p == graph.RefitPass {
+		runMean, runVar = buf.runScratch[:a.Out], buf.runScratch[a.Out:]
 	}
-	kernels.BiasActivateStrided(h, rows, cols, ld, nil, activation(a.Act))
+	if p != graph.EvalPass {
+		batchNorm.ForwardTrain(buf.h, buf.xhat, buf.mean, buf.invStd, gamma, beta, runMean, runVar, rows, a.Out)
+	} else {
+		batchNorm.ForwardEval(buf.h, gamma, beta, data(a.RunMean.Value), data(a.RunVar.Value), rows, a.Out)
+	}
+	kernels.BiasActivate(buf.h, rows, a.Out, nil, activation(a.Act))
 }
 
 // backward takes the upstream gradient g of buf.h, sets the parameter

@@ -16,24 +16,15 @@ type BatchNorm struct {
 // The three passes over z run eight columns at a time where the CPU has AVX,
 // with the operations, in the same order, of the plain loops.
 func (bn BatchNorm) ForwardTrain(z, xhat, mean, invStd, gamma, beta, runMean, runVar []float32, rows, cols int) {
-	bn.ForwardTrainStrided(z, xhat, mean, invStd, gamma, beta, runMean, runVar, rows, cols, cols)
-}
-
-// ForwardTrainStrided is ForwardTrain on a rows×cols block of columns of a
-// wider matrix: the rows of z and xhat are ld ≥ cols elements apart, and
-// the vectors (mean to runVar) have an element per column of the block.
-// Each column's results depend on that column alone, so blocks of columns
-// may be normalised one at a time, or at once on several goroutines.
-func (bn BatchNorm) ForwardTrainStrided(z, xhat, mean, invStd, gamma, beta, runMean, runVar []float32, rows, cols, ld int) {
 	mean, invStd = mean[:cols], invStd[:cols]
 	clear(mean)
 	clear(invStd)
-	addColumns(mean, z, rows, cols, ld)
+	addColumns(mean, z, rows, cols)
 	n := float32(rows)
 	for j := range mean {
 		mean[j] /= n
 	}
-	addSquaredDeviations(invStd, z, mean, rows, cols, ld) // invStd holds Σ(z−μ)² first
+	addSquaredDeviations(invStd, z, mean, rows, cols) // invStd holds Σ(z−μ)² first
 	unbias := float64(rows) / math.Max(float64(rows)-1, 1)
 	for j, ss := range invStd {
 		variance := float64(ss) / float64(rows)
@@ -41,19 +32,19 @@ func (bn BatchNorm) ForwardTrainStrided(z, xhat, mean, invStd, gamma, beta, runM
 		runVar[j] = float32((1-bn.Momentum)*float64(runVar[j]) + bn.Momentum*variance*unbias)
 		invStd[j] = float32(1 / math.Sqrt(variance+bn.Eps))
 	}
-	normalizeAffine(z, xhat, mean, invStd, gamma, beta, rows, cols, ld)
+	normalizeAffine(z, xhat, mean, invStd, gamma, beta, rows, cols)
 }
 
 // addSquaredDeviations adds (z − mean[j])² over the rows of column j of the
-// rows×cols matrix z (rows ld apart) to ss[j].
-func addSquaredDeviations(ss, z, mean []float32, rows, cols, ld int) {
-	if addSquaredDeviationsVector(ss, z, mean, rows, cols, ld) {
+// rows×cols matrix z to ss[j].
+func addSquaredDeviations(ss, z, mean []float32, rows, cols int) {
+	if addSquaredDeviationsVector(ss, z, mean, rows, cols) {
 		return
 	}
 	ss = ss[:cols]
 	mean = mean[:len(ss)]
 	for r := 0; r < rows; r++ {
-		for j, v := range z[r*ld:][:len(ss)] {
+		for j, v := range z[r*cols:][:len(ss)] {
 			d := v - mean[j]
 			ss[j] += d * d
 		}
@@ -61,16 +52,15 @@ func addSquaredDeviations(ss, z, mean []float32, rows, cols, ld int) {
 }
 
 // normalizeAffine sets xhat = (z − mean)·invStd and z = gamma·xhat + beta,
-// column j using element j of the four vectors; rows are ld apart in z and
-// xhat.
-func normalizeAffine(z, xhat, mean, invStd, gamma, beta []float32, rows, cols, ld int) {
-	if normalizeAffineVector(z, xhat, mean, invStd, gamma, beta, rows, cols, ld) {
+// column j using element j of the four vectors.
+func normalizeAffine(z, xhat, mean, invStd, gamma, beta []float32, rows, cols int) {
+	if normalizeAffineVector(z, xhat, mean, invStd, gamma, beta, rows, cols) {
 		return
 	}
 	mean = mean[:cols]
 	invStd, gamma, beta = invStd[:len(mean)], gamma[:len(mean)], beta[:len(mean)]
 	for r := 0; r < rows; r++ {
-		o := r * ld
+		o := r * cols
 		zr := z[o:][:len(mean)]
 		xr := xhat[o:][:len(mean)]
 		for j, v := range zr {
@@ -83,14 +73,8 @@ func normalizeAffine(z, xhat, mean, invStd, gamma, beta []float32, rows, cols, l
 
 // ForwardEval normalises z in place with the running statistics.
 func (bn BatchNorm) ForwardEval(z, gamma, beta, runMean, runVar []float32, rows, cols int) {
-	bn.ForwardEvalStrided(z, gamma, beta, runMean, runVar, rows, cols, cols)
-}
-
-// ForwardEvalStrided is ForwardEval on a block of columns of a wider matrix,
-// as ForwardTrainStrided.
-func (bn BatchNorm) ForwardEvalStrided(z, gamma, beta, runMean, runVar []float32, rows, cols, ld int) {
 	for r := 0; r < rows; r++ {
-		zr := z[r*ld:][:cols]
+		zr := z[r*cols : (r+1)*cols]
 		for j, v := range zr {
 			inv := float32(1 / math.Sqrt(float64(runVar[j])+bn.Eps))
 			zr[j] = gamma[j]*(v-runMean[j])*inv + beta[j]

@@ -20,45 +20,34 @@ const (
 // eight columns at a time where the CPU has AVX; the results are those of the
 // plain loop (ReLU may give +0 where it gives −0).
 func BiasActivate(z []float32, rows, cols int, bias []float32, act Activation) {
-	BiasActivateStrided(z, rows, cols, cols, bias, act)
-}
-
-// BiasActivateStrided is BiasActivate on a rows×cols matrix whose rows are
-// ld ≥ cols elements apart in z: a block of columns of a wider matrix.
-func BiasActivateStrided(z []float32, rows, cols, ld int, bias []float32, act Activation) {
-	if (act == Identity || act == ReLU) && biasActivateVector(z, rows, cols, ld, bias, act == ReLU) {
+	if (act == Identity || act == ReLU) && biasActivateVector(z, rows, cols, bias, act == ReLU) {
 		return
 	}
-	biasActivateGo(z, rows, cols, ld, bias, act)
+	biasActivateGo(z, rows, cols, bias, act)
 }
 
-// biasActivateGo is BiasActivateStrided in Go: the bias is added in the same
-// pass as the activation, and without a bias contiguous rows are one flat
-// loop.
-func biasActivateGo(z []float32, rows, cols, ld int, bias []float32, act Activation) {
-	if bias == nil && ld == cols {
+// biasActivateGo is BiasActivate in Go: the bias is added in the same pass as
+// the activation, and without a bias the whole matrix is one flat loop.
+func biasActivateGo(z []float32, rows, cols int, bias []float32, act Activation) {
+	if bias == nil {
 		if rows > 0 {
 			activate(z[:rows*cols], act)
 		}
 		return
 	}
+	bias = bias[:cols]
 	for r := 0; r < rows; r++ {
-		row := z[r*ld:][:cols]
-		switch {
-		case bias == nil:
-			activate(row, act)
-		case act == ReLU:
-			bias := bias[:len(row)]
+		row := z[r*cols:][:cols]
+		switch act {
+		case ReLU:
 			for j, x := range row {
 				row[j] = max(x+bias[j], 0)
 			}
-		case act == Identity:
-			bias := bias[:len(row)]
+		case Identity:
 			for j, x := range row {
 				row[j] = x + bias[j]
 			}
 		default:
-			bias := bias[:len(row)]
 			for j := range row {
 				row[j] += bias[j]
 			}
@@ -147,18 +136,18 @@ func positiveMask(y float32) uint32 {
 // ColumnSums sets sums[j] to the sum of column j of the rows×cols matrix m.
 func ColumnSums(sums, m []float32, rows, cols int) {
 	clear(sums[:cols])
-	addColumns(sums, m, rows, cols, cols)
+	addColumns(sums, m, rows, cols)
 }
 
-// addColumns adds column j of the rows×cols matrix m (rows ld apart) to
-// sums[j], row after row, so that each sum is rounded as in the plain loop.
-func addColumns(sums, m []float32, rows, cols, ld int) {
-	if addColumnsVector(sums, m, rows, cols, ld) {
+// addColumns adds column j of the rows×cols matrix m to sums[j], row after
+// row, so that each sum is rounded as in the plain loop.
+func addColumns(sums, m []float32, rows, cols int) {
+	if addColumnsVector(sums, m, rows, cols) {
 		return
 	}
 	sums = sums[:cols]
 	for r := 0; r < rows; r++ {
-		for j, v := range m[r*ld:][:len(sums)] {
+		for j, v := range m[r*cols:][:len(sums)] {
 			sums[j] += v
 		}
 	}

@@ -17,11 +17,11 @@ import (
 // hasAVX reports whether the elementwise kernels in assembly can run.
 var hasAVX = cpu.X86.HasAVX
 
-// biasActAVX sets z[r·ld+j] = max(lo, z[r·ld+j] + bias[j]) for every row
-// r < rows and column j < cols: ReLU with lo = 0, identity with lo = −Inf.
+// biasActAVX sets z[r·cols+j] = max(lo, z[r·cols+j] + bias[j]) for every
+// row r < rows and column j < cols: ReLU with lo = 0, identity with lo = −Inf.
 //
 //go:noescape
-func biasActAVX(z, bias []float32, rows, cols, ld int, lo float32)
+func biasActAVX(z, bias []float32, rows, cols int, lo float32)
 
 // reluAVX sets v[i] = max(0, v[i]) for i < len(v)&^7.
 //
@@ -41,24 +41,23 @@ func reluBackwardAVX(dz, g, h []float32)
 //go:noescape
 func actBackwardSumsAVX(dz, g, h, sums []float32, rows, cols int, keep uint32)
 
-// addColumnsAVX adds m[r·ld+j] to sums[j] for every row r < rows, in order,
-// and column j < cols.
+// addColumnsAVX adds m[r·cols+j] to sums[j] for every row r < rows, in
+// order, and column j < cols.
 //
 //go:noescape
-func addColumnsAVX(sums, m []float32, rows, cols, ld int)
+func addColumnsAVX(sums, m []float32, rows, cols int)
 
-// addSqDevAVX adds (z[r·ld+j] − mean[j])² to ss[j] for every row r < rows,
+// addSqDevAVX adds (z[r·cols+j] − mean[j])² to ss[j] for every row r < rows,
 // in order, and column j < cols.
 //
 //go:noescape
-func addSqDevAVX(ss, z, mean []float32, rows, cols, ld int)
+func addSqDevAVX(ss, z, mean []float32, rows, cols int)
 
 // normAffineAVX sets x = (z − mean[j])·invStd[j], xhat = x and
-// z = gamma[j]·x + beta[j] for every element of the rows×cols matrix z
-// (rows ld apart, in xhat too).
+// z = gamma[j]·x + beta[j] for every element of the rows×cols matrix z.
 //
 //go:noescape
-func normAffineAVX(z, xhat, mean, invStd, gamma, beta []float32, rows, cols, ld int)
+func normAffineAVX(z, xhat, mean, invStd, gamma, beta []float32, rows, cols int)
 
 // bnGradSumsAVX adds dy to betaGrad[j] and dy·x̂ to gammaGrad[j] for every
 // row r < rows, in order, and column j < cols.
@@ -93,39 +92,29 @@ func squaredErrorAVX(grad, pred, target []float32, w2 float32) float64
 // negInf32 is −Inf, the lower bound that makes biasActAVX the identity.
 var negInf32 = float32(math.Inf(-1))
 
-// biasActivateVector runs BiasActivateStrided for Identity (relu false) and
-// ReLU in assembly and reports whether it did.
-func biasActivateVector(z []float32, rows, cols, ld int, bias []float32, relu bool) bool {
+// biasActivateVector runs BiasActivate for Identity (relu false) and ReLU in
+// assembly and reports whether it did.
+func biasActivateVector(z []float32, rows, cols int, bias []float32, relu bool) bool {
 	if !hasAVX || rows <= 0 || cols <= 0 {
 		return false
 	}
-	z = z[:(rows-1)*ld+cols]
+	z = z[:rows*cols]
 	switch {
 	case bias != nil:
 		lo := negInf32
 		if relu {
 			lo = 0
 		}
-		biasActAVX(z, bias[:cols], rows, cols, ld, lo)
-	case relu && ld == cols:
-		// Without a bias contiguous rows are one flat array.
-		reluFlat(z)
+		biasActAVX(z, bias[:cols], rows, cols, lo)
 	case relu:
-		for r := 0; r < rows; r++ {
-			reluFlat(z[r*ld : r*ld+cols])
+		// Without a bias the rows are one flat array.
+		n := len(z) &^ 7
+		reluAVX(z[:n])
+		for i, x := range z[n:] {
+			z[n+i] = max(x, 0)
 		}
 	}
 	return true
-}
-
-// reluFlat sets v[i] = max(v[i], 0), in assembly but for the last
-// len(v)%8 elements.
-func reluFlat(v []float32) {
-	n := len(v) &^ 7
-	reluAVX(v[:n])
-	for i, x := range v[n:] {
-		v[n+i] = max(x, 0)
-	}
 }
 
 // activationBackwardVector runs ActivationBackward for Identity (relu false)
@@ -159,32 +148,32 @@ func activationBackwardVector(dz, g, h []float32, rows, cols int, relu bool, bia
 }
 
 // addColumnsVector runs addColumns in assembly and reports whether it did.
-func addColumnsVector(sums, m []float32, rows, cols, ld int) bool {
+func addColumnsVector(sums, m []float32, rows, cols int) bool {
 	if !hasAVX || rows <= 0 || cols <= 0 {
 		return false
 	}
-	addColumnsAVX(sums[:cols], m[:(rows-1)*ld+cols], rows, cols, ld)
+	addColumnsAVX(sums[:cols], m[:rows*cols], rows, cols)
 	return true
 }
 
 // addSquaredDeviationsVector runs addSquaredDeviations in assembly and
 // reports whether it did.
-func addSquaredDeviationsVector(ss, z, mean []float32, rows, cols, ld int) bool {
+func addSquaredDeviationsVector(ss, z, mean []float32, rows, cols int) bool {
 	if !hasAVX || rows <= 0 || cols <= 0 {
 		return false
 	}
-	addSqDevAVX(ss[:cols], z[:(rows-1)*ld+cols], mean[:cols], rows, cols, ld)
+	addSqDevAVX(ss[:cols], z[:rows*cols], mean[:cols], rows, cols)
 	return true
 }
 
 // normalizeAffineVector runs normalizeAffine in assembly and reports whether
 // it did.
-func normalizeAffineVector(z, xhat, mean, invStd, gamma, beta []float32, rows, cols, ld int) bool {
+func normalizeAffineVector(z, xhat, mean, invStd, gamma, beta []float32, rows, cols int) bool {
 	if !hasAVX || rows <= 0 || cols <= 0 {
 		return false
 	}
-	n := (rows-1)*ld + cols
-	normAffineAVX(z[:n], xhat[:n], mean[:cols], invStd[:cols], gamma[:cols], beta[:cols], rows, cols, ld)
+	n := rows * cols
+	normAffineAVX(z[:n], xhat[:n], mean[:cols], invStd[:cols], gamma[:cols], beta[:cols], rows, cols)
 	return true
 }
 

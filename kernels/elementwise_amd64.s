@@ -3,9 +3,8 @@
 #include "textflag.h"
 
 // The elementwise kernels of elementwise_amd64.go. Matrices are row-major,
-// rows×cols, with rows ld elements apart where a kernel takes ld; each row
-// goes eight columns at a time, then one at a time for its last cols%8
-// columns. Only AVX instructions, and no FMA: every result
+// rows×cols; each row goes eight columns at a time, then one at a time for
+// its last cols%8 columns. Only AVX instructions, and no FMA: every result
 // is rounded as in the Go loops. Column vectors (bias, sums, statistics) are
 // indexed by the column, AX; matrix pointers move on by a row, R8 bytes.
 //
@@ -13,16 +12,16 @@
 // d = lo if lo > x else x (so NaN and −0 in x are kept, as by the Go test
 // x < 0); VCMPPS $0x11, h, zero, d sets d = (0 < h) ordered, false for NaN.
 
-// func biasActAVX(z, bias []float32, rows, cols, ld int, lo float32)
-TEXT ·biasActAVX(SB), NOSPLIT, $0-76
+// func biasActAVX(z, bias []float32, rows, cols int, lo float32)
+TEXT ·biasActAVX(SB), NOSPLIT, $0-68
 	MOVQ         z_base+0(FP), DI
 	MOVQ         bias_base+24(FP), SI
 	MOVQ         rows+48(FP), CX
 	MOVQ         cols+56(FP), DX
-	VBROADCASTSS lo+72(FP), Y15
+	VBROADCASTSS lo+64(FP), Y15
 	MOVQ         DX, BX
 	ANDQ         $~7, BX
-	MOVQ         ld+64(FP), R8
+	MOVQ         DX, R8
 	SHLQ         $2, R8
 
 biasact_row:
@@ -186,15 +185,15 @@ actback_next:
 	VZEROUPPER
 	RET
 
-// func addColumnsAVX(sums, m []float32, rows, cols, ld int)
-TEXT ·addColumnsAVX(SB), NOSPLIT, $0-72
+// func addColumnsAVX(sums, m []float32, rows, cols int)
+TEXT ·addColumnsAVX(SB), NOSPLIT, $0-64
 	MOVQ sums_base+0(FP), DI
 	MOVQ m_base+24(FP), SI
 	MOVQ rows+48(FP), CX
 	MOVQ cols+56(FP), DX
 	MOVQ DX, BX
 	ANDQ $~7, BX
-	MOVQ ld+64(FP), R8
+	MOVQ DX, R8
 	SHLQ $2, R8
 
 addcol_row:
@@ -226,8 +225,8 @@ addcol_next:
 	VZEROUPPER
 	RET
 
-// func addSqDevAVX(ss, z, mean []float32, rows, cols, ld int)
-TEXT ·addSqDevAVX(SB), NOSPLIT, $0-96
+// func addSqDevAVX(ss, z, mean []float32, rows, cols int)
+TEXT ·addSqDevAVX(SB), NOSPLIT, $0-88
 	MOVQ ss_base+0(FP), DI
 	MOVQ z_base+24(FP), SI
 	MOVQ mean_base+48(FP), R9
@@ -235,7 +234,7 @@ TEXT ·addSqDevAVX(SB), NOSPLIT, $0-96
 	MOVQ cols+80(FP), DX
 	MOVQ DX, BX
 	ANDQ $~7, BX
-	MOVQ ld+88(FP), R8
+	MOVQ DX, R8
 	SHLQ $2, R8
 
 sqdev_row:
@@ -271,8 +270,8 @@ sqdev_next:
 	VZEROUPPER
 	RET
 
-// func normAffineAVX(z, xhat, mean, invStd, gamma, beta []float32, rows, cols, ld int)
-TEXT ·normAffineAVX(SB), NOSPLIT, $0-168
+// func normAffineAVX(z, xhat, mean, invStd, gamma, beta []float32, rows, cols int)
+TEXT ·normAffineAVX(SB), NOSPLIT, $0-160
 	MOVQ z_base+0(FP), DI
 	MOVQ xhat_base+24(FP), SI
 	MOVQ mean_base+48(FP), R9
@@ -283,7 +282,7 @@ TEXT ·normAffineAVX(SB), NOSPLIT, $0-168
 	MOVQ cols+152(FP), DX
 	MOVQ DX, BX
 	ANDQ $~7, BX
-	MOVQ ld+160(FP), R8
+	MOVQ DX, R8
 	SHLQ $2, R8
 
 norm_row:

@@ -11,9 +11,7 @@ package kernels
 var hasAVX = false
 
 // biasActivateVector reports that BiasActivate has no vector path here.
-func biasActivateVector(z []float32, rows, cols, ld int, bias []float32, relu bool) bool {
-	return false
-}
+func biasActivateVector(z []float32, rows, cols int, bias []float32, relu bool) bool { return false }
 
 // activationBackwardVector reports that ActivationBackward has no vector
 // path here.
@@ -22,14 +20,14 @@ func activationBackwardVector(dz, g, h []float32, rows, cols int, relu bool, bia
 }
 
 // addColumnsVector reports that addColumns has no vector path here.
-func addColumnsVector(sums, m []float32, rows, cols, ld int) bool { return false }
+func addColumnsVector(sums, m []float32, rows, cols int) bool { return false }
 
 // addSquaredDeviationsVector reports that addSquaredDeviations has no vector
 // path here.
-func addSquaredDeviationsVector(ss, z, mean []float32, rows, cols, ld int) bool { return false }
+func addSquaredDeviationsVector(ss, z, mean []float32, rows, cols int) bool { return false }
 
 // normalizeAffineVector reports that normalizeAffine has no vector path here.
-func normalizeAffineVector(z, xhat, mean, invStd, gamma, beta []float32, rows, cols, ld int) bool {
+func normalizeAffineVector(z, xhat, mean, invStd, gamma, beta []float32, rows, cols int) bool {
 	return false
 }
 

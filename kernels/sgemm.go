@@ -96,27 +96,12 @@ const sgemmParallelFlops = 1 << 21
 // for the matrix it holds. These are programming errors, as in gonum's
 // blas package.
 func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	g.SgemmThen(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
-}
-
-// SgemmThen is Sgemm followed by an epilogue over the columns of C:
-// then.Chunk(lo, hi) is called once for each of a set of ranges that covers
-// the columns 0..n, after those columns of C are complete. When the
-// goroutines of the product share out the columns of C, each calls it for
-// the columns it computed, as soon as it has: the epilogue (a layer's batch
-// norm and activation, say) then reads them from its own core's cache, and
-// runs on every core. Otherwise it is called once, for all the columns, on
-// the calling goroutine. What then computes must depend on each column
-// alone; then may be nil.
-func (g *Gemm) SgemmThen(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, then Chunker) {
 	sgemmCheckArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if m == 0 || n == 0 || k == 0 || alpha == 0 {
-		if m > 0 && n > 0 {
-			sgemmScale(m, n, beta, c, ldc)
-		}
-		if then != nil && n > 0 {
-			then.Chunk(0, n)
-		}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		sgemmScale(m, n, beta, c, ldc)
 		return
 	}
 	ker := g.kern
@@ -138,7 +123,7 @@ func (g *Gemm) SgemmThen(transA, transB bool, m, n, k int, alpha float32, a []fl
 	*j = sgemmJob{
 		ker: ker, threads: threads, want: threads, cores: g.Cores,
 		transA: transA, transB: transB, m: m, n: n, k: k,
-		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, then: then,
+		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
 	}
 	if j.cores != nil {
 		j.threads = 1
@@ -358,8 +343,6 @@ type sgemmJob struct {
 	// A Split: the job over indices 0..m, in chunks of multiples of grain.
 	split Chunker
 	grain int
-
-	then Chunker // SgemmThen's epilogue, or nil
 }
 
 // sgemmBlockSize splits total into the fewest blocks of at most limit and
@@ -412,11 +395,6 @@ func (j *sgemmJob) run(ws *sgemmWorkspace) {
 				j.parallel(sgemmPhasePackB, 0)
 				j.parallel(sgemmPhaseCompute, 0)
 			}
-		}
-		// Goroutines that shared out columns have run the epilogue of
-		// theirs in the last block of k (see compute).
-		if j.then != nil && j.splitRows {
-			j.then.Chunk(j.jc, j.jc+j.nc)
 		}
 	}
 }
@@ -764,9 +742,6 @@ func (j *sgemmJob) compute(ws *sgemmWorkspace) {
 			sgemmPackB(j.bp[lo*j.kc:j.ncPad*j.kc], j.transB, j.b, j.ldb, j.p0, j.jc+lo, j.kc, hi-lo, j.ker.nr)
 		}
 		j.macro(ws, 0, j.m, lo, hi, beta, j.fused)
-		if j.then != nil && j.p0+j.kc == j.k {
-			j.then.Chunk(j.jc+lo, j.jc+hi)
-		}
 	}
 }
 

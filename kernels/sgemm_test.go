@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -211,73 +210,6 @@ func TestSgemmMatchesReference(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// columnCheck is an epilogue for SgemmThen that records which columns it
-// was called for, and checks that their elements in c are final then (equal
-// to want) and that no column comes twice.
-type columnCheck struct {
-	mu        sync.Mutex
-	c, want   []float32
-	m, ldc    int
-	seen      []int
-	err       error
-	toWorkers map[int]bool // lo of each call; several: the goroutines shared them
-}
-
-func (e *columnCheck) Chunk(lo, hi int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.toWorkers[lo] = true
-	for j := lo; j < hi; j++ {
-		e.seen[j]++
-		if e.seen[j] > 1 && e.err == nil {
-			e.err = fmt.Errorf("column %d given to the epilogue %d times", j, e.seen[j])
-		}
-		for i := 0; i < e.m; i++ {
-			if x, w := e.c[i*e.ldc+j], e.want[i*e.ldc+j]; math.Float32bits(x) != math.Float32bits(w) && e.err == nil {
-				e.err = fmt.Errorf("column %d: element (%d, %d) is %v in the epilogue, %v at the end", j, i, j, x, w)
-			}
-		}
-	}
-}
-
-// TestSgemmThenCallsTheEpilogueOnFinishedColumns runs SgemmThen on products
-// whose goroutines share out columns or rows, with one or several blocks of
-// columns and of k, and wants every column given to the epilogue once, when
-// it holds its final value.
-func TestSgemmThenCallsTheEpilogueOnFinishedColumns(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	shared := false // whether some product split its epilogue
-	for _, ker := range sgemmTestKernels() {
-		if strings.HasPrefix(ker.name, "go") {
-			continue
-		}
-		for _, s := range [][3]int{{64, 256, 128}, {256, 256, 300}, {3 * ker.mc, 130, 40}, {5, 7, 0}, {40, 33, 9}} {
-			for _, threads := range []int{1, 2, 3} {
-				tc := sgemmCase{m: s[0], n: s[1], k: s[2], alpha: 1, beta: 0.5}
-				a, lda, b, ldb, c0, ldc := sgemmOperands(rng, tc)
-				want := append([]float32(nil), c0...)
-				(&Gemm{kern: ker}).Sgemm(false, false, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0.5, want, ldc)
-				c := append([]float32(nil), c0...)
-				e := &columnCheck{c: c, want: want, m: tc.m, ldc: ldc, seen: make([]int, tc.n), toWorkers: map[int]bool{}}
-				(&Gemm{Threads: threads, kern: ker}).SgemmThen(false, false, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0.5, c, ldc, e)
-				name := fmt.Sprintf("%s, %d×%d×%d, %d threads", ker.name, s[0], s[1], s[2], threads)
-				if e.err != nil {
-					t.Fatalf("%s: %v", name, e.err)
-				}
-				for j, n := range e.seen {
-					if n != 1 {
-						t.Fatalf("%s: column %d given to the epilogue %d times", name, j, n)
-					}
-				}
-				shared = shared || len(e.toWorkers) > 1 && threads > 1 && ker.nc >= tc.n
-			}
-		}
-	}
-	if !shared {
-		t.Error("no product shared out its epilogue: the column split was not reached")
 	}
 }
 

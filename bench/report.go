@@ -157,13 +157,20 @@ func (r *Report) plotThroughput(path string) error {
 	if err := plotutil.AddLinePoints(p, "async", async, "linear in workers", ideal); err != nil {
 		return err
 	}
-	for i, t := range r.Throughput {
+	grays := 0
+	for _, t := range r.Throughput {
 		if t.Exec != "sync" {
 			continue
 		}
 		l := plotter.NewFunction(func(float64) float64 { return t.SamplesPerSec })
-		l.Color = color.Gray{Y: uint8(80 + 60*i)}
-		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		if t.Jobs > 0 { // the most the workers could reach: dotted, in a colour of its own
+			l.Color = plotutil.Color(2)
+			l.Dashes = []vg.Length{vg.Points(1.5), vg.Points(2.5)}
+		} else {
+			l.Color = color.Gray{Y: uint8(min(60+70*grays, 200))}
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			grays++
+		}
 		p.Add(l)
 		p.Legend.Add(t.Name, l)
 	}

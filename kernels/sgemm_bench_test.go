@@ -168,28 +168,31 @@ func BenchmarkSgemmThreads(b *testing.B) {
 	}
 }
 
-// BenchmarkSgemmPack times the packing of one k-block of op(B) (kc = 256
-// steps, panels of 16 columns) and of op(A)ᵀ (144 rows, panels of 6), as
-// the layers' products pack them, in GB/s of packed data.
+// BenchmarkSgemmPack times the packing of one k-block of op(B) (panels of
+// nr columns) and of one block of op(A)ᵀ (mc rows, panels of mr), with the
+// blocking of each micro-kernel this CPU runs, as the layers' products pack
+// them, in GB/s of packed data.
 func BenchmarkSgemmPack(b *testing.B) {
-	const kc = 256
 	src := make([]float32, 1024*1024)
 	for i := range src {
 		src[i] = float32(i)
 	}
-	dst := make([]float32, kc*1024)
-	for _, ld := range []int{256, 1024} {
-		b.Run(fmt.Sprintf("B/ldb=%d", ld), func(b *testing.B) {
-			b.SetBytes(int64(kc * ld * 4))
-			for b.Loop() {
-				sgemmPackB(dst, false, src, ld, 0, 0, kc, ld, 16)
-			}
-		})
-		b.Run(fmt.Sprintf("At/lda=%d", ld), func(b *testing.B) {
-			b.SetBytes(int64(kc * 144 * 4))
-			for b.Loop() {
-				sgemmPackA(dst, true, src, ld, 0, 0, 144, kc, 6)
-			}
-		})
+	for _, ker := range sgemmKernels {
+		kc := ker.kc
+		dst := make([]float32, kc*1024)
+		for _, ld := range []int{256, 1024} {
+			b.Run(fmt.Sprintf("%s/B/ldb=%d", ker.name, ld), func(b *testing.B) {
+				b.SetBytes(int64(kc * ld * 4))
+				for b.Loop() {
+					sgemmPackB(dst, false, src, ld, 0, 0, kc, ld, ker.nr)
+				}
+			})
+			b.Run(fmt.Sprintf("%s/At/lda=%d", ker.name, ld), func(b *testing.B) {
+				b.SetBytes(int64(kc * ker.mc * 4))
+				for b.Loop() {
+					sgemmPackA(dst, true, src, ld, 0, 0, ker.mc, kc, ker.mr)
+				}
+			})
+		}
 	}
 }

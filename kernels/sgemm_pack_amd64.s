@@ -126,6 +126,10 @@ TEXT ·sgemmPackPanelsAVX(SB), NOSPLIT, $0-80
 	JEQ  blocks
 	CMPQ R9, $24
 	JEQ  blocks
+	CMPQ R9, $128
+	JEQ  blocks
+	CMPQ R9, $48
+	JEQ  blocks
 
 row:
 	MOVQ SI, AX
@@ -172,12 +176,14 @@ nextpanel:
 	VZEROUPPER
 	RET
 
-	// Widths 16 and 6: blocks of up to 8 rows, a panel at a time, so that
-	// each panel's share of a block is written in one burst of whole cache
-	// lines. Row by row, the pieces went to panels kc·width·4 bytes apart,
-	// which share few sets of the L1 cache: lines were evicted half
-	// written, and the general loop's bookkeeping per piece cost as much as
-	// the copy.
+	// The micro-kernels' widths, 16 and 32 (op(B)), 6 and 12 (op(A)ᵀ):
+	// blocks of up to 8 rows, a panel at a time, so that each panel's share
+	// of a block is written in one burst of whole cache lines. Row by row,
+	// the pieces went to panels kc·width·4 bytes apart, which share few
+	// sets of the L1 cache: lines were evicted half written, and the
+	// general loop's bookkeeping per piece cost as much as the copy
+	// (BenchmarkSgemmPack, AVX-512 blocking, ldb 1024: 18 GB/s row by row,
+	// 48 in blocks).
 blocks:
 	MOVQ $8, R14
 	CMPQ CX, R14
@@ -190,6 +196,10 @@ blockpanel:
 	MOVQ AX, R12
 	MOVQ BX, R13
 	MOVQ R14, DX
+	CMPQ R9, $128
+	JEQ  rows32
+	CMPQ R9, $48
+	JEQ  rows12
 	CMPQ R9, $64
 	JNE  rows6
 
@@ -202,6 +212,32 @@ rows16:
 	ADDQ $64, R13
 	DECQ DX
 	JNZ  rows16
+	JMP  nextblockpanel
+
+rows32:
+	VMOVUPS (R12), Y0
+	VMOVUPS 32(R12), Y1
+	VMOVUPS 64(R12), Y2
+	VMOVUPS 96(R12), Y3
+	VMOVUPS Y0, (R13)
+	VMOVUPS Y1, 32(R13)
+	VMOVUPS Y2, 64(R13)
+	VMOVUPS Y3, 96(R13)
+	ADDQ R8, R12
+	ADDQ $128, R13
+	DECQ DX
+	JNZ  rows32
+	JMP  nextblockpanel
+
+rows12:
+	VMOVUPS (R12), Y0
+	VMOVUPS 32(R12), X1
+	VMOVUPS Y0, (R13)
+	VMOVUPS X1, 32(R13)
+	ADDQ R8, R12
+	ADDQ $48, R13
+	DECQ DX
+	JNZ  rows12
 	JMP  nextblockpanel
 
 rows6:

@@ -227,6 +227,38 @@ func sgemmFirstDifference(x, y []float32) int {
 // TestSgemmKernels runs each micro-kernel on a product that needs two blocks
 // of rows and of depth with its own blocking, and shows which kernels this CPU
 // lets the other tests reach.
+// TestSgemmPackPanelsMatchesGo compares the panel copy that packs op(B) and
+// op(A)ᵀ (in assembly where the CPU has AVX) with its plain Go loop, for the
+// panel widths of every micro-kernel and others, on block heights around
+// the assembly's blocks of 8 rows, and checks that nothing past the panels
+// is written.
+func TestSgemmPackPanelsMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, width := range []int{2, 4, 6, 10, 12, 16, 32} {
+		for _, kc := range []int{1, 7, 8, 9, 17, 157} {
+			for _, panels := range []int{1, 3} {
+				lds := panels*width + 5
+				src := make([]float32, kc*lds)
+				for i := range src {
+					src[i] = rng.Float32()
+				}
+				n := kc * width * panels
+				want := make([]float32, n)
+				sgemmPackPanelsGo(want, src, lds, kc, width, panels)
+				got := make([]float32, n+3)
+				got[n], got[n+1], got[n+2] = -1, -1, -1
+				sgemmPackPanels(got[:n], src, lds, kc, width, panels)
+				if k := sgemmFirstDifference(got[:n], want); k >= 0 {
+					t.Fatalf("width %d, kc %d, %d panels: element %d is %v, want %v", width, kc, panels, k, got[k], want[k])
+				}
+				if got[n] != -1 || got[n+1] != -1 || got[n+2] != -1 {
+					t.Fatalf("width %d, kc %d, %d panels: wrote past the panels", width, kc, panels)
+				}
+			}
+		}
+	}
+}
+
 func TestSgemmKernels(t *testing.T) {
 	for _, name := range []string{"avx512", "avx2", "generic"} {
 		var ker *sgemmMicroKernel

@@ -9,6 +9,11 @@
 # turn, so that each ratio compares runs a minute apart at most on a shared
 # machine; a row per round is printed, then the median ratio of each mode.
 #
+# Each round also trains dnitrain with --threads 1 and prints its epoch time
+# and the speed-up of two threads over one: on a shared host whose two cores
+# sometimes exchange data slowly, that column tells which kind of stretch
+# the round fell in.
+#
 # Set-up (Debian 12, as root): apt-get install python3-torch libopenblas0-pthread
 # Usage: bench/compare-pytorch.sh [EPOCHS [ROUNDS]]   (default 1 and 1; the mean epoch is compared)
 set -euo pipefail
@@ -23,7 +28,7 @@ import json, sys
 rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print("%.3f %.2f" % (sum(r["seconds"] for r in rs) / len(rs), rs[-1]["test_error"]))' "$1"; }
 median() { tr ' ' '\n' | sort -n | awk 'NF {a[++n] = $1} END {print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2}'; }
-printf "| mode | PyTorch s/epoch (threads) | PyTorch test error | dnitrain s/epoch | dnitrain test error | dnitrain / PyTorch |\n|---|---|---|---|---|---|\n"
+printf "| mode | PyTorch s/epoch (threads) | PyTorch test error | dnitrain s/epoch | dnitrain test error | dnitrain / PyTorch | dnitrain 1 thread s/epoch | 2 threads over 1 |\n|---|---|---|---|---|---|---|---|\n"
 declare -A ratios
 for mode in bprop cdni dni; do
   for ((round = 1; round <= rounds; round++)); do
@@ -36,9 +41,12 @@ for mode in bprop cdni dni; do
     rm -f "$out/dni-$mode.jsonl"
     "$out/dnitrain" train --quiet --mode "$mode" --epochs "$epochs" --threads 2 --metrics "$out/dni-$mode.jsonl"
     read -r ours our_err < <(mean_seconds "$out/dni-$mode.jsonl")
+    rm -f "$out/dni1-$mode.jsonl"
+    "$out/dnitrain" train --quiet --mode "$mode" --epochs "$epochs" --threads 1 --metrics "$out/dni1-$mode.jsonl"
+    read -r one _ < <(mean_seconds "$out/dni1-$mode.jsonl")
     ratio=$(awk "BEGIN{printf \"%.2f\", $ours / $best}")
     ratios[$mode]="${ratios[$mode]:-} $ratio"
-    printf "| %s | %.2f (%s) | %s%% | %.2f | %s%% | %s |\n" "$mode" "$best" "$best_threads" "$best_err" "$ours" "$our_err" "$ratio"
+    printf "| %s | %.2f (%s) | %s%% | %.2f | %s%% | %s | %.2f | %.2f |\n" "$mode" "$best" "$best_threads" "$best_err" "$ours" "$our_err" "$ratio" "$one" "$(awk "BEGIN{print $one / $ours}")"
   done
 done
 if [ "$rounds" -gt 1 ]; then

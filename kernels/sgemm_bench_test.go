@@ -169,7 +169,8 @@ func BenchmarkSgemmThreads(b *testing.B) {
 }
 
 // BenchmarkSgemmPack times the packing of one k-block of op(B) (panels of
-// nr columns) and of one block of op(A)ᵀ (mc rows, panels of mr), with the
+// nr columns) and of one block of op(A) and of op(A)ᵀ (mc rows, panels of
+// mr), with the
 // blocking of each micro-kernel this CPU runs, as the layers' products pack
 // them, in GB/s of packed data.
 func BenchmarkSgemmPack(b *testing.B) {
@@ -191,6 +192,12 @@ func BenchmarkSgemmPack(b *testing.B) {
 				b.SetBytes(int64(kc * ker.mc * 4))
 				for b.Loop() {
 					sgemmPackA(dst, true, src, ld, 0, 0, ker.mc, kc, ker.mr)
+				}
+			})
+			b.Run(fmt.Sprintf("%s/A/lda=%d", ker.name, ld), func(b *testing.B) {
+				b.SetBytes(int64(kc * ker.mc * 4))
+				for b.Loop() {
+					sgemmPackA(dst, false, src, ld, 0, 0, ker.mc, kc, ker.mr)
 				}
 			})
 		}

@@ -163,7 +163,7 @@ func Scale(v []float32, s float32) {
 
 // ScaleBytes sets dst[i] = (float32(src[i])/div − sub)·mul for every byte of
 // src, each operation rounded to float32 in that order: what a table of the
-// 256 values computed the same way holds, bit for bit. It standardizes a
+// 256 values computed the same way holds, bit for bit. It standardises a
 // batch of pixel bytes. It panics if dst is shorter than src.
 func ScaleBytes(dst []float32, src []byte, div, sub, mul float32) {
 	dst = dst[:len(src)]

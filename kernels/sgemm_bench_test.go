@@ -170,9 +170,8 @@ func BenchmarkSgemmThreads(b *testing.B) {
 
 // BenchmarkSgemmPack times the packing of one k-block of op(B) (panels of
 // nr columns) and of one block of op(A) and of op(A)ᵀ (mc rows, panels of
-// mr), with the
-// blocking of each micro-kernel this CPU runs, as the layers' products pack
-// them, in GB/s of packed data.
+// mr), with the blocking of each micro-kernel this CPU runs, as the layers'
+// products pack them, in GB/s of packed data.
 func BenchmarkSgemmPack(b *testing.B) {
 	src := make([]float32, 1024*1024)
 	for i := range src {

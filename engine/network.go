@@ -55,6 +55,11 @@ type Network struct {
 	// (Config.places): the loop or workers, their finishers, and the
 	// kernels' helpers.
 	cores *kernels.Cores
+	// fillParts, when not nil, fills the sync loop's batches on the loop's
+	// goroutines (Trainer.fillInParts): the modules compute batches in
+	// parts, on two or more threads. When nil, a loader goroutine fills
+	// each batch while the step before it runs.
+	fillParts *partFiller
 }
 
 // Random-number streams: layers and synthesizers draw their initial weights
@@ -87,6 +92,9 @@ func NewNetwork(cfg Config) (*Network, error) {
 func newNetwork(cfg Config, backend Backend, cores *kernels.Cores) (_ *Network, err error) {
 	act, _ := graph.ParseActivation(cfg.Activation)
 	n := &Network{cfg: cfg, where: backend.String(), cores: cores}
+	if cpu, ok := backend.(cpuBackend); ok && cpu.opts.Threads > 1 {
+		n.fillParts = &partFiller{opts: cpu.opts, gemm: &kernels.Gemm{Threads: cpu.opts.Threads, Cores: cores}}
+	}
 	defer func() {
 		if err != nil {
 			n.Close() // what the modules built so far hold on a device

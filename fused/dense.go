@@ -53,7 +53,7 @@ func (d *Dense) buffersFor(batch int, train bool) *denseBuffers {
 	if b, ok := d.buffers[key]; ok {
 		return b
 	}
-	b := &denseBuffers{affineBuffers: newAffineBuffers(d.Affine, batch, train)}
+	b := &denseBuffers{affineBuffers: newAffineBuffers(d.Affine, batch, train, d.gemm.Threads)}
 	if train && d.inputGrad {
 		b.dx = matrix(batch, d.In)
 	}
@@ -70,7 +70,7 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 		return nil, err
 	}
 	b := d.buffersFor(rows, train)
-	forward(d.gemm, d.Affine, b.affineBuffers, data(x), rows, graph.PassOf(train))
+	forward(d.gemm, d.Affine, b.affineBuffers, data(x), graph.PassOf(train))
 	if train {
 		d.last, d.lastX = b, data(x)
 	}
@@ -81,10 +81,9 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 // last training Forward, stores the parameter gradients and returns δ_{i-1}
 // (nil when the layer was built without an input gradient).
 func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
-	if err := d.backwardData(g); err != nil {
+	if err := d.backward(g, d.lastX); err != nil {
 		return nil, err
 	}
-	weightGradient(d.gemm, d.Affine, d.last.affineBuffers, d.lastX, d.rows())
 	return d.last.dx, nil
 }
 
@@ -95,7 +94,7 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 // BackwardDeferred returns. finish must return before the layer's next
 // call (Update included).
 func (d *Dense) BackwardDeferred(g *tensor.Dense) (dx *tensor.Dense, finish func() error, err error) {
-	if err := d.backwardData(g); err != nil {
+	if err := d.backward(g, nil); err != nil {
 		return nil, nil, err
 	}
 	b := d.last
@@ -114,15 +113,16 @@ func (d *Dense) finishBackward() error {
 		return fmt.Errorf("%s: no deferred backward pass to finish", d.name)
 	}
 	d.later = false
-	weightGradient(d.gemm, d.Affine, d.last.affineBuffers, d.lastX, d.rows())
+	weightGradient(d.gemm, d.last.affineBuffers, d.lastX)
 	return nil
 }
 
 // rows returns the batch size of the last training Forward.
 func (d *Dense) rows() int { return len(d.lastX) / d.In }
 
-// backwardData is the part of Backward that reads g.
-func (d *Dense) backwardData(g *tensor.Dense) error {
+// backward is Backward's pass from g, with the weight gradient given the
+// input x, and without it given nil.
+func (d *Dense) backward(g *tensor.Dense, x []float32) error {
 	b := d.last
 	if b == nil {
 		return fmt.Errorf("%s: backward before a training forward pass", d.name)
@@ -135,7 +135,7 @@ func (d *Dense) backwardData(g *tensor.Dense) error {
 	if b.dx != nil {
 		dx = data(b.dx)
 	}
-	backwardData(d.gemm, d.Affine, b.affineBuffers, data(g), dx, rows)
+	backward(d.gemm, d.Affine, b.affineBuffers, data(g), dx, x)
 	return nil
 }
 

@@ -23,27 +23,33 @@ import (
 // agree to float32 rounding.
 var check = moduletest.Checker{Tol: 1e-4}
 
+// The cases with batches of 64 rows or more compute them in parts
+// (partsOf): two, or three on three threads.
 func TestDenseMatchesReference(t *testing.T) {
 	opt := optim.DefaultAdam(1e-2)
 	for _, tc := range []struct {
 		batch, in, out int
 		act            graph.Activation
 		bn, inputGrad  bool
+		threads        int
 	}{
-		{1, 1, 1, graph.Identity, false, true},
-		{7, 13, 5, graph.ReLU, false, true},
-		{33, 17, 40, graph.Tanh, false, false},
-		{5, 9, 3, graph.Sigmoid, false, true},
-		{16, 20, 31, graph.ReLU, true, true},
-		{9, 6, 257, graph.Tanh, true, false},
+		{1, 1, 1, graph.Identity, false, true, 2},
+		{7, 13, 5, graph.ReLU, false, true, 2},
+		{33, 17, 40, graph.Tanh, false, false, 2},
+		{5, 9, 3, graph.Sigmoid, false, true, 2},
+		{16, 20, 31, graph.ReLU, true, true, 2},
+		{9, 6, 257, graph.Tanh, true, false, 2},
+		{100, 19, 37, graph.ReLU, false, true, 2},
+		{100, 21, 35, graph.ReLU, true, true, 2},
+		{257, 9, 40, graph.Tanh, true, true, 3},
 	} {
-		t.Run(fmt.Sprintf("%dx%d->%d_%v_bn=%v", tc.batch, tc.in, tc.out, tc.act, tc.bn), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%dx%d->%d_%v_bn=%v_threads=%d", tc.batch, tc.in, tc.out, tc.act, tc.bn, tc.threads), func(t *testing.T) {
 			spec := graph.Spec{In: tc.in, Out: tc.out, Act: tc.act, BatchNorm: tc.bn}
 			ref, err := graph.NewDense("l", spec, tc.inputGrad, tensor.Float32, rand.New(rand.NewPCG(1, 2)), opt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			fast, err := NewDense("l", spec, tc.inputGrad, rand.New(rand.NewPCG(1, 2)), opt, Options{Threads: 2})
+			fast, err := NewDense("l", spec, tc.inputGrad, rand.New(rand.NewPCG(1, 2)), opt, Options{Threads: tc.threads})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,13 +60,13 @@ func TestDenseMatchesReference(t *testing.T) {
 
 func TestOutputMatchesReference(t *testing.T) {
 	opt := optim.DefaultAdam(1e-2)
-	for _, tc := range []struct{ batch, in, classes int }{{1, 1, 2}, {7, 13, 3}, {64, 33, 10}} {
-		t.Run(fmt.Sprintf("%dx%d->%d", tc.batch, tc.in, tc.classes), func(t *testing.T) {
+	for _, tc := range []struct{ batch, in, classes, threads int }{{1, 1, 2, 1}, {7, 13, 3, 1}, {64, 33, 10, 1}, {130, 33, 10, 2}} {
+		t.Run(fmt.Sprintf("%dx%d->%d_threads=%d", tc.batch, tc.in, tc.classes, tc.threads), func(t *testing.T) {
 			ref, err := graph.NewOutput("top", tc.in, tc.classes, true, tensor.Float32, rand.New(rand.NewPCG(5, 6)), opt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			fast, err := NewOutput("top", tc.in, tc.classes, true, rand.New(rand.NewPCG(5, 6)), opt, Options{Threads: 1})
+			fast, err := NewOutput("top", tc.in, tc.classes, true, rand.New(rand.NewPCG(5, 6)), opt, Options{Threads: tc.threads})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,20 +85,24 @@ var synthConfigs = []synth.Config{
 	{In: 9, Out: 5, Hidden: 1, Width: 7, Scale: 1, Input: true},
 }
 
+// Batches of 12 rows are one part, batches of 96 three parts on three
+// threads.
 func TestSynthesizerMatchesReference(t *testing.T) {
 	opt := optim.DefaultAdam(1e-2)
 	for _, cfg := range synthConfigs {
-		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
-			ref, err := synth.New("sg", cfg, tensor.Float32, rand.New(rand.NewPCG(9, 9)), opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fast, err := NewSynthesizer("sg", cfg, rand.New(rand.NewPCG(9, 9)), opt, Options{Threads: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			check.Synthesizer(t, ref, fast, cfg, 12)
-		})
+		for _, run := range []struct{ batch, threads int }{{12, 2}, {96, 3}} {
+			t.Run(fmt.Sprintf("%+v_batch=%d", cfg, run.batch), func(t *testing.T) {
+				ref, err := synth.New("sg", cfg, tensor.Float32, rand.New(rand.NewPCG(9, 9)), opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fast, err := NewSynthesizer("sg", cfg, rand.New(rand.NewPCG(9, 9)), opt, Options{Threads: run.threads})
+				if err != nil {
+					t.Fatal(err)
+				}
+				check.Synthesizer(t, ref, fast, cfg, run.batch)
+			})
+		}
 	}
 }
 

@@ -48,7 +48,7 @@ func (o *Output) buffersFor(batch int, train bool) *outputBuffers {
 	if b, ok := o.buffers[key]; ok {
 		return b
 	}
-	b := &outputBuffers{affineBuffers: newAffineBuffers(o.Affine, batch, train)}
+	b := &outputBuffers{affineBuffers: newAffineBuffers(o.Affine, batch, train, o.gemm.Threads)}
 	if train {
 		b.grad = make([]float32, batch*o.Out)
 		if o.inputGrad {
@@ -64,16 +64,16 @@ func (o *Output) buffersFor(batch int, train bool) *outputBuffers {
 // and ∂L/∂h (nil without an input gradient). The returned tensors are owned
 // by the layer until its next call with the same batch size.
 func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tensor.Dense, err error) {
-	rows, b, err := o.forward(x, labels, true)
+	_, b, err := o.forward(x, labels, true)
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	loss = kernels.SoftmaxCrossEntropy(b.grad, b.h, data(labels), rows, o.Out)
+	loss = softmaxLoss(o.gemm, b.affineBuffers, b.grad, data(labels))
 	var dxs []float32
 	if b.dx != nil {
 		dxs = data(b.dx)
 	}
-	backward(o.gemm, o.Affine, b.affineBuffers, data(x), b.grad, dxs, rows)
+	backward(o.gemm, o.Affine, b.affineBuffers, b.grad, dxs, data(x))
 	return loss, b.out, b.dx, nil
 }
 
@@ -95,6 +95,6 @@ func (o *Output) forward(x, labels *tensor.Dense, train bool) (int, *outputBuffe
 		return 0, nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", o.name, labels.Shape(), rows, o.Out)
 	}
 	b := o.buffersFor(rows, train)
-	forward(o.gemm, o.Affine, b.affineBuffers, data(x), rows, graph.PassOf(train))
+	forward(o.gemm, o.Affine, b.affineBuffers, data(x), graph.PassOf(train))
 	return rows, b, nil
 }

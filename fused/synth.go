@@ -73,7 +73,7 @@ func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
 	}
 	b := &synthBuffers{grad: make([]float32, batch*s.cfg.OutWidth()), input: make([]float32, batch*(s.cfg.In+s.cfg.Classes))}
 	for l, a := range s.Stack {
-		b.layers = append(b.layers, newAffineBuffers(a, batch, true))
+		b.layers = append(b.layers, newAffineBuffers(a, batch, true, s.gemm.Threads))
 		var d []float32
 		if l > 0 {
 			d = make([]float32, batch*a.In)
@@ -108,7 +108,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 	}
 	in := x
 	for l, a := range s.Stack {
-		forward(s.gemm, a, b.layers[l], in, rows, p)
+		forward(s.gemm, a, b.layers[l], in, p)
 		in = b.layers[l].h
 	}
 	kernels.Scale(in, float32(s.cfg.PredictionScale(rows)))
@@ -218,7 +218,7 @@ func (s *Synthesizer) backward(b *synthBuffers, x []float32, rows int) {
 		if l > 0 {
 			in = b.layers[l-1].h
 		}
-		backward(s.gemm, s.Stack[l], b.layers[l], in, g, b.dIn[l], rows)
+		backward(s.gemm, s.Stack[l], b.layers[l], g, b.dIn[l], in)
 		g = b.dIn[l]
 	}
 }

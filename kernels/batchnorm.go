@@ -15,24 +15,40 @@ type BatchNorm struct {
 // folds the batch statistics into the running ones (unbiased variance).
 // The three passes over z run eight columns at a time where the CPU has AVX,
 // with the operations, in the same order, of the plain loops.
+//
+// ForwardTrain is the batch in one part. A batch in parts of its rows, each
+// on a goroutine of its own, runs the same steps: ColumnSums per part, their
+// sum divided by the rows for μ, SquaredDeviations per part, their sum for
+// Statistics, and NormalizeAffine per part.
 func (bn BatchNorm) ForwardTrain(z, xhat, mean, invStd, gamma, beta, runMean, runVar []float32, rows, cols int) {
-	mean, invStd = mean[:cols], invStd[:cols]
-	clear(mean)
-	clear(invStd)
-	addColumns(mean, z, rows, cols)
+	ColumnSums(mean, z, rows, cols)
 	n := float32(rows)
-	for j := range mean {
+	for j := range mean[:cols] {
 		mean[j] /= n
 	}
-	addSquaredDeviations(invStd, z, mean, rows, cols) // invStd holds Σ(z−μ)² first
+	SquaredDeviations(invStd, z, mean, rows, cols)
+	bn.Statistics(mean, invStd, runMean, runVar, rows, cols)
+	NormalizeAffine(z, xhat, mean, invStd, gamma, beta, rows, cols)
+}
+
+// Statistics takes the batch means in mean and Σ(z−μ)² over the batch in
+// ss, per column, for a batch of rows rows; it folds them into the running
+// statistics and overwrites ss with 1/√(σ²+ε).
+func (bn BatchNorm) Statistics(mean, ss, runMean, runVar []float32, rows, cols int) {
 	unbias := float64(rows) / math.Max(float64(rows)-1, 1)
-	for j, ss := range invStd {
-		variance := float64(ss) / float64(rows)
+	for j, v := range ss[:cols] {
+		variance := float64(v) / float64(rows)
 		runMean[j] = float32((1-bn.Momentum)*float64(runMean[j]) + bn.Momentum*float64(mean[j]))
 		runVar[j] = float32((1-bn.Momentum)*float64(runVar[j]) + bn.Momentum*variance*unbias)
-		invStd[j] = float32(1 / math.Sqrt(variance+bn.Eps))
+		ss[j] = float32(1 / math.Sqrt(variance+bn.Eps))
 	}
-	normalizeAffine(z, xhat, mean, invStd, gamma, beta, rows, cols)
+}
+
+// SquaredDeviations sets ss[j] to Σ(z − mean[j])² over the rows of column j
+// of the rows×cols matrix z.
+func SquaredDeviations(ss, z, mean []float32, rows, cols int) {
+	clear(ss[:cols])
+	addSquaredDeviations(ss, z, mean, rows, cols)
 }
 
 // addSquaredDeviations adds (z − mean[j])² over the rows of column j of the
@@ -51,9 +67,10 @@ func addSquaredDeviations(ss, z, mean []float32, rows, cols int) {
 	}
 }
 
-// normalizeAffine sets xhat = (z − mean)·invStd and z = gamma·xhat + beta,
-// column j using element j of the four vectors.
-func normalizeAffine(z, xhat, mean, invStd, gamma, beta []float32, rows, cols int) {
+// NormalizeAffine sets xhat = (z − mean)·invStd and z = gamma·xhat + beta
+// for the rows×cols matrices z and xhat, column j using element j of the
+// four vectors.
+func NormalizeAffine(z, xhat, mean, invStd, gamma, beta []float32, rows, cols int) {
 	if normalizeAffineVector(z, xhat, mean, invStd, gamma, beta, rows, cols) {
 		return
 	}
@@ -87,15 +104,34 @@ func (bn BatchNorm) ForwardEval(z, gamma, beta, runMean, runVar []float32, rows,
 // dz = γ·invStd/n·(n·dy − Σdy − x̂·Σ(dy·x̂)). Both passes run eight columns
 // at a time where the CPU has AVX, with the operations, in the same order, of
 // the plain loops.
+//
+// Backward is the batch in one part. A batch in parts of its rows runs
+// BatchNormGradSums per part, sums the parts' sums, and runs
+// BatchNormInputGrad per part.
 func (bn BatchNorm) Backward(dy, xhat, invStd, gamma, gammaGrad, betaGrad []float32, rows, cols int) {
+	BatchNormGradSums(betaGrad, gammaGrad, dy, xhat, rows, cols)
+	BatchNormInputGrad(dy, xhat, invStd, gamma, gammaGrad, betaGrad, rows, rows, cols)
+}
+
+// BatchNormGradSums sets, per column j of the rows×cols matrices dy and
+// xhat, betaGrad[j] to Σdy and gammaGrad[j] to Σdy·x̂.
+func BatchNormGradSums(betaGrad, gammaGrad, dy, xhat []float32, rows, cols int) {
 	gammaGrad, betaGrad = gammaGrad[:cols], betaGrad[:cols]
 	clear(gammaGrad)
 	clear(betaGrad)
+	if rows > 0 {
+		batchNormGradSums(betaGrad, gammaGrad, dy, xhat, rows, cols)
+	}
+}
+
+// BatchNormInputGrad overwrites the rows×cols matrix dy, rows of a batch of
+// n, with ∂L/∂z = γ·invStd/n·(n·dy − Σdy − x̂·Σ(dy·x̂)), given the batch's
+// sums Σdy in betaGrad and Σdy·x̂ in gammaGrad.
+func BatchNormInputGrad(dy, xhat, invStd, gamma, gammaGrad, betaGrad []float32, n, rows, cols int) {
 	if rows <= 0 {
 		return
 	}
-	batchNormGradSums(betaGrad, gammaGrad, dy, xhat, rows, cols)
-	n := float32(rows)
+	nf := float32(n)
 	gamma, invStd = gamma[:cols], invStd[:cols]
 	// The factor γ·invStd/n of each column is computed once, into a buffer
 	// on the stack, rather than once per element: a division per element
@@ -105,9 +141,9 @@ func (bn BatchNorm) Backward(dy, xhat, invStd, gamma, gammaGrad, betaGrad []floa
 	for j0 := 0; j0 < cols; j0 += len(buf) {
 		c := buf[:min(len(buf), cols-j0)]
 		for j := range c {
-			c[j] = gamma[j0+j] * invStd[j0+j] / n
+			c[j] = gamma[j0+j] * invStd[j0+j] / nf
 		}
-		batchNormInputGrad(dy[j0:], xhat[j0:], c, betaGrad[j0:], gammaGrad[j0:], n, rows, cols)
+		batchNormInputGrad(dy[j0:], xhat[j0:], c, betaGrad[j0:], gammaGrad[j0:], nf, rows, cols)
 	}
 }
 

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,55 +171,71 @@ func TestSgemmJobGrows(t *testing.T) {
 	}
 }
 
-// chunkLog records the chunks of a Split.
-type chunkLog struct {
-	mu     sync.Mutex
-	chunks [][2]int
-	hits   []int32
+// partLog records when each part of a Shards call starts and ends, on a
+// clock that every event advances.
+type partLog struct {
+	clock      atomic.Int64
+	start, end []int64
+	runs       []int32
 }
 
-func (c *chunkLog) Chunk(lo, hi int) {
-	c.mu.Lock()
-	c.chunks = append(c.chunks, [2]int{lo, hi})
-	c.mu.Unlock()
-	for i := lo; i < hi; i++ {
-		atomic.AddInt32(&c.hits[i], 1)
+func (c *partLog) Shard(p int) {
+	atomic.AddInt32(&c.runs[p], 1)
+	c.start[p] = c.clock.Add(1)
+	for range 1000 { // long enough for the other goroutine to start a part
+		c.clock.Add(0)
 	}
+	c.end[p] = c.clock.Add(1)
 }
 
-// Split covers every index once, in chunks that start at multiples of the
-// grain, and leaves small jobs, one thread or no free place to the calling
-// goroutine in one chunk.
-func TestGemmSplit(t *testing.T) {
+// Shards runs every part once; one goroutine runs parts i, i+t, … in
+// order, so with no second goroutine the parts run one after another.
+func TestGemmShards(t *testing.T) {
 	full := NewCores(2)
 	full.TryAcquire(2)
 	for _, tc := range []struct {
-		name       string
-		g          *Gemm
-		n, grain   int
-		manyChunks bool
+		name    string
+		g       *Gemm
+		n       int
+		threads int // goroutines the parts fall to
 	}{
-		{"two threads", &Gemm{Threads: 2}, 10*64 + 5, 64, true},
-		{"a free place", &Gemm{Threads: 2, Cores: NewCores(2)}, 10 * 64, 64, true},
-		{"no free place", &Gemm{Threads: 2, Cores: full}, 10 * 64, 64, false},
-		{"one thread", &Gemm{Threads: 1}, 10 * 64, 64, false},
-		{"under two grains", &Gemm{Threads: 2}, 2*64 - 1, 64, false},
-		{"empty", &Gemm{Threads: 2}, 0, 64, false},
+		{"two threads", &Gemm{Threads: 2}, 7, 2},
+		{"a free place", &Gemm{Threads: 2, Cores: NewCores(2)}, 4, 2},
+		{"no free place", &Gemm{Threads: 2, Cores: full}, 4, 1},
+		{"one thread", &Gemm{Threads: 1}, 5, 1},
+		{"one part", &Gemm{Threads: 2}, 1, 1},
+		{"none", &Gemm{Threads: 2}, 0, 1},
 	} {
-		c := &chunkLog{hits: make([]int32, tc.n)}
-		tc.g.Split(tc.n, tc.grain, c)
-		for i, h := range c.hits {
-			if h != 1 {
-				t.Fatalf("%s: index %d done %d times", tc.name, i, h)
+		c := &partLog{start: make([]int64, tc.n), end: make([]int64, tc.n), runs: make([]int32, tc.n)}
+		tc.g.Shards(tc.n, c)
+		for p, r := range c.runs {
+			if r != 1 {
+				t.Fatalf("%s: part %d ran %d times", tc.name, p, r)
+			}
+			if q := p + tc.threads; q < tc.n && c.start[q] < c.end[p] {
+				t.Errorf("%s: part %d started before part %d ended", tc.name, q, p)
 			}
 		}
-		for _, ch := range c.chunks {
-			if ch[0]%tc.grain != 0 {
-				t.Errorf("%s: a chunk starts at %d", tc.name, ch[0])
+	}
+}
+
+func TestShardRange(t *testing.T) {
+	for _, tc := range []struct{ total, unit, n int }{
+		{256, 1, 2}, {255, 1, 2}, {300, 1, 3}, {1, 1, 2}, {0, 16, 2}, {200704, 16, 2}, {1000, 16, 3}, {10, 16, 4},
+	} {
+		at := 0
+		for p := range tc.n {
+			lo, hi := ShardRange(tc.total, tc.unit, p, tc.n)
+			if lo != at || hi < lo || (hi != tc.total && hi%tc.unit != 0) {
+				t.Fatalf("%+v: part %d is %d..%d after %d", tc, p, lo, hi, at)
 			}
+			if even := (tc.total + tc.n - 1) / tc.n; hi-lo > even+tc.unit {
+				t.Errorf("%+v: part %d has %d elements", tc, p, hi-lo)
+			}
+			at = hi
 		}
-		if many := len(c.chunks) > 1; many != tc.manyChunks {
-			t.Errorf("%s: %d chunks", tc.name, len(c.chunks))
+		if at != tc.total {
+			t.Errorf("%+v: the parts end at %d", tc, at)
 		}
 	}
 }

@@ -153,6 +153,14 @@ func addColumns(sums, m []float32, rows, cols int) {
 	}
 }
 
+// Add adds src to dst, element by element; it panics if src is shorter.
+// It sums the parts of a gradient computed in parts of a batch.
+func Add(dst, src []float32) {
+	if len(dst) > 0 {
+		addColumns(dst, src[:len(dst)], 1, len(dst))
+	}
+}
+
 // Scale multiplies every element of v by s.
 func Scale(v []float32, s float32) {
 	tail := v[scaleVector(v, s):]

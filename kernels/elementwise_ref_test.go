@@ -92,6 +92,13 @@ func scaleBytesRef(dst []float32, src []byte, div, sub, mul float32) {
 	}
 }
 
+// addRef is the reference of Add.
+func addRef(dst, src []float32) {
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
 // scaleRef is the reference of Scale.
 func scaleRef(v []float32, s float32) {
 	for i := range v {

@@ -155,7 +155,7 @@ func TestActivationBackwardMatchesReference(t *testing.T) {
 	})
 }
 
-func TestColumnSumsAndScaleMatchReference(t *testing.T) {
+func TestColumnSumsAddAndScaleMatchReference(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 7))
 		for _, s := range elementwiseShapes {
@@ -167,6 +167,14 @@ func TestColumnSumsAndScaleMatchReference(t *testing.T) {
 			ColumnSums(got, m, s.rows, s.cols)
 			check(name)
 			requireSame(t, name+" sums", got, want, 0)
+
+			src := specialSlice(rng, len(m), 1, true)
+			want = append([]float32(nil), m...)
+			addRef(want, src)
+			got, check = guarded(t, m)
+			Add(got, src)
+			check(name)
+			requireSame(t, name+" add", got, want, 0)
 
 			want = append([]float32(nil), m...)
 			scaleRef(want, 0.37)

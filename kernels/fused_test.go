@@ -146,6 +146,16 @@ func TestSoftmaxCrossEntropy(t *testing.T) {
 			want[i] = (up - down) / 2e-6
 		}
 		requireClose(t, "grad", grad, want, 1e-5)
+		// In two parts of the batch's rows: the same gradient, and
+		// losses that sum to the batch's.
+		parts := make([]float32, len(grad))
+		h := s.rows / 2 * s.classes
+		sum := SoftmaxCrossEntropyPart(parts[:h], logits[:h], labels[:h], s.rows/2, s.classes, s.rows) +
+			SoftmaxCrossEntropyPart(parts[h:], logits[h:], labels[h:], s.rows-s.rows/2, s.classes, s.rows)
+		requireSame(t, "grad in parts", parts, grad, 0)
+		if math.Abs(sum/float64(s.rows)-loss) > 1e-12*loss {
+			t.Errorf("%v: loss in parts %v, whole %v", s, sum/float64(s.rows), loss)
+		}
 	}
 	// Large logits must not overflow.
 	big := []float32{1000, -1000, 0}

@@ -13,8 +13,15 @@ const softmaxKeep = 64
 // Exponentials and sums are taken in float64; for up to softmaxKeep classes
 // each element's exponential is computed once, for the sum and the
 // gradient both.
-func SoftmaxCrossEntropy(grad, logits, labels []float32, rows, classes int) (loss float64) {
-	inv := 1 / float32(rows)
+func SoftmaxCrossEntropy(grad, logits, labels []float32, rows, classes int) float64 {
+	return SoftmaxCrossEntropyPart(grad, logits, labels, rows, classes, rows) / float64(rows)
+}
+
+// SoftmaxCrossEntropyPart is SoftmaxCrossEntropy for rows rows of a batch
+// of batch rows: it returns the sum of the rows' cross-entropies, and sets
+// grad to the gradient of the batch's mean, (softmax(logits) − labels)/batch.
+func SoftmaxCrossEntropyPart(grad, logits, labels []float32, rows, classes, batch int) (lossSum float64) {
+	inv := 1 / float32(batch)
 	for r := 0; r < rows; r++ {
 		o := r * classes
 		lr, yr := logits[o:o+classes], labels[o:o+classes]
@@ -40,7 +47,7 @@ func SoftmaxCrossEntropy(grad, logits, labels []float32, rows, classes int) (los
 		logZ := float64(mx) + math.Log(sum)
 		for j, v := range lr {
 			if yr[j] != 0 {
-				loss -= float64(yr[j]) * (float64(v) - logZ)
+				lossSum -= float64(yr[j]) * (float64(v) - logZ)
 			}
 			if grad == nil {
 				continue
@@ -54,7 +61,7 @@ func SoftmaxCrossEntropy(grad, logits, labels []float32, rows, classes int) (los
 			grad[o+j] = (float32(p) - yr[j]) * inv
 		}
 	}
-	return loss / float64(rows)
+	return lossSum
 }
 
 // SquaredErrorLoss returns weight·Σ‖pred − target‖², the L2 regression

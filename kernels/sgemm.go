@@ -50,7 +50,15 @@ type Gemm struct {
 // their helpers, for every Gemm: a goroutine's next call, whichever Gemm it
 // is made on, mostly takes the workspace of its last one (sync.Pool keeps
 // one per processor) and finds its helpers still spinning.
-var sgemmWorkspaces sync.Pool // of *sgemmWorkspace
+//
+// Calls that run on their calling goroutine alone take theirs from
+// sgemmSerialWorkspaces instead. Such calls run inside the parts of a
+// Shards call, and took the place, in sgemmWorkspaces, of the Shards
+// call's workspace: the next Shards call then took another workspace and
+// woke other helpers, while the first ones spun on the same core. Found
+// parked at a third of its posts, a helper started its part over 20 µs
+// late at a third of them.
+var sgemmWorkspaces, sgemmSerialWorkspaces sync.Pool // of *sgemmWorkspace
 
 // sgemmMicroKernel describes one register-blocked micro-kernel and the cache
 // blocking that suits it.
@@ -114,7 +122,11 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	}
 	threads = max(threads, 1)
 
-	ws := takeWorkspace()
+	pool := &sgemmWorkspaces
+	if threads == 1 { // the call cannot grow (sgemmJob.grow)
+		pool = &sgemmSerialWorkspaces
+	}
+	ws := takeWorkspace(pool)
 	if g.TF32 {
 		ws.tf32A, ws.tf32B = roundTF32(ws.tf32A, a), roundTF32(ws.tf32B, b)
 		a, b = ws.tf32A, ws.tf32B
@@ -134,44 +146,68 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		j.cores.Release(j.held)
 	}
 	*j = sgemmJob{} // drop references to the caller's slices
-	sgemmWorkspaces.Put(ws)
+	pool.Put(ws)
 }
 
-// A Chunker is a job over a range of indices of which any goroutine may do
-// any part: Chunk(lo, hi) does the indices lo..hi−1.
-type Chunker interface{ Chunk(lo, hi int) }
+// A Sharder is a job in a fixed number of parts, each done whole by one
+// goroutine: Shard(p) does part p.
+type Sharder interface{ Shard(p int) }
 
-// Split runs c over the indices 0..n in chunks that start at multiples of
-// grain: on the calling goroutine and, as Threads and Cores allow (as for a
-// product), on the helpers that share the calling goroutine's products,
-// which are then spinning between them. An update of parameters between
-// two products thus uses the second core too. With fewer than 2·grain
-// indices, or one thread, it calls c.Chunk(0, n) on the calling goroutine.
-// What c computes must not depend on the chunks.
-func (g *Gemm) Split(n, grain int, c Chunker) {
-	threads := min(g.Threads, n/max(grain, 1))
+// Shards runs c.Shard(p) for every part p in 0..n: on the calling goroutine
+// and, as Threads and Cores allow (as for a product), on the helpers that
+// share the calling goroutine's products, which are then spinning between
+// them. With t goroutines, goroutine i does parts i, i+t, i+2t, … (the
+// calling goroutine is goroutine 0), so that the parts of consecutive calls
+// with the same number of parts and goroutines fall on the same goroutines:
+// part p of one call finds what part p of the call before it wrote in the
+// caches of its core. A goroutine done with its parts takes those that
+// others have not started, so that one the scheduler sets aside holds up
+// the call for no more than the part it is working on. What c computes
+// must not depend on which goroutine runs a part.
+func (g *Gemm) Shards(n int, c Sharder) {
+	threads := min(g.Threads, n)
 	if threads < 2 {
-		c.Chunk(0, n)
+		for p := range n {
+			c.Shard(p)
+		}
 		return
 	}
-	ws := takeWorkspace()
+	ws := takeWorkspace(&sgemmWorkspaces)
 	j := &ws.job
-	*j = sgemmJob{threads: threads, want: threads, cores: g.Cores, m: n, chunk: n, split: c, grain: grain, wsMain: ws}
+	*j = sgemmJob{threads: threads, want: threads, cores: g.Cores, m: n, shards: c, wsMain: ws}
 	if j.cores != nil {
 		j.threads = 1
 		j.grow()
 	}
 	if j.threads > 1 {
 		j.startHelpers()
-		j.parallel(sgemmPhaseSplit, 0)
+		if len(ws.claims) < n {
+			ws.claims = make([]atomic.Bool, n)
+		}
+		for p := range ws.claims[:n] {
+			ws.claims[p].Store(false)
+		}
+		j.parallel(sgemmPhaseShards, 0)
 	} else {
-		c.Chunk(0, n)
+		for p := range n {
+			c.Shard(p)
+		}
 	}
 	if j.held > 0 {
 		j.cores.Release(j.held)
 	}
 	*j = sgemmJob{}
 	sgemmWorkspaces.Put(ws)
+}
+
+// ShardRange returns the bounds of part p of n parts of total elements: the
+// parts are as even as whole multiples of unit allow, the last taking the
+// remainder, and tile 0..total in order.
+func ShardRange(total, unit, p, n int) (lo, hi int) {
+	units := (total + unit - 1) / unit
+	lo = min(total, units*p/n*unit)
+	hi = min(total, units*(p+1)/n*unit)
+	return lo, hi
 }
 
 func sgemmCheckArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
@@ -248,6 +284,8 @@ type sgemmWorkspace struct {
 	// number of them still working on the current phase.
 	helpers []*sgemmHelper
 	pending atomic.Int32
+	// claims[p] is set by the goroutine that runs part p of a Shards call.
+	claims []atomic.Bool
 }
 
 // sgemmPhase is what the calling goroutine tells the helpers of a call to do.
@@ -256,11 +294,12 @@ type sgemmPhase uint64
 const (
 	sgemmPhasePackB   sgemmPhase = iota // pack chunks of the block of op(B)
 	sgemmPhaseCompute                   // compute chunks of the block of C
-	sgemmPhaseSplit                     // run chunks of a Split
+	sgemmPhaseShards                    // run the parts of a Shards
 )
 
-func takeWorkspace() *sgemmWorkspace {
-	if ws, ok := sgemmWorkspaces.Get().(*sgemmWorkspace); ok {
+// takeWorkspace takes a workspace from pool, or makes one.
+func takeWorkspace(pool *sync.Pool) *sgemmWorkspace {
+	if ws, ok := pool.Get().(*sgemmWorkspace); ok {
 		return ws
 	}
 	return new(sgemmWorkspace)
@@ -340,9 +379,8 @@ type sgemmJob struct {
 	bp            []float32 // the packed block, kc×ncPad
 	wsMain        *sgemmWorkspace
 
-	// A Split: the job over indices 0..m, in chunks of multiples of grain.
-	split Chunker
-	grain int
+	// A Shards call: the job in m parts.
+	shards Sharder
 }
 
 // sgemmBlockSize splits total into the fewest blocks of at most limit and
@@ -524,8 +562,9 @@ type sgemmHelper struct {
 	wake  chan struct{}         // wakes a parked helper; buffer of 1
 	// seen is the last post run. A goroutine of h that returns leaves it
 	// to the next, which the state gone orders after it.
-	seen uint64
-	ws   sgemmWorkspace
+	seen  uint64
+	ws    sgemmWorkspace
+	index int // the helper's number among the goroutines of a call, from 1
 }
 
 // startHelpers makes sure that the workspace of the calling goroutine has
@@ -533,7 +572,7 @@ type sgemmHelper struct {
 func (j *sgemmJob) startHelpers() {
 	ws := j.wsMain
 	for len(ws.helpers) < j.threads-1 {
-		ws.helpers = append(ws.helpers, &sgemmHelper{wake: make(chan struct{}, 1)})
+		ws.helpers = append(ws.helpers, &sgemmHelper{wake: make(chan struct{}, 1), index: len(ws.helpers) + 1})
 	}
 }
 
@@ -549,7 +588,7 @@ func (h *sgemmHelper) loop(main *sgemmWorkspace) {
 		}
 		h.seen = post
 		j := &main.job
-		j.runPhase(sgemmPhase(post&3), &h.ws)
+		j.runPhase(sgemmPhase(post&3), &h.ws, h.index)
 		main.pending.Add(-1)
 	}
 }
@@ -640,7 +679,7 @@ func (j *sgemmJob) parallel(phase sgemmPhase, first int) {
 	for _, h := range ws.helpers[:j.threads-1] {
 		h.send(ws, phase)
 	}
-	j.runPhase(phase, ws)
+	j.runPhase(phase, ws, 0)
 	// The helpers are running: they were working or spinning a moment
 	// ago, or have just been woken. Waiting for them by spinning keeps the
 	// barrier to a fraction of a microsecond.
@@ -651,26 +690,35 @@ func (j *sgemmJob) parallel(phase sgemmPhase, first int) {
 	}
 }
 
-// runPhase runs the calling goroutine's share of phase.
-func (j *sgemmJob) runPhase(phase sgemmPhase, ws *sgemmWorkspace) {
+// runPhase runs the share of phase of goroutine index of the call (0 for
+// the calling goroutine, whose workspace is ws).
+func (j *sgemmJob) runPhase(phase sgemmPhase, ws *sgemmWorkspace, index int) {
 	switch phase {
 	case sgemmPhasePackB:
 		j.packB()
 	case sgemmPhaseCompute:
 		j.compute(ws)
 	default:
-		j.splitChunks()
+		j.runShards(index)
 	}
 }
 
-// splitChunks runs chunks of the Split in j until none is left.
-func (j *sgemmJob) splitChunks() {
-	for {
-		lo, hi := j.grab(j.m, j.grain)
-		if lo == hi {
-			return
+// runShards runs the parts of the Shards call in j that fall to goroutine
+// index, then any that no goroutine has started.
+
+func (j *sgemmJob) runShards(index int) {
+
+	claims := j.wsMain.claims[:j.m]
+
+	for p := index; p < j.m; p += j.threads {
+		if claims[p].CompareAndSwap(false, true) {
+			j.shards.Shard(p)
 		}
-		j.split.Chunk(lo, hi)
+	}
+	for p := range claims {
+		if claims[p].CompareAndSwap(false, true) {
+			j.shards.Shard(p)
+		}
 	}
 }
 

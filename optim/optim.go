@@ -93,20 +93,25 @@ type Optimizer struct {
 }
 
 // splitGrain is the least number of elements of a parameter that Step
-// gives a goroutine: a multiple of every vector width of the kernels, so
-// that each element is updated by the same instructions however the
-// update is split.
+// gives a goroutine.
 const splitGrain = 1 << 14
 
-// update32 is the update of one float32 parameter, over any range of its
-// elements (a kernels.Chunker).
+// splitUnit is what the parts of a split update start at multiples of: a
+// multiple of every vector width of the kernels, so that each element is
+// updated by the same instructions however the update is split.
+const splitUnit = 16
+
+// update32 is the update of one float32 parameter, in parts of its
+// elements (a kernels.Sharder).
 type update32 struct {
 	o          *Optimizer
 	w, g, m, v []float32 // m is the velocity for SGD; v is nil then
 	lr         float64
+	parts      int
 }
 
-func (u *update32) Chunk(lo, hi int) {
+func (u *update32) Shard(p int) {
+	lo, hi := kernels.ShardRange(len(u.w), splitUnit, p, u.parts)
 	cfg := u.o.cfg
 	if cfg.Kind == SGD {
 		kernels.MomentumStep(u.w[lo:hi], u.g[lo:hi], u.m[lo:hi], u.lr, cfg.Momentum)
@@ -116,8 +121,11 @@ func (u *update32) Chunk(lo, hi int) {
 }
 
 // SetSplit makes Step share the updates of large float32 parameters out
-// with g.Split (nil: every update on the calling goroutine). The results
-// are the same bits either way.
+// with g.Shards, in g.Threads parts (nil: every update on the calling
+// goroutine). The parts are those of a module's sums of the weight
+// gradients of the parts of a batch (in package fused), so that the core
+// that summed a part of a gradient updates that part. The results are the
+// same bits either way.
 func (o *Optimizer) SetSplit(g *kernels.Gemm) {
 	o.split = g
 	if o.updates == nil {
@@ -174,12 +182,14 @@ func (o *Optimizer) Step(params, grads []*tensor.Dense) error {
 			if o.cfg.Kind != SGD {
 				u.v = s[1].Float32s()
 			}
-			if o.split == nil {
-				u.Chunk(0, len(u.w))
+			if o.split == nil || len(u.w) < 2*splitGrain {
+				u.parts = 1
+				u.Shard(0)
 				continue
 			}
+			u.parts = o.split.Threads
 			o.updates[k] = u
-			o.split.Split(len(u.w), splitGrain, &o.updates[k])
+			o.split.Shards(u.parts, &o.updates[k])
 		case tensor.Float64:
 			if o.cfg.Kind == SGD {
 				kernels.MomentumStep(p.Float64s(), grads[k].Float64s(), s[0].Float64s(), lr, o.cfg.Momentum)

@@ -60,7 +60,7 @@ func TestStepUsesScheduleAndOwnState(t *testing.T) {
 	}
 }
 
-// Shared out by a Gemm's Split, the updates of large parameters give the
+// Shared out by a Gemm's Shards, the updates of large parameters give the
 // same bits as on one goroutine, for Adam and SGD with momentum.
 func TestStepSplitGivesTheSameBits(t *testing.T) {
 	for _, cfg := range []Config{DefaultAdam(1e-3), {Kind: SGD, LR: 0.1, Momentum: 0.9}} {

@@ -133,11 +133,12 @@ func TestExecution(t *testing.T) {
 		set  func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.Mode, c.SGHidden = DNI, 2 }, "sync, the lower layers' steps overlapped on a finisher"},
-		{func(c *Config) { c.Mode = CDNI }, "sync, weight gradients and updates on a finisher"},
+		{func(c *Config) { c.Mode, c.SGHidden = DNI, 2 }, "sync, batches in 2 parts of rows, the lower layers' steps overlapped on a finisher"},
+		{func(c *Config) { c.Mode = CDNI }, "sync, batches in 2 parts of rows"},
+		{func(c *Config) { c.Mode, c.Batch = CDNI, 48 }, "sync, weight gradients and updates on a finisher"},
 		{func(c *Config) { c.Mode, c.Threads = CDNI, 1 }, "sync"},
-		{func(c *Config) { c.Mode = Backprop }, "sync"},
-		{func(c *Config) { c.Mode, c.Lambda = CDNI, 0.5 }, "sync"},
+		{func(c *Config) { c.Mode, c.Threads = Backprop, 3 }, "sync, batches in 3 parts of rows"},
+		{func(c *Config) { c.Mode, c.Lambda = CDNI, 0.5 }, "sync, batches in 2 parts of rows"},
 		{func(c *Config) { c.Mode, c.Backend = CDNI, "reference" }, "sync"},
 		{func(c *Config) { c.Mode, c.Layers, c.Exec, c.Workers = CDNI, 4, ExecAsync, 3 }, "async, 3 workers (layers 0; 1; 2–3)"},
 	} {

@@ -166,9 +166,10 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochS
 // synthesizer's until its next prediction, so they overlap the layers
 // above. Where the synthesizers outweigh the layers (DNI's), the finisher
 // takes the lower layers' whole steps instead (Network.overlappedStep). The
-// results are the same bit for bit. Backprop and BP(λ) gain
-// nothing from it (each layer's update is on the way to its next forward
-// pass), and neither does one place: f is then nil.
+// results are the same bit for bit. Backprop and BP(λ) gain nothing from
+// it (each layer's update is on the way to its next forward pass), and
+// neither do one place or modules that compute in parts of rows, but for
+// the overlapped step (Network.syncFinisher): f is then nil.
 func (t *Trainer) startSyncFinisher() (f *finisher, stop func() error) {
 	n := t.net
 	n.cores.Acquire()

@@ -172,6 +172,7 @@ const (
 	stepDeviations            // the sums of squared deviations for batch norm's variance
 	stepNormalize             // batch norm's normalisation, then the activation
 	stepLoss                  // softmax cross-entropy of the logits in h
+	stepL2                    // a synthesizer\'s squared error of the prediction in h
 	// dz, with the bias's gradient's column sums, or batch norm's two sums
 	stepGradient
 	// batch norm's input gradient (then as stepGradientInput)
@@ -194,10 +195,14 @@ type affineJob struct {
 	serial kernels.Gemm
 
 	x, g, dx []float32 // input, upstream gradient, input gradient (or nil)
-	labels   []float32 // one-hot, for stepLoss
-	grad     []float32 // stepLoss's gradient of the logits
+	labels   []float32 // one-hot, for stepLoss; the target for stepL2
+	grad     []float32 // stepLoss's and stepL2's gradient of h
+	weight   float64   // stepL2's weight of the squared error
 	pass     graph.Pass
 	weights  bool // stepGradientInput also computes the part's weight gradient
+	// scale, when not zero, multiplies the output after the activation,
+	// and stepL2's gradient: a synthesizer's prediction scale.
+	scale float32
 }
 
 // run runs step on every part of the batch, with the goroutines of g.
@@ -225,14 +230,21 @@ func (j *affineJob) Shard(p int) {
 			kernels.BiasActivate(h, rows, out, nil, act)
 		default:
 			kernels.ColumnSums(b.sums[p], h, rows, out)
+			return
 		}
+		j.scaleOutput(h)
 	case stepDeviations:
 		kernels.SquaredDeviations(b.sums[p], h, b.mean, rows, out)
 	case stepNormalize:
 		kernels.NormalizeAffine(h, b.xhat[lo*out:], b.mean, b.invStd, data(a.Gamma.Value), data(a.Beta.Value), rows, out)
 		kernels.BiasActivate(h, rows, out, nil, act)
+		j.scaleOutput(h)
 	case stepLoss:
 		b.losses[p] = kernels.SoftmaxCrossEntropyPart(j.grad[lo*out:hi*out], h, j.labels[lo*out:], rows, out, j.rows)
+	case stepL2:
+		grad := j.grad[lo*out : hi*out]
+		b.losses[p] = kernels.SquaredErrorLoss(grad, h, j.labels[lo*out:], j.weight)
+		j.scaleOutput(grad)
 	case stepGradient:
 		dz, s := b.dz[lo*out:hi*out], b.sums[p]
 		if !a.BatchNorm {
@@ -254,6 +266,14 @@ func (j *affineJob) Shard(p int) {
 		for _, part := range b.wgrads {
 			kernels.Add(w[lo:hi], part[lo:hi])
 		}
+	}
+}
+
+// scaleOutput multiplies v, rows of the output or of its gradient, by the
+// job's scale, if it has one.
+func (j *affineJob) scaleOutput(v []float32) {
+	if j.scale != 0 {
+		kernels.Scale(v, j.scale)
 	}
 }
 
@@ -318,11 +338,25 @@ func softmaxLoss(g *kernels.Gemm, buf *affineBuffers, grad, labels []float32) fl
 	j := &buf.job
 	j.grad, j.labels = grad, labels
 	j.run(g, stepLoss)
-	var sum float64
+	return sumLosses(buf) / float64(j.rows)
+}
+
+// l2Loss returns weight·Σ‖pred − target‖² for the prediction in buf.h, and
+// sets grad to its gradient with respect to the output before the
+// prediction scale (see affineJob.scale).
+func l2Loss(g *kernels.Gemm, buf *affineBuffers, grad, target []float32, weight float64) float64 {
+	j := &buf.job
+	j.grad, j.labels, j.weight = grad, target, weight
+	j.run(g, stepL2)
+	return sumLosses(buf)
+}
+
+// sumLosses returns the sum of the parts' losses, in order.
+func sumLosses(buf *affineBuffers) (sum float64) {
 	for _, l := range buf.losses {
 		sum += l
 	}
-	return sum / float64(j.rows)
+	return sum
 }
 
 // backward takes the upstream gradient g of buf.h and sets buf.dz, the

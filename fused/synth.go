@@ -39,6 +39,7 @@ type synthBuffers struct {
 	layers []*affineBuffers
 	dIn    [][]float32 // dIn[l]: ∂loss/∂(input of layer l), for l > 0
 	grad   []float32   // ∂loss/∂ĝ
+	concat concatJob   // writes input
 }
 
 // NewSynthesizer returns a synthesizer whose last layer starts at zero.
@@ -80,6 +81,8 @@ func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
 		}
 		b.dIn = append(b.dIn, d)
 	}
+	b.layers[len(b.layers)-1].job.scale = float32(s.cfg.PredictionScale(batch))
+	b.concat = concatJob{dst: b.input, rows: batch, ca: s.cfg.In, cb: s.cfg.Classes, parts: len(b.layers[0].sums)}
 	s.buffers[batch] = b
 	return b
 }
@@ -103,25 +106,33 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 		if r, err := checkInput(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
 			return nil, nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
 		}
-		concatColumns(b.input, x, data(labels), rows, s.cfg.In, s.cfg.Classes)
+		b.concat.a, b.concat.b = x, data(labels)
+		s.gemm.Shards(b.concat.parts, &b.concat)
 		x = b.input
 	}
 	in := x
 	for l, a := range s.Stack {
-		forward(s.gemm, a, b.layers[l], in, p)
+		forward(s.gemm, a, b.layers[l], in, p) // the last scales ĝ
 		in = b.layers[l].h
 	}
-	kernels.Scale(in, float32(s.cfg.PredictionScale(rows)))
 	s.fwdH, s.fwdLabels = h, labels
 	return b, x, nil
 }
 
-// concatColumns writes [a | b] row by row into dst.
-func concatColumns(dst, a, b []float32, rows, ca, cb int) {
-	w := ca + cb
-	for r := 0; r < rows; r++ {
-		copy(dst[r*w:r*w+ca], a[r*ca:(r+1)*ca])
-		copy(dst[r*w+ca:(r+1)*w], b[r*cb:(r+1)*cb])
+// concatJob writes [a | b] row by row into dst, rows×(ca+cb), in the parts
+// of the rows of the first layer's batch (a kernels.Sharder).
+type concatJob struct {
+	dst, a, b    []float32
+	rows, ca, cb int
+	parts        int
+}
+
+func (c *concatJob) Shard(p int) {
+	lo, hi := kernels.ShardRange(c.rows, 1, p, c.parts)
+	w := c.ca + c.cb
+	for r := lo; r < hi; r++ {
+		copy(c.dst[r*w:r*w+c.ca], c.a[r*c.ca:(r+1)*c.ca])
+		copy(c.dst[r*w+c.ca:(r+1)*w], c.b[r*c.cb:(r+1)*c.cb])
 	}
 }
 
@@ -202,10 +213,8 @@ func (s *Synthesizer) learnOutput(h, labels, target *tensor.Dense) (b *synthBuff
 	if h.Shape()[0] != rows {
 		return nil, nil, 0, 0, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
 	}
-	last := len(s.Stack) - 1
-	loss = kernels.SquaredErrorLoss(b.grad, b.layers[last].h, data(target), s.cfg.LossWeight(rows))
 	// pred = out·PredictionScale, so ∂loss/∂out = ∂loss/∂pred·PredictionScale.
-	kernels.Scale(b.grad, float32(s.cfg.PredictionScale(rows)))
+	loss = l2Loss(s.gemm, b.layers[len(s.Stack)-1], b.grad, data(target), s.cfg.LossWeight(rows))
 	return b, x, rows, loss, nil
 }
 

@@ -88,13 +88,22 @@ func NormalizeAffine(z, xhat, mean, invStd, gamma, beta []float32, rows, cols in
 	}
 }
 
-// ForwardEval normalises z in place with the running statistics.
+// ForwardEval normalises z in place with the running statistics. Each
+// column's 1/√(σ²+ε) is computed once, into a buffer on the stack, not once
+// per element (wider layers go by blocks of columns).
 func (bn BatchNorm) ForwardEval(z, gamma, beta, runMean, runVar []float32, rows, cols int) {
-	for r := 0; r < rows; r++ {
-		zr := z[r*cols : (r+1)*cols]
-		for j, v := range zr {
-			inv := float32(1 / math.Sqrt(float64(runVar[j])+bn.Eps))
-			zr[j] = gamma[j]*(v-runMean[j])*inv + beta[j]
+	var buf [1024]float32
+	for j0 := 0; j0 < cols; j0 += len(buf) {
+		inv := buf[:min(len(buf), cols-j0)]
+		for j := range inv {
+			inv[j] = float32(1 / math.Sqrt(float64(runVar[j0+j])+bn.Eps))
+		}
+		g, b, m := gamma[j0:j0+len(inv)], beta[j0:j0+len(inv)], runMean[j0:j0+len(inv)]
+		for r := 0; r < rows; r++ {
+			zr := z[r*cols+j0:][:len(inv)]
+			for j, v := range zr {
+				zr[j] = g[j]*(v-m[j])*inv[j] + b[j]
+			}
 		}
 	}
 }

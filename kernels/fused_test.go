@@ -200,7 +200,7 @@ func batchNorm64(z, gamma, beta, w []float64, rows, cols int, eps float64) (y []
 func TestBatchNorm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	bn := BatchNorm{Eps: 1e-5, Momentum: 0.1}
-	for _, s := range []struct{ rows, cols int }{{2, 1}, {7, 3}, {16, 33}} {
+	for _, s := range []struct{ rows, cols int }{{2, 1}, {7, 3}, {16, 33}, {3, 1030}} { // the last past ForwardEval's blocks
 		t.Run(fmt.Sprintf("%dx%d", s.rows, s.cols), func(t *testing.T) {
 			n := s.rows * s.cols
 			z := randomSlice(rng, n, 2)

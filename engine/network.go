@@ -223,9 +223,10 @@ func (n *Network) Execution() string {
 // the decoupled modes but BP(λ), with two or more places, where the step
 // is overlapped or the modules compute each batch whole. Modules that
 // compute in parts keep both cores busy without one, and a finisher that
-// holds a core leaves their parts to one goroutine: the default cDNI network on two
-// threads ran at 102k–111k samples/s with the finisher and 116k–123k
-// without (3 interleaved pairs of --mode cdni --epochs 2).
+// holds a core leaves their parts to one goroutine: the default cDNI
+// network on two threads ran at 101,700–110,700 samples/s with the
+// finisher and 115,800–122,600 without (3 interleaved pairs of --mode
+// cdni --epochs 2).
 func (n *Network) syncFinisher() bool {
 	return n.cfg.Mode.Decoupled() && n.cfg.Lambda == 0 && n.cores.Len() >= 2 &&
 		(n.fillParts == nil || n.overlapped())

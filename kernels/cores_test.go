@@ -2,6 +2,10 @@ package kernels
 
 import (
 	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,50 +175,85 @@ func TestSgemmJobGrows(t *testing.T) {
 	}
 }
 
-// partLog records when each part of a Shards call starts and ends, on a
-// clock that every event advances.
+// partLog records which goroutine runs each part of a Shards call, and
+// the order in which the parts start. With holdHelpers set, a part that
+// runs on another goroutine than caller sleeps first.
 type partLog struct {
-	clock      atomic.Int64
-	start, end []int64
-	runs       []int32
+	mu          sync.Mutex
+	goroutines  []uint64
+	order       []int
+	caller      uint64
+	holdHelpers bool
 }
 
 func (c *partLog) Shard(p int) {
-	atomic.AddInt32(&c.runs[p], 1)
-	c.start[p] = c.clock.Add(1)
-	for range 1000 { // long enough for the other goroutine to start a part
-		c.clock.Add(0)
+	if c.holdHelpers && goroutineID() != c.caller {
+		time.Sleep(50 * time.Millisecond)
 	}
-	c.end[p] = c.clock.Add(1)
+	c.mu.Lock()
+	c.goroutines[p] = goroutineID()
+	c.order = append(c.order, p)
+	c.mu.Unlock()
 }
 
-// Shards runs every part once; one goroutine runs parts i, i+t, … in
-// order, so with no second goroutine the parts run one after another.
+// goroutineID returns the number the runtime gives the calling goroutine
+// in stack traces.
+func goroutineID() uint64 {
+	var buf [32]byte
+	f := strings.Fields(string(buf[:runtime.Stack(buf[:], false)]))
+	id, _ := strconv.ParseUint(f[1], 10, 64)
+	return id
+}
+
+// Shards runs every part once, part 0 on the calling goroutine; with no
+// second goroutine, in order. While a helper is held up in a part, the
+// calling goroutine takes all the others.
 func TestGemmShards(t *testing.T) {
 	full := NewCores(2)
 	full.TryAcquire(2)
 	for _, tc := range []struct {
-		name    string
-		g       *Gemm
-		n       int
-		threads int // goroutines the parts fall to
+		name   string
+		g      *Gemm
+		n      int
+		hold   bool // hold the helpers up
+		serial bool // one goroutine runs the parts
 	}{
-		{"two threads", &Gemm{Threads: 2}, 7, 2},
-		{"a free place", &Gemm{Threads: 2, Cores: NewCores(2)}, 4, 2},
-		{"no free place", &Gemm{Threads: 2, Cores: full}, 4, 1},
-		{"one thread", &Gemm{Threads: 1}, 5, 1},
-		{"one part", &Gemm{Threads: 2}, 1, 1},
-		{"none", &Gemm{Threads: 2}, 0, 1},
+		{"two threads", &Gemm{Threads: 2}, 7, false, false},
+		{"a free place", &Gemm{Threads: 2, Cores: NewCores(2)}, 4, false, false},
+		{"a helper held up", &Gemm{Threads: 2}, 6, true, false},
+		{"no free place", &Gemm{Threads: 2, Cores: full}, 4, false, true},
+		{"one thread", &Gemm{Threads: 1}, 5, false, true},
+		{"one part", &Gemm{Threads: 2}, 1, false, true},
+		{"none", &Gemm{Threads: 2}, 0, false, true},
 	} {
-		c := &partLog{start: make([]int64, tc.n), end: make([]int64, tc.n), runs: make([]int32, tc.n)}
+		caller := goroutineID()
+		c := &partLog{goroutines: make([]uint64, tc.n), caller: caller, holdHelpers: tc.hold}
 		tc.g.Shards(tc.n, c)
-		for p, r := range c.runs {
-			if r != 1 {
-				t.Fatalf("%s: part %d ran %d times", tc.name, p, r)
+		if len(c.order) != tc.n {
+			t.Fatalf("%s: %d parts run, want %d", tc.name, len(c.order), tc.n)
+		}
+		elsewhere := 0
+		for p, g := range c.goroutines {
+			if g == 0 {
+				t.Fatalf("%s: part %d did not run", tc.name, p)
 			}
-			if q := p + tc.threads; q < tc.n && c.start[q] < c.end[p] {
-				t.Errorf("%s: part %d started before part %d ended", tc.name, q, p)
+			if (p == 0 || tc.serial) && g != caller {
+				t.Errorf("%s: part %d ran on another goroutine", tc.name, p)
 			}
+			if g != caller {
+				elsewhere++
+			}
+		}
+		if tc.serial {
+			for k, p := range c.order {
+				if p != k {
+					t.Errorf("%s: parts ran in the order %v", tc.name, c.order)
+					break
+				}
+			}
+		}
+		if tc.hold && elsewhere > 1 {
+			t.Errorf("%s: %d parts ran beside the calling goroutine", tc.name, elsewhere)
 		}
 	}
 }

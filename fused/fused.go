@@ -18,8 +18,8 @@ import (
 
 // Options are the settings shared by the fused layers.
 type Options struct {
-	// Threads bounds the goroutines each GEMM may use (≤ 1: the calling
-	// goroutine only).
+	// Threads bounds the goroutines a module computes with (≤ 1: the
+	// calling goroutine only): the parts of a batch (Parts), or a GEMM's.
 	Threads int
 	// Cores, when not nil, is where the GEMMs take the places of their
 	// goroutines beyond the caller's (see kernels.Gemm).
@@ -172,13 +172,12 @@ const (
 	stepDeviations            // the sums of squared deviations for batch norm's variance
 	stepNormalize             // batch norm's normalisation, then the activation
 	stepLoss                  // softmax cross-entropy of the logits in h
-	stepL2                    // a synthesizer\'s squared error of the prediction in h
-	// dz, with the bias's gradient's column sums, or batch norm's two sums
+	stepL2                    // a synthesizer's squared error of the prediction in h
+	// dz with the bias gradient's column sums, then gradientInput; or,
+	// with batch norm, dz and its two sums
 	stepGradient
-	// batch norm's input gradient (then as stepGradientInput)
+	// batch norm's input gradient, then gradientInput
 	stepNormInput
-	// dx = dz·Wᵀ, and the part's weight gradient when asked for
-	stepGradientInput
 	stepWeights    // the part's weight gradient alone
 	stepSumWeights // the parts' weight gradients summed, by ranges of elements
 )
@@ -199,7 +198,7 @@ type affineJob struct {
 	grad     []float32 // stepLoss's and stepL2's gradient of h
 	weight   float64   // stepL2's weight of the squared error
 	pass     graph.Pass
-	weights  bool // stepGradientInput also computes the part's weight gradient
+	weights  bool // gradientInput also computes the part's weight gradient
 	// scale, when not zero, multiplies the output after the activation,
 	// and stepL2's gradient: a synthesizer's prediction scale.
 	scale float32

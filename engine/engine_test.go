@@ -562,7 +562,8 @@ func TestDataMustMatchModel(t *testing.T) {
 // In steady state a training step of the CPU backend allocates nothing: all
 // buffers are made on the first step of each batch size. Neither do the
 // finisher's jobs (the products of this small network are too small for
-// the GEMM's helpers).
+// the GEMM's helpers), nor, with batches in parts, the loop's filling of a
+// batch and the parts' runs on the helpers that the first step started.
 func TestCPUTrainStepDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
@@ -570,11 +571,19 @@ func TestCPUTrainStepDoesNotAllocate(t *testing.T) {
 	for _, tc := range []struct {
 		mode     Mode
 		finisher bool
-	}{{Backprop, false}, {DNI, false}, {CDNI, false}, {DNI, true}, {CDNI, true}} {
-		t.Run(fmt.Sprintf("%s finisher %v", tc.mode, tc.finisher), func(t *testing.T) {
+		parts    bool // batches of 64 in two parts, filled by the loop
+	}{{Backprop, false, false}, {DNI, false, false}, {CDNI, false, false}, {DNI, true, false}, {CDNI, true, false},
+		{Backprop, false, true}, {DNI, true, true}, {CDNI, false, true}} {
+		t.Run(fmt.Sprintf("%s finisher %v parts %v", tc.mode, tc.finisher, tc.parts), func(t *testing.T) {
 			cfg := smallConfig(tc.mode)
 			cfg.Threads = 2
-			tr := newTrainer(t, cfg, toySet("train", 64, 1))
+			if tc.parts {
+				cfg.Batch = 64
+			}
+			tr := newTrainer(t, cfg, toySet("train", 128, 1))
+			if (tr.net.fillParts != nil) != tc.parts {
+				t.Fatalf("batches filled in parts: %v", tr.net.fillParts != nil)
+			}
 			var f *finisher
 			if tc.finisher {
 				tr.net.cores.Acquire()
@@ -586,11 +595,18 @@ func TestCPUTrainStepDoesNotAllocate(t *testing.T) {
 					tr.net.cores.Release(1)
 				}()
 			}
-			b := tr.loadBatch(0, 0)
+			load := func() *batch { return tr.loadBatch(0, 0) }
+			if tc.parts {
+				load = func() *batch { return tr.fillInParts(0, 0) }
+			}
+			b := load()
 			if _, err := tr.net.trainStep(f, b.x, b.labels, 0); err != nil {
 				t.Fatal(err)
 			}
 			allocs := testing.AllocsPerRun(20, func() {
+				if tc.parts {
+					b = load()
+				}
 				if _, err := tr.net.trainStep(f, b.x, b.labels, 0); err != nil {
 					t.Fatal(err)
 				}

@@ -787,6 +787,20 @@ func TestMemoryEstimate(t *testing.T) {
 	if checkMemory(huge, 0, "memory available") != nil {
 		t.Error("unknown available memory must not refuse")
 	}
+	// On two threads each weight matrix of the backprop network computes
+	// a batch of 256 in two parts, the second with a weight gradient of
+	// its own: 784×256 + 256×256 + 256×10 floats.
+	bp := DefaultConfig(784, 10)
+	bp.Mode, bp.Threads = Backprop, 1
+	one := EstimateMemory(bp)
+	bp.Threads = 2
+	if got, want := EstimateMemory(bp)-one, uint64(4*(784*256+256*256+256*10)); got != want {
+		t.Errorf("two threads add %d bytes, want %d", got, want)
+	}
+	bp.Device = "cuda:0"
+	if EstimateMemory(bp) != one {
+		t.Error("the GPU backend's layers are counted in parts")
+	}
 }
 
 // firstNonFinite finds the first NaN or infinity wherever it lies: in the

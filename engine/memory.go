@@ -7,14 +7,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dnitrain/dnitrain/fused"
 	"github.com/dnitrain/dnitrain/optim"
 )
 
 // EstimateMemory returns about how many bytes training the network of cfg
 // takes, the data set aside: every parameter with its gradient and
-// optimizer state, and the per-batch buffers of layers and synthesizers
-// for the training and evaluation batch sizes. The reference backend's
-// Gorgonia graphs hold about twice the buffers.
+// optimizer state, the weight gradients of the parts of a batch (see
+// fused.TransformParts), and the per-batch buffers of layers and
+// synthesizers for the training and evaluation batch sizes. The reference
+// backend's Gorgonia graphs hold about twice the buffers.
 func EstimateMemory(cfg Config) uint64 {
 	const f32 = 4
 	perParam := uint64(3) // value, gradient, one slot (SGD)
@@ -22,14 +24,23 @@ func EstimateMemory(cfg Config) uint64 {
 		perParam = 4 // Adam's two moments
 	}
 	var params, units, sgUnits uint64 // units: activations per sample
+	var partGrads uint64              // the parts' own weight gradients, per copy of the model
+	dev, _ := ParseDevice(cfg.Device)
+	weights := func(in, out uint64) uint64 {
+		if cfg.Backend == CPU && dev < 0 {
+			parts := fused.TransformParts(cfg.threads(), cfg.Batch, int(in), int(out))
+			partGrads += uint64(parts-1) * in * out
+		}
+		return in * out
+	}
 	in := uint64(cfg.Inputs)
 	hidden := uint64(cfg.Hidden)
 	for i := 0; i < cfg.Layers-1; i++ {
-		params += in*hidden + 4*hidden
+		params += weights(in, hidden) + 4*hidden
 		units += 5 * hidden // output, its gradient, x̂, δ, an evaluation output
 		in = hidden
 	}
-	params += in*uint64(cfg.Classes) + uint64(cfg.Classes)
+	params += weights(in, uint64(cfg.Classes)) + uint64(cfg.Classes)
 	units += 3*uint64(cfg.Classes) + in
 	if cfg.Mode.Decoupled() {
 		sgIn := hidden
@@ -38,13 +49,16 @@ func EstimateMemory(cfg Config) uint64 {
 		}
 		var sp, su uint64
 		w := sgIn
+		layerGrads := partGrads
 		for k := 0; k < cfg.SGHidden; k++ {
-			sp += w*uint64(cfg.SGWidth) + 4*uint64(cfg.SGWidth)
+			sp += weights(w, uint64(cfg.SGWidth)) + 4*uint64(cfg.SGWidth)
 			su += 4 * uint64(cfg.SGWidth)
 			w = uint64(cfg.SGWidth)
 		}
-		sp += w*hidden + hidden
+		sp += weights(w, hidden) + hidden
 		su += 3*hidden + sgIn
+		// One synthesizer's parts were counted: there is one a hidden layer.
+		partGrads = layerGrads + uint64(cfg.Layers-1)*(partGrads-layerGrads)
 		params += uint64(cfg.Layers-1) * sp
 		sgUnits = uint64(cfg.Layers-1) * su // synthesizers train only
 		if cfg.Unlock {                     // input models: x → … → h, about a synthesizer each with x's width
@@ -60,7 +74,7 @@ func EstimateMemory(cfg Config) uint64 {
 	if cfg.Backend == Reference {
 		buffers *= 2
 	}
-	return f32 * (perParam*params + buffers)
+	return f32 * (perParam*params + partGrads + buffers)
 }
 
 // checkMemory refuses a configuration whose estimate exceeds the memory

@@ -223,7 +223,7 @@ func (t *Trainer) startLoader(e int) *loader {
 // a loader goroutine, running beside them, takes a core from a goroutine
 // that the others then wait for at the next sum over the batch. Two-thread
 // backprop ran at 189,700–229,000 samples/s with the loader and at
-// 214,900–231,600 with the loop filling each batch alone (3 interleaved
+// 222,200–231,600 with the loop filling each batch alone (3 interleaved
 // runs of --mode bprop --epochs 3); filling in parts spreads that work too.
 func (t *Trainer) fillInParts(e, k int) *batch {
 	idx := t.batchSamples(e, k)

@@ -392,3 +392,23 @@ func BenchmarkElementwise(b *testing.B) {
 			func() { copy(work, g); bn.Backward(work, xhat, invStd, gamma, gg, bg, rows, cols) })
 	})
 }
+
+// Prefetch reads nothing back and changes nothing; it must not fault on any
+// slice: empty, one byte, a line's worth at every alignment, a sample's.
+func TestPrefetch(t *testing.T) {
+	buf := make([]byte, 1024)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	for _, n := range []int{0, 1, 63, 64, 65, 127, 784} {
+		for off := 0; off < 64 && off+n <= len(buf); off += 7 {
+			Prefetch(buf[off : off+n])
+		}
+	}
+	Prefetch(nil)
+	for i, v := range buf {
+		if v != byte(i) {
+			t.Fatalf("byte %d changed to %d", i, v)
+		}
+	}
+}

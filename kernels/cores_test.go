@@ -280,3 +280,20 @@ func TestShardRange(t *testing.T) {
 		}
 	}
 }
+
+// noParts is a Sharder with nothing to do.
+type noParts struct{}
+
+func (noParts) Shard(int) {}
+
+// BenchmarkGemmShards times a Shards call of two empty parts on two
+// threads: the cost of sharing a pass out, which a training step in parts
+// pays at every pass.
+func BenchmarkGemmShards(b *testing.B) {
+	g := &Gemm{Threads: 2, Cores: NewCores(2)}
+	g.Cores.Acquire() // the caller's place, as a training loop holds it
+	defer g.Cores.Release(1)
+	for b.Loop() {
+		g.Shards(2, noParts{})
+	}
+}

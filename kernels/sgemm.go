@@ -55,9 +55,8 @@ type Gemm struct {
 // sgemmSerialWorkspaces instead. Such calls run inside the parts of a
 // Shards call, and took the place, in sgemmWorkspaces, of the Shards
 // call's workspace: the next Shards call then took another workspace and
-// woke other helpers, while the first ones spun on the same core. Found
-// parked at a third of its posts, a helper started its part over 20 µs
-// late at a third of them.
+// woke its parked helpers, while the first ones spun on the same core, and
+// the parts waited for them (kernels/README.md has the cost).
 var sgemmWorkspaces, sgemmSerialWorkspaces sync.Pool // of *sgemmWorkspace
 
 // sgemmMicroKernel describes one register-blocked micro-kernel and the cache
@@ -200,9 +199,10 @@ func (g *Gemm) Shards(n int, c Sharder) {
 	sgemmWorkspaces.Put(ws)
 }
 
-// ShardRange returns the bounds of part p of n parts of total elements: the
-// parts are as even as whole multiples of unit allow, the last taking the
-// remainder, and tile 0..total in order.
+// ShardRange returns the bounds of part p of n parts of total elements.
+// The parts start at multiples of unit, tile 0..total in order, and are
+// as even as that allows: each holds a share of the units that cover
+// total, within one unit of the others', the last cut short at total.
 func ShardRange(total, unit, p, n int) (lo, hi int) {
 	units := (total + unit - 1) / unit
 	lo = min(total, units*p/n*unit)

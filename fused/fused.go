@@ -84,22 +84,17 @@ const minPartRows = 32
 // threads, not on which goroutine computes which part.
 func partsOf(threads, rows int) int { return max(1, min(threads, rows/minPartRows)) }
 
-// affineParts returns the number of parts in which the dense transform a
-// computes a batch of rows: partsOf, unless its weights outnumber the
-// batch's inputs and outputs. Each part's products then pack all of the
-// weights, each part sums a weight gradient the size of the weights, and
-// the cores exchange more than they would sharing out the columns of each
-// product: the transform computes the batch whole, its products shared
-// out by columns. With the 2×1024 DNI synthesizer's 1024×1024 layer in two
-// parts, a DNI epoch took 4.5-4.7 s against 4.1-4.2.
-func affineParts(a *graph.Affine, threads, rows int) int {
-	return TransformParts(threads, rows, a.In, a.Out)
-}
-
 // TransformParts returns the number of parts in which a dense transform of
 // in inputs and out outputs, in a module whose products may use threads
-// goroutines, computes a batch of rows (see affineParts). Each part but
-// the first holds a weight gradient of its own, in×out elements.
+// goroutines, computes a batch of rows: partsOf, unless its weights
+// outnumber the batch's inputs and outputs. Each part's products would
+// then pack all of the weights, each part would sum a weight gradient the
+// size of the weights, and the cores would exchange more than they do
+// sharing out the columns of each product: the transform computes the
+// batch whole, its products shared out by columns. With the 2×1024 DNI
+// synthesizer's 1024×1024 layer in two parts, a DNI epoch took 4.5-4.7 s
+// against 4.1-4.2. Each part but the first holds a weight gradient of its
+// own, in×out elements.
 func TransformParts(threads, rows, in, out int) int {
 	if rows*(in+out) < in*out {
 		return 1
@@ -138,7 +133,7 @@ type affineBuffers struct {
 func newAffineBuffers(a *graph.Affine, batch int, train bool, threads int) *affineBuffers {
 	b := &affineBuffers{out: matrix(batch, a.Out)}
 	b.h = data(b.out)
-	parts := affineParts(a, threads, batch)
+	parts := TransformParts(threads, batch, a.In, a.Out)
 	for p := range parts {
 		b.sums = append(b.sums, make([]float32, 2*a.Out))
 		if train && p > 0 {
@@ -269,7 +264,7 @@ func (j *affineJob) Shard(p int) {
 		j.weightGradient(p, lo, hi)
 	case stepSumWeights:
 		w := data(a.W.Grad)
-		lo, hi := kernels.ShardRange(len(w), 16, p, len(b.sums))
+		lo, hi := kernels.ShardRange(len(w), optim.SplitUnit, p, len(b.sums)) // the update's parts
 		for _, part := range b.wgrads {
 			kernels.Add(w[lo:hi], part[lo:hi])
 		}

@@ -96,10 +96,12 @@ type Optimizer struct {
 // gives a goroutine.
 const splitGrain = 1 << 14
 
-// splitUnit is what the parts of a split update start at multiples of: a
-// multiple of every vector width of the kernels, so that each element is
-// updated by the same instructions however the update is split.
-const splitUnit = 16
+// SplitUnit is what the parts of a split update start at multiples of
+// (kernels.ShardRange): a multiple of every vector width of the kernels,
+// so that each element is updated by the same instructions however the
+// update is split. Package fused sums a parameter's gradient in the same
+// parts, so that each core updates what it summed.
+const SplitUnit = 16
 
 // update32 is the update of one float32 parameter, in parts of its
 // elements (a kernels.Sharder).
@@ -111,7 +113,7 @@ type update32 struct {
 }
 
 func (u *update32) Shard(p int) {
-	lo, hi := kernels.ShardRange(len(u.w), splitUnit, p, u.parts)
+	lo, hi := kernels.ShardRange(len(u.w), SplitUnit, p, u.parts)
 	cfg := u.o.cfg
 	if cfg.Kind == SGD {
 		kernels.MomentumStep(u.w[lo:hi], u.g[lo:hi], u.m[lo:hi], u.lr, cfg.Momentum)
@@ -122,10 +124,10 @@ func (u *update32) Shard(p int) {
 
 // SetSplit makes Step share the updates of large float32 parameters out
 // with g.Shards, in g.Threads parts (nil: every update on the calling
-// goroutine). The parts are those of a module's sums of the weight
-// gradients of the parts of a batch (in package fused), so that the core
-// that summed a part of a gradient updates that part. The results are the
-// same bits either way.
+// goroutine). For parameters large enough to split, the parts are those
+// of a module's sums of the weight gradients of the parts of a batch (in
+// package fused), so that the core that summed a part of a gradient
+// updates that part. The results are the same bits either way.
 func (o *Optimizer) SetSplit(g *kernels.Gemm) {
 	o.split = g
 	if o.updates == nil {

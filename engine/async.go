@@ -17,9 +17,10 @@ const (
 	// ExecAsync runs groups of consecutive layers on their own workers,
 	// joined by bounded queues: activations flow up, δ targets flow down,
 	// and no layer waits for the layers above it to update. Each worker
-	// leaves its modules' weight gradients and updates to a finisher
-	// goroutine; workers, finishers and kernels share the run's places
-	// (Config.places: workers × threads).
+	// leaves its modules' weight gradients and updates to a spare finisher
+	// goroutine when another worker leaves a place idle, and computes them
+	// itself otherwise; workers, finishers and kernels share the run's
+	// places (Config.places: workers × threads).
 	ExecAsync = "async"
 )
 
@@ -114,7 +115,8 @@ type worker struct {
 	early    []*message
 	lastStep int // the last step this worker ran, -1 before the first
 	// finisher takes the weight gradients and updates of the worker's
-	// layers and synthesizers.
+	// layers and synthesizers while a place is free for them (a spare
+	// finisher: see finisher.takes).
 	finisher *finisher
 	sgLoss   float64
 	sgCount  int
@@ -135,7 +137,7 @@ func (w *worker) lastHidden() int {
 func (w *worker) run(ctx context.Context) (err error) {
 	w.net.cores.Acquire() // the worker holds a place while it computes
 	defer w.net.cores.Release(1)
-	w.finisher = startFinisher(w.net)
+	w.finisher = startFinisher(w.net, true)
 	defer func() {
 		// Every learning step ends before the epoch does, even a failed one.
 		if ferr := w.finisher.stop(); err == nil {

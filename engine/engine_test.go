@@ -587,7 +587,7 @@ func TestCPUTrainStepDoesNotAllocate(t *testing.T) {
 			var f *finisher
 			if tc.finisher {
 				tr.net.cores.Acquire()
-				f = startFinisher(tr.net)
+				f = startFinisher(tr.net, false)
 				defer func() {
 					if err := f.stop(); err != nil {
 						t.Error(err)

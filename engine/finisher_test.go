@@ -21,7 +21,7 @@ func TestFinisherKeepsToItsCores(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.cores.Acquire() // the worker computes
-	f := startFinisher(n)
+	f := startFinisher(n, false)
 	var ran atomic.Bool
 	f.start(modelSlot(0), 0, func() error { ran.Store(true); return nil })
 	time.Sleep(20 * time.Millisecond)
@@ -47,7 +47,7 @@ func TestFinisherReservesAPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.cores.Acquire() // the loop computes
-	f := startFinisher(n)
+	f := startFinisher(n, false)
 	release := make(chan struct{})
 	f.start(modelSlot(0), 0, func() error { <-release; return nil })
 	if got := n.cores.TryAcquire(1); got != 0 {
@@ -66,6 +66,48 @@ func TestFinisherReservesAPlace(t *testing.T) {
 	}
 	if got := n.cores.TryAcquire(2); got != 1 {
 		t.Fatalf("%d places free after the jobs, want 1", got)
+	}
+}
+
+// A spare finisher takes work only while it is idle and a place is free,
+// which it holds for that work; otherwise the worker does the work itself.
+func TestSpareFinisherTakesOnlyAFreePlace(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.Threads = 2 // two places
+	n, err := NewNetwork(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cores.Acquire() // the worker computes
+	f := startFinisher(n, true)
+	n.cores.Acquire() // so does another worker
+	if f.takes() {
+		t.Fatal("took work with no place free")
+	}
+	n.cores.Release(1) // the other worker waits
+	if !f.takes() {
+		t.Fatal("took no work with a place free")
+	}
+	f.unreserve()
+	if !f.takes() {
+		t.Fatal("unreserve kept the place")
+	}
+	release := make(chan struct{})
+	f.start(modelSlot(0), 0, func() error { <-release; return nil })
+	if got := n.cores.TryAcquire(1); got != 0 {
+		t.Fatal("the job's place was free while it ran")
+	}
+	n.cores.Release(1) // as if the worker waited, leaving its place free
+	if f.takes() {
+		t.Fatal("took work while busy with a job")
+	}
+	n.cores.Acquire()
+	close(release)
+	if err := f.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.cores.TryAcquire(2); got != 1 {
+		t.Fatalf("%d places free after the job, want 1", got)
 	}
 }
 

@@ -688,15 +688,16 @@ func firstNonFinite(t *tensor.Dense) (int, float32) {
 // learn trains M_i on the target δ_i of step step for its input h_i, and
 // updates it. With a finisher f and a model that can split its learning
 // (deferredLearner), the backward pass through the model and the update are
-// left to f; with f nil everything is done at once.
+// left to f when it takes them; otherwise everything is done at once.
 func (n *Network) learn(f *finisher, i, step int, h, labels, target *tensor.Dense) (float64, error) {
 	if err := f.wait(modelSlot(i)); err != nil {
 		return 0, err
 	}
 	m := n.models[i]
-	if d, ok := m.(deferredLearner); ok && f != nil {
+	if d, ok := m.(deferredLearner); ok && f.takes() {
 		l, finish, err := d.LearnDeferred(h, labels, target)
 		if err != nil {
+			f.unreserve()
 			return 0, err
 		}
 		f.start(modelSlot(i), step, finish)
@@ -711,13 +712,15 @@ func (n *Network) learn(f *finisher, i, step int, h, labels, target *tensor.Dens
 
 // backward runs hidden layer i's backward pass from the upstream gradient g,
 // applies its update (when n.update's schedule says so) and returns
-// δ_{i-1}. With a finisher f and a layer that can split its backward pass
-// (deferredBackward), the weight gradient and the update are left to f.
+// δ_{i-1}. With a finisher f that takes them and a layer that can split its
+// backward pass (deferredBackward), the weight gradient and the update are
+// left to f.
 func (n *Network) backward(f *finisher, i, step int, g *tensor.Dense) (*tensor.Dense, error) {
 	layer := n.hidden[i]
-	if d, ok := layer.(deferredBackward); ok && f != nil {
+	if d, ok := layer.(deferredBackward); ok && f.takes() {
 		dx, finish, err := d.BackwardDeferred(g)
 		if err != nil {
+			f.unreserve()
 			return nil, err
 		}
 		f.start(layerSlot(i), step, finish)

@@ -175,7 +175,7 @@ func (t *Trainer) startSyncFinisher() (f *finisher, stop func() error) {
 	if !n.syncFinisher() {
 		return nil, func() error { n.cores.Release(1); return nil }
 	}
-	f = startFinisher(n)
+	f = startFinisher(n, false)
 	return f, func() error {
 		err := f.stop()
 		n.cores.Release(1)

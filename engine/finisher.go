@@ -107,9 +107,10 @@ func modelSlot(i int) int { return 2*i + 1 }
 // holds for the job: an async worker's deferred work runs on a core that
 // another worker leaves idle, and otherwise stays on the worker's own core,
 // beside the data it has just computed, with no hand-over. (4-layer cDNI
-// on 2 workers, medians of 4 rounds: taking every job, 103.5k samples/s;
-// none, 108.0k; what a free place runs, 108.8k. The upper worker has the
-// more work, and the lower one waits for it about a third of the time.)
+// on 2 workers, medians of 4 interleaved rounds: taking every job 103.5k
+// samples/s against none 108.0k; in another set, every job 104.0k against
+// what a free place runs 108.8k. The upper worker has the more work, and
+// the lower one waits for it about a third of the time.)
 func (f *finisher) takes() bool {
 	switch {
 	case f == nil:

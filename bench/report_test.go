@@ -22,7 +22,8 @@ func TestReportWrite(t *testing.T) {
 			{Name: "async, 2 workers", Exec: "async", Workers: 2, Threads: 1, SamplesPerSec: 1500, TestError: 9.5, Rounds: []float64{1200, 1500, 1600.4}},
 			{Name: "sync, 2 separate jobs of 1 thread", Exec: "sync", Workers: 1, Threads: 1, Jobs: 2, SamplesPerSec: 1700, TestError: 9, Rounds: []float64{1700, 1650, 1750}},
 		},
-		Async: AsyncCheck{SpeedupThreads1: 1.5, SpeedupThreadsAll: 1.2, OfSeparateJobs: 0.88, SeparateJobs: 1.7, BudgetSeconds: 3},
+		Async: AsyncCheck{SpeedupThreads1: 1.5, SpeedupThreadsAll: 1.2, OfSeparateJobs: 0.88, SeparateJobs: 1.7,
+			Budgets: []BudgetCheck{{Seconds: 1, ErrorAsync: 20.5, StepsAsync: 90, ErrorSync: 25, StepsSync: 50}, {Seconds: 3, ErrorAsync: 10, StepsAsync: 270, ErrorSync: 11.25, StepsSync: 150}}},
 		Table: []TableRow{{Layers: 3, Mode: "bprop", Epochs: 1, TestError: 4.5, Paper: 2}, {Layers: 3, Mode: "cdni", Epochs: 1, TestError: 5.25}},
 	}
 	dir := t.TempDir()
@@ -36,7 +37,7 @@ func TestReportWrite(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, want := range []string{"| bprop | 2 | 20 | 3.1 | 7.25% | 12.3 |", "| async | 2 | 1 | 1500 | 1200–1600 | 9.50% |", "each of 3 rounds", "**1.50×**", "| sync, 2 separate jobs | 2 | 1 | 1700 | 1650–1750 | 9.00% |", "**1.70×** the throughput of one alone", "reaches **0.88** of theirs", "| 3 | 4.50 | – | 5.25 | 2.0 | – | – | 1 |"} {
+	for _, want := range []string{"| bprop | 2 | 20 | 3.1 | 7.25% | 12.3 |", "| async | 2 | 1 | 1500 | 1200–1600 | 9.50% |", "each of 3 rounds", "**1.50×**", "| sync, 2 separate jobs | 2 | 1 | 1700 | 1650–1750 | 9.00% |", "**1.70×** the throughput of one alone", "reaches **0.88** of theirs", "| 1 s | 20.50% | 90 | 25.00% | 50 |", "| 3 s | 10.00% | 270 | 11.25% | 150 |", "| 3 | 4.50 | – | 5.25 | 2.0 | – | – | 1 |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
 		}

@@ -656,33 +656,11 @@ func (n *Network) diagnose() string {
 // in t, or -1.
 func firstNonFinite(t *tensor.Dense) (int, float32) {
 	x := t.Float32s()
-	// v−v is 0 for a finite v and NaN otherwise: a sum of them in eight
-	// independent parts, without a branch per element, says whether to
-	// look for the element (the check runs on every synthetic gradient).
-	var s [8]float32
-	i := 0
-	for ; i+8 <= len(x); i += 8 {
-		v := x[i : i+8 : i+8]
-		s[0] += v[0] - v[0]
-		s[1] += v[1] - v[1]
-		s[2] += v[2] - v[2]
-		s[3] += v[3] - v[3]
-		s[4] += v[4] - v[4]
-		s[5] += v[5] - v[5]
-		s[6] += v[6] - v[6]
-		s[7] += v[7] - v[7]
+	k := kernels.FirstNonFinite(x)
+	if k < 0 {
+		return -1, 0
 	}
-	if (s[0]+s[1])+(s[2]+s[3])+(s[4]+s[5])+(s[6]+s[7]) == 0 {
-		x = x[i:] // only the tail is left to look at
-	} else {
-		i = 0
-	}
-	for k, v := range x {
-		if v-v != 0 { // NaN or ±Inf
-			return i + k, v
-		}
-	}
-	return -1, 0
+	return k, x[k]
 }
 
 // learn trains M_i on the target δ_i of step step for its input h_i, and

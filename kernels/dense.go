@@ -168,6 +168,47 @@ func Add(dst, src []float32) {
 // their way at once.
 func Prefetch(b []byte) { prefetchLines(b) }
 
+// FirstNonFinite returns the index of the first NaN or infinity in v, or -1
+// when every element is finite. It checks every synthetic gradient, so the
+// common case, all finite, is the fast one: the elements are first summed
+// as v − v (0 for a finite v, NaN otherwise), and searched one by one only
+// where that sum is not 0.
+func FirstNonFinite(v []float32) int {
+	start := finitePrefix(v)
+	for i, x := range v[start:] {
+		if x-x != 0 {
+			return start + i
+		}
+	}
+	return -1
+}
+
+// finitePrefix returns len(v)&^7 when the elements before it are all
+// finite, and 0 otherwise.
+func finitePrefix(v []float32) int {
+	if n, ok := finitePrefixVector(v); ok {
+		return n
+	}
+	// Eight independent sums, without a branch per element.
+	var s [8]float32
+	n := len(v) &^ 7
+	for i := 0; i < n; i += 8 {
+		b := v[i : i+8 : i+8]
+		s[0] += b[0] - b[0]
+		s[1] += b[1] - b[1]
+		s[2] += b[2] - b[2]
+		s[3] += b[3] - b[3]
+		s[4] += b[4] - b[4]
+		s[5] += b[5] - b[5]
+		s[6] += b[6] - b[6]
+		s[7] += b[7] - b[7]
+	}
+	if (s[0]+s[1])+(s[2]+s[3])+(s[4]+s[5])+(s[6]+s[7]) != 0 {
+		return 0
+	}
+	return n
+}
+
 // Scale multiplies every element of v by s.
 func Scale(v []float32, s float32) {
 	tail := v[scaleVector(v, s):]

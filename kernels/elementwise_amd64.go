@@ -200,6 +200,25 @@ func batchNormInputGradVector(dy, xhat, c, betaGrad, gammaGrad []float32, n floa
 	return true
 }
 
+// finiteAVX reports whether the first len(v)&^7 elements of v are all
+// finite.
+//
+//go:noescape
+func finiteAVX(v []float32) bool
+
+// finitePrefixVector runs finitePrefix in assembly and reports whether it
+// did.
+func finitePrefixVector(v []float32) (int, bool) {
+	if !hasAVX {
+		return 0, false
+	}
+	n := len(v) &^ 7
+	if !finiteAVX(v[:n]) {
+		return 0, true
+	}
+	return n, true
+}
+
 // scaleVector multiplies the first len(v)&^7 elements of v by s in assembly
 // and returns how many it did.
 func scaleVector(v []float32, s float32) int {

@@ -427,6 +427,62 @@ bnin_next:
 	VZEROUPPER
 	RET
 
+// func finiteAVX(v []float32) bool
+//
+// Sums v − v in four accumulators of eight (0 for a finite v, NaN for NaN
+// and ±Inf), then tests the sum for NaN (unordered with itself).
+TEXT ·finiteAVX(SB), NOSPLIT, $0-25
+	MOVQ   v_base+0(FP), DI
+	MOVQ   v_len+8(FP), DX
+	ANDQ   $~7, DX
+	MOVQ   DX, BX
+	ANDQ   $~31, BX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   AX, AX
+	JMP    finite_check4
+
+finite_loop4:
+	VMOVUPS (DI)(AX*4), Y4
+	VMOVUPS 32(DI)(AX*4), Y5
+	VMOVUPS 64(DI)(AX*4), Y6
+	VMOVUPS 96(DI)(AX*4), Y7
+	VSUBPS  Y4, Y4, Y4
+	VSUBPS  Y5, Y5, Y5
+	VSUBPS  Y6, Y6, Y6
+	VSUBPS  Y7, Y7, Y7
+	VADDPS  Y4, Y0, Y0
+	VADDPS  Y5, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VADDPS  Y7, Y3, Y3
+	ADDQ    $32, AX
+
+finite_check4:
+	CMPQ AX, BX
+	JL   finite_loop4
+
+finite_loop1:
+	CMPQ    AX, DX
+	JGE     finite_sum
+	VMOVUPS (DI)(AX*4), Y4
+	VSUBPS  Y4, Y4, Y4
+	VADDPS  Y4, Y0, Y0
+	ADDQ    $8, AX
+	JMP     finite_loop1
+
+finite_sum:
+	VADDPS    Y1, Y0, Y0
+	VADDPS    Y3, Y2, Y2
+	VADDPS    Y2, Y0, Y0
+	VCMPPS    $3, Y0, Y0, Y0 // unordered: NaN
+	VMOVMSKPS Y0, AX
+	TESTL     AX, AX
+	SETEQ     ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func scaleAVX(v []float32, s float32)
 TEXT ·scaleAVX(SB), NOSPLIT, $0-28
 	MOVQ         v_base+0(FP), DI

@@ -43,6 +43,9 @@ func batchNormInputGradVector(dy, xhat, c, betaGrad, gammaGrad []float32, n floa
 	return false
 }
 
+// finitePrefixVector reports that finitePrefix has no vector path here.
+func finitePrefixVector(v []float32) (int, bool) { return 0, false }
+
 // scaleVector scales nothing and returns 0: the caller's loop does it all.
 func scaleVector(v []float32, s float32) int { return 0 }
 

@@ -3,7 +3,7 @@ package kernels
 import "math"
 
 // The plain references of the elementwise kernels: the straightforward loops
-// that BiasActivate, ActivationBackward, ColumnSums, Scale, SquaredErrorLoss
+// that BiasActivate, ActivationBackward, ColumnSums, Scale, FirstNonFinite, SquaredErrorLoss
 // and BatchNorm's ForwardTrain and Backward started as. The tests hold the
 // fast versions (vector assembly, and the restructured Go loops that are the
 // fallback elsewhere) to these.
@@ -177,4 +177,14 @@ func (bn BatchNorm) backwardRef(dy, xhat, invStd, gamma, gammaGrad, betaGrad []f
 			dr[j] = gamma[j] * invStd[j] / n * (n*d - betaGrad[j] - xr[j]*gammaGrad[j])
 		}
 	}
+}
+
+// firstNonFiniteRef is the reference of FirstNonFinite.
+func firstNonFiniteRef(v []float32) int {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return i
+		}
+	}
+	return -1
 }

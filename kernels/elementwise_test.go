@@ -186,6 +186,40 @@ func TestColumnSumsAddAndScaleMatchReference(t *testing.T) {
 	})
 }
 
+// FirstNonFinite finds the first NaN or infinity wherever it lies: in the
+// blocks of eight it sums (the assembly's four at a time or one at a time),
+// or in the tail after them; and none among large, tiny and signed zeros.
+func TestFirstNonFiniteMatchesReference(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(11, 11))
+		bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+		for _, n := range []int{0, 1, 3, 7, 8, 9, 16, 21, 31, 32, 33, 40, 255, 257, 65536} {
+			fine := randomSlice(rng, n, 1)
+			if n > 3 {
+				fine[0], fine[1], fine[2], fine[3] = 3e38, -3e38, 1e-40, float32(math.Copysign(0, -1))
+			}
+			if got := FirstNonFinite(fine); got != -1 {
+				t.Fatalf("%d finite elements: got %d, want -1", n, got)
+			}
+			for _, at := range []int{0, n / 2, n - 1, rng.IntN(max(n, 1))} {
+				if n == 0 {
+					break
+				}
+				for _, b := range bad {
+					v := append([]float32(nil), fine...)
+					v[at] = b
+					if later := at + 1 + rng.IntN(n-at); later < n {
+						v[later] = bad[rng.IntN(len(bad))] // a second one after it
+					}
+					if got, want := FirstNonFinite(v), firstNonFiniteRef(v); got != want {
+						t.Fatalf("%d elements, %v at %d: got %d, want %d", n, b, at, got, want)
+					}
+				}
+			}
+		}
+	})
+}
+
 func TestScaleBytesMatchesReference(t *testing.T) {
 	forEachPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(11, 11))
@@ -358,6 +392,11 @@ func BenchmarkElementwise(b *testing.B) {
 		benchPaths(b, 2*mat,
 			func() { scaleRef(work, 1) },
 			func() { Scale(work, 1) })
+	})
+	b.Run("FirstNonFinite", func(b *testing.B) {
+		benchPaths(b, mat,
+			func() { firstNonFiniteRef(g) },
+			func() { FirstNonFinite(g) })
 	})
 	b.Run("ScaleBytes", func(b *testing.B) {
 		pixels := make([]byte, n)

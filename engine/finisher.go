@@ -133,10 +133,10 @@ func (f *finisher) unreserve() {
 
 // start queues finish, and the update after it, as slot's job; wait(slot)
 // must have returned since slot's last job was started, and, for a spare
-// finisher, takes must have said yes. When the finisher has nothing else to do, start takes a free
-// place for the job at once: a GEMM's helper goroutine that spins while a
-// place is free then makes way for the finisher (see kernels.Gemm), instead
-// of keeping it from the processor.
+// finisher, takes must have said yes. When the finisher has nothing else
+// to do, start takes a free place for the job at once: a GEMM's helper
+// goroutine that spins while a place is free then makes way for the
+// finisher (see kernels.Gemm), instead of keeping it from the processor.
 func (f *finisher) start(slot, step int, finish func() error) {
 	f.running[slot] = true
 	reserved := f.reserved

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/fused"
 )
 
 // The ways to execute training steps.
@@ -31,6 +33,10 @@ type message struct {
 	step int
 	b    *batch
 	raw  *tensor.Dense // the network's input x, sent along with h when inputs are unlocked
+	// apart says that a δ target going down comes as the operands of its
+	// product, in product, for the receiver to compute (worker.apart).
+	apart   bool
+	product fused.InputGradient
 	// sizes holds a batch per batch size (the last of an epoch is smaller).
 	sizes                  map[int]*batch
 	raws                   map[int]*tensor.Dense
@@ -61,7 +67,7 @@ func (m *message) resize(rows int) *batch {
 // fill copies a step's tensors into m (raw only when m carries it).
 func (m *message) fill(step int, x, labels *tensor.Dense, classes []uint8, raw *tensor.Dense) {
 	b := m.resize(x.Shape()[0])
-	m.step = step
+	m.step, m.apart = step, false
 	copy(b.x.Float32s(), x.Float32s())
 	if labels != nil {
 		copy(b.labels.Float32s(), labels.Float32s())
@@ -100,6 +106,10 @@ type worker struct {
 	net         *Network
 	first, last int
 	in, up      *link // up is nil for the top worker; in is the feeder's link for worker 0
+	// apart says that the worker's first layer leaves δ_{first-1}, the
+	// target it sends down, for the worker below to compute (see
+	// stageGroup).
+	apart bool
 	// feed brings the network's input when inputs are unlocked and the
 	// worker is not the first: what comes from below then only trains the
 	// input model of its first layer. Otherwise feed is in.
@@ -260,7 +270,16 @@ func (w *worker) learnFromAbove(t *message) error {
 	if s.step != t.step || w.pending == 0 {
 		return fmt.Errorf("target for step %d arrived, step %d was saved", t.step, s.step)
 	}
-	if err := w.learn(w.last, t.step, s.b.x, s.b.labels, t.b.x); err != nil {
+	var target *tensor.Dense
+	if t.apart {
+		var err error
+		if target, err = t.product.Compute(); err != nil {
+			return atStep(t.step, err)
+		}
+	} else {
+		target = t.b.x
+	}
+	if err := w.learn(w.last, t.step, s.b.x, s.b.labels, target); err != nil {
 		return atStep(t.step, err)
 	}
 	w.pending--
@@ -285,6 +304,14 @@ func (w *worker) step(ctx context.Context, m *message) error {
 	x, labels := m.b.x, m.b.labels // with unlocked inputs x is the network's input
 	in, prev := x, (*tensor.Dense)(nil)
 	var err error
+	// With w.apart the first layer's backward pass fills the target going
+	// down: its buffer is taken first, while no layer is mid-step.
+	var down *message
+	if w.apart {
+		if down, err = w.take(ctx, w.in.targetsFree); err != nil {
+			return err
+		}
+	}
 	if w.unlocked() {
 		if in, err = n.inputs[w.first-1].Predict(x, nil); err != nil {
 			return err
@@ -296,11 +323,18 @@ func (w *worker) step(ctx context.Context, m *message) error {
 				return err
 			}
 		}
-		h, delta, err := n.layerStep(w.finisher, i, m.step, in, labels)
+		var apart *fused.InputGradient
+		if i == w.first && down != nil {
+			apart = &down.product
+		}
+		h, delta, err := n.layerStep(w.finisher, i, m.step, in, labels, apart)
 		if err != nil {
 			return err
 		}
-		if err := w.target(ctx, i-1, m.step, prev, x, labels, delta); err != nil {
+		if apart != nil {
+			down.step, down.apart = m.step, true
+			w.in.targets <- down // never blocks: the buffer came from its free list
+		} else if err := w.target(ctx, i-1, m.step, prev, x, labels, delta); err != nil {
 			return err
 		}
 		prev, in = h, h
@@ -368,42 +402,88 @@ func (w *worker) target(ctx context.Context, i, step int, h, x, labels, delta *t
 	return nil
 }
 
+// stageGroup is the stages first..last that an async worker runs. apart
+// says that stage first leaves δ_{first-1} for the group below to compute
+// (see Network.leavesApart).
+type stageGroup struct {
+	first, last int
+	apart       bool
+}
+
 // partition splits the stages (hidden layers, then the top) into at most
-// workers groups of consecutive stages, balancing their estimated cost.
-func (n *Network) partition(workers int) [][2]int {
+// workers groups of consecutive stages, balancing their estimated cost, and
+// says which groups leave their first δ to the group below: those where
+// moving that product down lowers the largest group's cost.
+func (n *Network) partition(workers int) []stageGroup {
 	costs := n.stageCosts()
 	stages := len(costs)
-	workers = max(1, min(workers, stages))
-	// best[k][j]: the least maximum group cost splitting stages [0, j) into k groups.
-	inf := int64(1) << 62
-	best := make([][]int64, workers+1)
-	cut := make([][]int, workers+1)
-	for k := range best {
-		best[k] = make([]int64, stages+1)
-		cut[k] = make([]int, stages+1)
-		for j := range best[k] {
-			best[k][j] = inf
+	// moved[i]: the cost that stage i can leave to the group below when it
+	// is the first of its group; moved[0] and moved[stages] are 0.
+	moved := make([]int64, stages+1)
+	for i := range stages {
+		if n.leavesApart(i) {
+			s := n.hidden[i].LayerSpec()
+			moved[i] = int64(s.In * s.Out)
 		}
 	}
-	best[0][0] = 0
+	workers = max(1, min(workers, stages))
+	// best[k][j][m]: the least maximum group cost splitting stages [0, j)
+	// into k groups, where with m = 1 the last group also computes the
+	// product that stage j moves down. cut holds the choice that gives it:
+	// where the last group starts, and whether its first stage moves.
+	type choice struct{ first, m int }
+	inf := int64(1) << 62
+	best := make([][][2]int64, workers+1)
+	cut := make([][][2]choice, workers+1)
+	for k := range best {
+		best[k] = make([][2]int64, stages+1)
+		cut[k] = make([][2]choice, stages+1)
+		for j := range best[k] {
+			best[k][j] = [2]int64{inf, inf}
+		}
+	}
+	best[0][0][0] = 0
 	for k := 1; k <= workers; k++ {
 		for j := k; j <= stages; j++ {
-			var group int64
-			for i := j - 1; i >= k-1; i-- {
-				group += costs[i]
-				if c := max(best[k-1][i], group); c < best[k][j] {
-					best[k][j], cut[k][j] = c, i
+			for m := range 2 {
+				if m == 1 && moved[j] == 0 {
+					continue
+				}
+				group := int64(m) * moved[j]
+				for i := j - 1; i >= k-1; i-- {
+					group += costs[i]
+					for mi := range 2 {
+						if mi == 1 && moved[i] == 0 {
+							continue
+						}
+						if c := max(best[k-1][i][mi], group-int64(mi)*moved[i]); c < best[k][j][m] {
+							best[k][j][m], cut[k][j][m] = c, choice{i, mi}
+						}
+					}
 				}
 			}
 		}
 	}
-	groups := make([][2]int, workers)
-	for k, j := workers, stages; k > 0; k-- {
-		i := cut[k][j]
-		groups[k-1] = [2]int{i, j - 1}
-		j = i
+	groups := make([]stageGroup, workers)
+	for k, j, m := workers, stages, 0; k > 0; k-- {
+		c := cut[k][j][m]
+		groups[k-1] = stageGroup{first: c.first, last: j - 1, apart: c.m == 1}
+		j, m = c.first, c.m
 	}
 	return groups
+}
+
+// leavesApart reports whether stage i, first on an async worker, can leave
+// δ_{i-1} for the worker below to compute from the operands of its product
+// (fused.InputGradient): one GEMM of the layer's, in·out multiply-adds per
+// sample, moves down, at the cost of a copy of W_i a step. Stage i must be
+// a hidden layer, not the first, that can (apartBackward).
+func (n *Network) leavesApart(i int) bool {
+	if i == 0 || i >= len(n.hidden) {
+		return false
+	}
+	_, ok := n.hidden[i].(apartBackward)
+	return ok
 }
 
 // stageCosts estimates the multiply-adds per sample of each stage's
@@ -468,7 +548,8 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	start := time.Now()
 	in := feeds[0]
 	for k, g := range groups {
-		w := &worker{net: t.net, first: g[0], last: g[1], in: in, feed: in, lastStep: -1, early: make([]*message, 0, buffers)}
+		w := &worker{net: t.net, first: g.first, last: g.last, in: in, feed: in, apart: g.apart,
+			lastStep: -1, early: make([]*message, 0, buffers)}
 		if k > 0 && cfg.Unlock {
 			w.feed = newLink(buffers, cfg.Inputs, cfg.Classes, 0, 0)
 			feeds = append(feeds, w.feed)

@@ -141,6 +141,7 @@ func TestExecution(t *testing.T) {
 		{func(c *Config) { c.Mode, c.Lambda = CDNI, 0.5 }, "sync, batches in 2 parts of rows"},
 		{func(c *Config) { c.Mode, c.Backend = CDNI, "reference" }, "sync"},
 		{func(c *Config) { c.Mode, c.Layers, c.Exec, c.Workers = CDNI, 4, ExecAsync, 3 }, "async, 3 workers (layers 0; 1; 2–3)"},
+		{func(c *Config) { c.Mode, c.Layers, c.Exec, c.Workers = CDNI, 4, ExecAsync, 2 }, "async, 2 workers (layers 0; 1–3); worker 0 computes δ_0"},
 	} {
 		cfg := DefaultConfig(784, 10)
 		cfg.Threads = 2
@@ -224,10 +225,13 @@ func TestPartitionBalancesCost(t *testing.T) {
 		workers int
 		want    string
 	}{
-		{1, "[[0 3]]"},
-		{2, "[[0 0] [1 3]]"}, // layer 0 (784→256) weighs as much as the rest
-		{4, "[[0 0] [1 1] [2 2] [3 3]]"},
-		{9, "[[0 0] [1 1] [2 2] [3 3]]"},
+		{1, "[{0 3 false}]"},
+		// Layer 0 (784→256) weighs about as much as the rest, which leave
+		// it the product behind δ_0 to even the two out.
+		{2, "[{0 0 false} {1 3 true}]"},
+		{3, "[{0 0 false} {1 1 false} {2 3 false}]"}, // layer 0 weighs the most
+		{4, "[{0 0 false} {1 1 false} {2 2 false} {3 3 false}]"},
+		{9, "[{0 0 false} {1 1 false} {2 2 false} {3 3 false}]"},
 	} {
 		if got := fmt.Sprint(net.partition(tc.workers)); got != tc.want {
 			t.Errorf("%d workers: %s, want %s", tc.workers, got, tc.want)

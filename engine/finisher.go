@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/fused"
 )
 
 // deferredBackward is a Layer that can split Backward in two: δ_{i-1} at
@@ -12,6 +14,17 @@ import (
 // goroutine before the layer's next call. fused.Dense is one.
 type deferredBackward interface {
 	BackwardDeferred(g *tensor.Dense) (dx *tensor.Dense, finish func() error, err error)
+}
+
+// apartBackward is a deferredBackward layer that can also leave δ_{i-1} out
+// of its backward pass: BackwardApart and BackwardApartDeferred are Backward
+// and BackwardDeferred that copy what δ_{i-1} needs into dst, whose Compute
+// then runs on another goroutine (an async worker's first layer leaves its
+// δ to the worker below). fused.Dense is one.
+type apartBackward interface {
+	deferredBackward
+	BackwardApart(g *tensor.Dense, dst *fused.InputGradient) error
+	BackwardApartDeferred(g *tensor.Dense, dst *fused.InputGradient) (finish func() error, err error)
 }
 
 // deferredLearner is a GradientModel that can split Learn in two: what

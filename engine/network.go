@@ -9,6 +9,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/dnitrain/dnitrain/fused"
 	"github.com/dnitrain/dnitrain/graph"
 	"github.com/dnitrain/dnitrain/kernels"
 	"github.com/dnitrain/dnitrain/optim"
@@ -195,15 +196,21 @@ func (n *Network) Execution() string {
 	case n.cfg.Exec == ExecAsync:
 		var b strings.Builder
 		fmt.Fprintf(&b, "async, %d workers (layers", n.cfg.workers())
-		for k, g := range n.partition(n.cfg.workers()) {
+		groups := n.partition(n.cfg.workers())
+		for k, g := range groups {
 			if k > 0 {
 				b.WriteString(";")
 			}
-			if fmt.Fprintf(&b, " %d", g[0]); g[1] > g[0] {
-				fmt.Fprintf(&b, "–%d", g[1])
+			if fmt.Fprintf(&b, " %d", g.first); g.last > g.first {
+				fmt.Fprintf(&b, "–%d", g.last)
 			}
 		}
 		b.WriteString(")")
+		for k, g := range groups {
+			if g.apart {
+				fmt.Fprintf(&b, "; worker %d computes δ_%d", k-1, g.first-1)
+			}
+		}
 		return b.String()
 	}
 	s := "sync"
@@ -315,7 +322,7 @@ func (n *Network) backpropStep(x, labels *tensor.Dense, step int) (stepResult, e
 		return stepResult{}, err
 	}
 	for i := len(n.hidden) - 1; i >= 0; i-- {
-		if g, err = n.backward(nil, i, step, g); err != nil {
+		if g, err = n.backward(nil, i, step, g, nil); err != nil {
 			return stepResult{}, err
 		}
 	}
@@ -343,7 +350,7 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 				return stepResult{}, err
 			}
 		}
-		h, delta, err := n.layerStep(f, i, step, in, labels)
+		h, delta, err := n.layerStep(f, i, step, in, labels, nil)
 		if err != nil {
 			return stepResult{}, err
 		}
@@ -416,7 +423,7 @@ func (n *Network) overlappedStep(f *finisher, x, labels *tensor.Dense, step int)
 		f.start(layerSlot(i), step, j.run)
 		in, below = h, h
 	}
-	h, delta, err := n.layerStep(f, last, step, in, labels)
+	h, delta, err := n.layerStep(f, last, step, in, labels, nil)
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -528,9 +535,10 @@ func (n *Network) learnInputIfUnlocked(i int, x, h *tensor.Dense) error {
 // layerStep is what hidden layer i does with its input in a decoupled step:
 // compute h_i, ask M_i for ĝ_i, take the gradients ĝ_i·∂h_i/∂θ_i and update
 // at once (without waiting for any layer above), and return h_i with
-// δ_{i-1} = ĝ_i·∂h_i/∂h_{i-1}, the target for M_{i-1}. With a finisher f,
-// the weight gradient and the update are left to f (see Network.backward).
-func (n *Network) layerStep(f *finisher, i, step int, in, labels *tensor.Dense) (h, delta *tensor.Dense, err error) {
+// δ_{i-1} = ĝ_i·∂h_i/∂h_{i-1}, the target for M_{i-1}, or leave δ_{i-1} to
+// apart when it is not nil. With a finisher f, the weight gradient and the
+// update are left to f (see Network.backward).
+func (n *Network) layerStep(f *finisher, i, step int, in, labels *tensor.Dense, apart *fused.InputGradient) (h, delta *tensor.Dense, err error) {
 	if err := f.wait(layerSlot(i)); err != nil {
 		return nil, nil, err
 	}
@@ -544,7 +552,7 @@ func (n *Network) layerStep(f *finisher, i, step int, in, labels *tensor.Dense) 
 	if err != nil {
 		return nil, nil, err
 	}
-	delta, err = n.backward(f, i, step, gHat)
+	delta, err = n.backward(f, i, step, gHat, apart)
 	return h, delta, err
 }
 
@@ -690,13 +698,23 @@ func (n *Network) learn(f *finisher, i, step int, h, labels, target *tensor.Dens
 
 // backward runs hidden layer i's backward pass from the upstream gradient g,
 // applies its update (when n.update's schedule says so) and returns
-// δ_{i-1}. With a finisher f that takes them and a layer that can split its
-// backward pass (deferredBackward), the weight gradient and the update are
-// left to f.
-func (n *Network) backward(f *finisher, i, step int, g *tensor.Dense) (*tensor.Dense, error) {
+// δ_{i-1}; or, with apart not nil, leaves δ_{i-1} to apart and returns nil
+// (the layer must be an apartBackward). With a finisher f that takes them
+// and a layer that can split its backward pass (deferredBackward), the
+// weight gradient and the update are left to f.
+func (n *Network) backward(f *finisher, i, step int, g *tensor.Dense, apart *fused.InputGradient) (dx *tensor.Dense, err error) {
 	layer := n.hidden[i]
+	a, _ := layer.(apartBackward)
+	if apart != nil && a == nil {
+		return nil, fmt.Errorf("%s cannot leave its input gradient apart", layer.Name())
+	}
 	if d, ok := layer.(deferredBackward); ok && f.takes() {
-		dx, finish, err := d.BackwardDeferred(g)
+		var finish func() error
+		if apart != nil {
+			finish, err = a.BackwardApartDeferred(g, apart)
+		} else {
+			dx, finish, err = d.BackwardDeferred(g)
+		}
 		if err != nil {
 			f.unreserve()
 			return nil, err
@@ -704,7 +722,11 @@ func (n *Network) backward(f *finisher, i, step int, g *tensor.Dense) (*tensor.D
 		f.start(layerSlot(i), step, finish)
 		return dx, nil
 	}
-	dx, err := layer.Backward(g)
+	if apart != nil {
+		err = a.BackwardApart(g, apart)
+	} else {
+		dx, err = layer.Backward(g)
+	}
 	if err != nil {
 		return nil, err
 	}

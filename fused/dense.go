@@ -81,7 +81,7 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 // last training Forward, stores the parameter gradients and returns δ_{i-1}
 // (nil when the layer was built without an input gradient).
 func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
-	if err := d.backward(g, d.lastX); err != nil {
+	if err := d.backward(g, d.lastX, true); err != nil {
 		return nil, err
 	}
 	return d.last.dx, nil
@@ -94,16 +94,41 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 // BackwardDeferred returns. finish must return before the layer's next
 // call (Update included).
 func (d *Dense) BackwardDeferred(g *tensor.Dense) (dx *tensor.Dense, finish func() error, err error) {
-	if err := d.backward(g, nil); err != nil {
+	if err := d.backward(g, nil, true); err != nil {
 		return nil, nil, err
 	}
+	d.keepInput()
+	return d.last.dx, d.finish, nil
+}
+
+// BackwardApart is Backward without δ_{i-1}: it copies into dst what
+// δ_{i-1} = dz_i·W_iᵀ needs, for dst.Compute to multiply on another
+// goroutine, while the layer goes on and updates W_i. The layer must have
+// been built with an input gradient.
+func (d *Dense) BackwardApart(g *tensor.Dense, dst *InputGradient) error {
+	return d.backwardApart(g, d.lastX, dst)
+}
+
+// BackwardApartDeferred is BackwardDeferred without δ_{i-1}, which it
+// leaves to dst as BackwardApart does.
+func (d *Dense) BackwardApartDeferred(g *tensor.Dense, dst *InputGradient) (finish func() error, err error) {
+	if err := d.backwardApart(g, nil, dst); err != nil {
+		return nil, err
+	}
+	d.keepInput()
+	return d.finish, nil
+}
+
+// keepInput copies the input of the last training Forward into the layer's
+// buffers, for the weight gradient that finish computes after the caller
+// has let the input go.
+func (d *Dense) keepInput() {
 	b := d.last
 	if len(b.x) != len(d.lastX) {
 		b.x = make([]float32, len(d.lastX))
 	}
 	copy(b.x, d.lastX)
 	d.lastX, d.later = b.x, true
-	return b.dx, d.finish, nil
 }
 
 // finishBackward is the part of Backward that BackwardDeferred leaves to
@@ -120,9 +145,23 @@ func (d *Dense) finishBackward() error {
 // rows returns the batch size of the last training Forward.
 func (d *Dense) rows() int { return len(d.lastX) / d.In }
 
+// backwardApart is backward without δ_{i-1}, copying dz_i and W_i into
+// dst instead.
+func (d *Dense) backwardApart(g *tensor.Dense, x []float32, dst *InputGradient) error {
+	if !d.inputGrad {
+		return fmt.Errorf("%s: no input gradient to leave apart: the layer was built without one", d.name)
+	}
+	if err := d.backward(g, x, false); err != nil {
+		return err
+	}
+	dst.set(d.gemm, d.rows(), d.In, d.Out, d.last.dz, data(d.W.Value))
+	return nil
+}
+
 // backward is Backward's pass from g, with the weight gradient given the
-// input x, and without it given nil.
-func (d *Dense) backward(g *tensor.Dense, x []float32) error {
+// input x, and without it given nil; with δ_{i-1} when dx is set and the
+// layer has an input gradient.
+func (d *Dense) backward(g *tensor.Dense, x []float32, dx bool) error {
 	b := d.last
 	if b == nil {
 		return fmt.Errorf("%s: backward before a training forward pass", d.name)
@@ -131,12 +170,51 @@ func (d *Dense) backward(g *tensor.Dense, x []float32) error {
 	if _, err := checkInput(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != rows {
 		return fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), rows, d.Out)
 	}
-	var dx []float32
-	if b.dx != nil {
-		dx = data(b.dx)
+	var into []float32
+	if dx && b.dx != nil {
+		into = data(b.dx)
 	}
-	backward(d.gemm, d.Affine, b.affineBuffers, data(g), dx, x)
+	backward(d.gemm, d.Affine, b.affineBuffers, data(g), into, x)
 	return nil
+}
+
+// InputGradient is δ_{i-1} = dz_i·W_iᵀ of a hidden layer, computed apart
+// from it: Dense.BackwardApart copies the product's operands into it, and
+// Compute multiplies them on any goroutine (that holds a place of the
+// layer's cores), while the layer goes on. An async worker sends its first
+// layer's to the worker below, which then computes its own target. The
+// zero value is ready to use; buffers are allocated once per batch size.
+type InputGradient struct {
+	gemm          *kernels.Gemm // the layer's
+	rows, in, out int
+	dz, w         []float32
+	dx            map[int]*tensor.Dense // by rows
+}
+
+// set copies the operands of a batch of rows.
+func (p *InputGradient) set(g *kernels.Gemm, rows, in, out int, dz, w []float32) {
+	p.gemm, p.rows, p.in, p.out = g, rows, in, out
+	p.dz = append(p.dz[:0], dz[:rows*out]...)
+	p.w = append(p.w[:0], w...)
+}
+
+// Compute returns δ_{i-1} for the operands of the last BackwardApart into
+// p, rows × in. The result belongs to p and is valid until the next
+// Compute for the same batch size.
+func (p *InputGradient) Compute() (*tensor.Dense, error) {
+	if p.gemm == nil {
+		return nil, fmt.Errorf("input gradient computed before a backward pass left it apart")
+	}
+	dx, ok := p.dx[p.rows]
+	if !ok {
+		if p.dx == nil {
+			p.dx = map[int]*tensor.Dense{}
+		}
+		dx = matrix(p.rows, p.in)
+		p.dx[p.rows] = dx
+	}
+	p.gemm.Sgemm(false, true, p.rows, p.in, p.out, 1, p.dz, p.out, p.w, p.out, 0, data(dx), p.in)
+	return dx, nil
 }
 
 // checkInput checks that x, the input called what of the module named

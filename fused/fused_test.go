@@ -163,49 +163,103 @@ func TestSynthesizerLearnDeferred(t *testing.T) {
 }
 
 // BackwardDeferred followed by its finish gives what Backward gives, bit for
-// bit, even when the caller's tensors change before finish runs.
+// bit, even when the caller's tensors change before finish runs; and so do
+// BackwardApart and BackwardApartDeferred, whose δ computed apart is that of
+// the weights before the update, even when it is computed after it.
 func TestDenseBackwardDeferred(t *testing.T) {
 	opt := optim.DefaultAdam(1e-2)
+	// Each way runs the backward pass of d from g and returns δ with the
+	// weight gradient's finish (nil when done at once); x and g are spoiled
+	// and d updated before δ is computed apart.
+	ways := []struct {
+		name string
+		run  func(d *Dense, g *tensor.Dense, dst *InputGradient) (*tensor.Dense, func() error, error)
+	}{
+		{"deferred", func(d *Dense, g *tensor.Dense, _ *InputGradient) (*tensor.Dense, func() error, error) {
+			return d.BackwardDeferred(g)
+		}},
+		{"apart", func(d *Dense, g *tensor.Dense, dst *InputGradient) (*tensor.Dense, func() error, error) {
+			return nil, nil, d.BackwardApart(g, dst)
+		}},
+		{"apart deferred", func(d *Dense, g *tensor.Dense, dst *InputGradient) (*tensor.Dense, func() error, error) {
+			finish, err := d.BackwardApartDeferred(g, dst)
+			return nil, finish, err
+		}},
+	}
 	for _, s := range []graph.Spec{
 		{In: 5, Out: 7, Act: graph.ReLU},
 		{In: 9, Out: 4, Act: graph.Tanh, BatchNorm: true},
 	} {
-		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
-			now, err := NewDense("l", s, true, rand.New(rand.NewPCG(2, 2)), opt, Options{Threads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			later, err := NewDense("l", s, true, rand.New(rand.NewPCG(2, 2)), opt, Options{Threads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rng := rand.New(rand.NewPCG(5, 6))
-			for step, batch := range []int{13, 13, 6} {
-				x, g := tensortest.Normal(rng, tensor.Float32, batch, s.In), tensortest.Normal(rng, tensor.Float32, batch, s.Out)
-				for _, d := range []*Dense{now, later} {
-					if _, err := d.Forward(x, true); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := now.Backward(g)
+		for _, way := range ways {
+			t.Run(fmt.Sprintf("%+v/%s", s, way.name), func(t *testing.T) {
+				now, err := NewDense("l", s, true, rand.New(rand.NewPCG(2, 2)), opt, Options{Threads: 1})
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, finish, err := later.BackwardDeferred(g)
+				later, err := NewDense("l", s, true, rand.New(rand.NewPCG(2, 2)), opt, Options{Threads: 1})
 				if err != nil {
 					t.Fatal(err)
 				}
-				moduletest.Checker{}.Close(t, fmt.Sprintf("step %d: δ", step), got, want)
-				spoil(x, g)
-				finishOnce(t, finish)
-				moduletest.Checker{}.SameParams(t, later, later.Params(), now.Params())
-				for _, d := range []*Dense{now, later} {
-					if err := d.Update(); err != nil {
+				var apart InputGradient
+				rng := rand.New(rand.NewPCG(5, 6))
+				for step, batch := range []int{13, 13, 6} {
+					x, g := tensortest.Normal(rng, tensor.Float32, batch, s.In), tensortest.Normal(rng, tensor.Float32, batch, s.Out)
+					for _, d := range []*Dense{now, later} {
+						if _, err := d.Forward(x, true); err != nil {
+							t.Fatal(err)
+						}
+					}
+					want, err := now.Backward(g)
+					if err != nil {
 						t.Fatal(err)
 					}
+					want = want.Clone().(*tensor.Dense)
+					got, finish, err := way.run(later, g, &apart)
+					if err != nil {
+						t.Fatal(err)
+					}
+					spoil(x, g)
+					if finish != nil {
+						finishOnce(t, finish)
+					}
+					moduletest.Checker{}.SameParams(t, later, later.Params(), now.Params())
+					for _, d := range []*Dense{now, later} {
+						if err := d.Update(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if got == nil {
+						if got, err = apart.Compute(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					moduletest.Checker{}.Close(t, fmt.Sprintf("step %d: δ", step), got, want)
 				}
-			}
-		})
+			})
+		}
+	}
+}
+
+// BackwardApart needs a layer with an input gradient, and Compute a
+// backward pass that left one apart.
+func TestBackwardApartErrors(t *testing.T) {
+	var apart InputGradient
+	if _, err := apart.Compute(); err == nil {
+		t.Error("Compute before any backward pass succeeded")
+	}
+	d, err := NewDense("l", graph.Spec{In: 3, Out: 2, Act: graph.ReLU}, false, rand.New(rand.NewPCG(1, 1)), optim.DefaultAdam(1), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Forward(tensor.New(tensor.WithShape(4, 3), tensor.Of(tensor.Float32)), true); err != nil {
+		t.Fatal(err)
+	}
+	g := tensor.New(tensor.WithShape(4, 2), tensor.Of(tensor.Float32))
+	if err := d.BackwardApart(g, &apart); err == nil {
+		t.Error("BackwardApart of a layer without an input gradient succeeded")
+	}
+	if _, err := d.BackwardApartDeferred(g, &apart); err == nil {
+		t.Error("BackwardApartDeferred of a layer without an input gradient succeeded")
 	}
 }
 

@@ -115,14 +115,19 @@ func ParseDevice(s string) (int, error) {
 
 type cpuBackend struct{ opts fused.Options }
 
-// The fused modules split their backward passes for finishers.
+// The fused modules split their backward passes for finishers, and the
+// layers leave their δ products to other workers.
 var (
-	_ deferredBackward = (*fused.Dense)(nil)
-	_ deferredLearner  = (*fused.Synthesizer)(nil)
+	_ apartBackward   = (*fused.Dense)(nil)
+	_ deferredLearner = (*fused.Synthesizer)(nil)
 )
 
 func (b cpuBackend) String() string {
-	return fmt.Sprintf("cpu (fused kernels, %d threads per kernel)", b.opts.Threads)
+	unit := "threads"
+	if b.opts.Threads == 1 {
+		unit = "thread"
+	}
+	return fmt.Sprintf("cpu (fused kernels, %d %s per kernel)", b.opts.Threads, unit)
 }
 
 func (b cpuBackend) Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error) {

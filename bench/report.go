@@ -64,7 +64,7 @@ func (r *Report) Markdown() string {
 	if rounds > 1 {
 		fmt.Fprintf(&b, "Each set-up trained one epoch in each of %d rounds, the set-ups taking turns; the table gives the median round and the range.\n\n", rounds)
 	}
-	b.WriteString("| execution | workers | threads per worker | samples/s (median) | range | test error after the epoch |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| execution | workers | threads per worker | samples/s (median) | range | test error after the epoch | workers busy |\n|---|---|---|---|---|---|---|\n")
 	for _, t := range r.Throughput {
 		spread := "–"
 		if len(t.Rounds) > 0 {
@@ -74,7 +74,18 @@ func (r *Report) Markdown() string {
 		if t.Jobs > 0 {
 			exec, workers = fmt.Sprintf("%s, %d separate jobs", t.Exec, t.Jobs), t.Jobs
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %.2f%% |\n", exec, workers, t.Threads, t.SamplesPerSec, spread, t.TestError)
+		busy := "–"
+		if len(t.WorkerBusy) > 0 {
+			parts := make([]string, len(t.WorkerBusy))
+			for i, v := range t.WorkerBusy {
+				parts[i] = fmt.Sprintf("%.0f%%", 100*v)
+			}
+			busy = strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %.2f%% | %s |\n", exec, workers, t.Threads, t.SamplesPerSec, spread, t.TestError, busy)
+	}
+	if rounds > 0 {
+		b.WriteString("\nWorkers busy: each async worker's share of the epoch spent computing rather than waiting for a batch, a target, a buffer or a core, bottom worker first (the median round's).\n")
 	}
 	a := r.Async
 	fmt.Fprintf(&b, "\nAsync with 2 workers of 1 thread: **%.2f×** the throughput of sync with 1 thread, **%.2f×** sync with %d threads. "+

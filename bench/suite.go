@@ -96,6 +96,9 @@ type Throughput struct {
 	SamplesPerSec float64   `json:"samples_per_sec"` // the median round's
 	TestError     float64   `json:"test_error"`      // after the median round's epoch
 	Rounds        []float64 `json:"rounds_samples_per_sec"`
+	// WorkerBusy is the median round's engine.EpochStats.WorkerBusy: async
+	// only.
+	WorkerBusy []float64 `json:"worker_busy,omitempty"`
 }
 
 // AsyncCheck compares asynchronous and synchronous execution of cDNI with 4
@@ -264,7 +267,8 @@ func (r *Report) throughput(ctx context.Context) error {
 	if cpus > 1 {
 		setups = append(setups, Throughput{Name: "sync, 2 separate jobs of 1 thread", Exec: engine.ExecSync, Workers: 1, Threads: 1, Jobs: 2})
 	}
-	errs := make([][]float64, len(setups)) // test errors, by set-up and round
+	errs := make([][]float64, len(setups))   // test errors, by set-up and round
+	busy := make([][][]float64, len(setups)) // workers busy, by set-up and round
 	for round := 1; round <= max(1, r.profile.Rounds); round++ {
 		for k := range setups {
 			s := &setups[k]
@@ -279,12 +283,13 @@ func (r *Report) throughput(ctx context.Context) error {
 			}
 			s.Rounds = append(s.Rounds, stats.SamplesPerSec())
 			errs[k] = append(errs[k], ev.Error)
+			busy[k] = append(busy[k], stats.WorkerBusy)
 			r.logf("throughput %-20s round %d  %8.0f samples/s  test error %.2f%%", s.Name, round, stats.SamplesPerSec(), ev.Error)
 		}
 	}
 	for k, s := range setups {
 		i := medianIndex(s.Rounds)
-		s.SamplesPerSec, s.TestError = s.Rounds[i], errs[k][i]
+		s.SamplesPerSec, s.TestError, s.WorkerBusy = s.Rounds[i], errs[k][i], busy[k][i]
 		r.Throughput = append(r.Throughput, s)
 	}
 	return nil
@@ -303,7 +308,7 @@ func medianIndex(xs []float64) int {
 
 // epochs trains one epoch of cfg on each of jobs separate networks at once
 // and evaluates the first on the test set. The stats are their combined
-// samples over the longest epoch's time.
+// samples over the longest epoch's time (with the workers busy of one job).
 func (r *Report) epochs(ctx context.Context, cfg engine.Config, jobs int) (engine.EpochStats, engine.Evaluation, error) {
 	trainers := make([]*engine.Trainer, jobs)
 	for i := range trainers {
@@ -324,6 +329,9 @@ func (r *Report) epochs(ctx context.Context, cfg engine.Config, jobs int) (engin
 	}
 	wg.Wait()
 	all := engine.EpochStats{Epoch: stats[0].Epoch}
+	if jobs == 1 {
+		all.WorkerBusy = stats[0].WorkerBusy
+	}
 	for _, s := range stats {
 		all.Steps += s.Steps
 		all.Samples += s.Samples

@@ -130,6 +130,7 @@ type worker struct {
 	finisher *finisher
 	sgLoss   float64
 	sgCount  int
+	waited   time.Duration // in wait, holding no place
 	// Results of the top worker.
 	onResult func(loss float64, logits *tensor.Dense, classes []uint8)
 }
@@ -200,17 +201,18 @@ func (w *worker) wait(ctx context.Context, want chan *message) (*message, bool, 
 	}
 	for {
 		w.net.cores.Release(1) // while it waits, another goroutine may compute
+		since := time.Now()
 		select {
 		case m, ok := <-want:
-			w.net.cores.Acquire()
+			w.resume(since)
 			return m, ok, nil
 		case t := <-targets:
-			w.net.cores.Acquire()
+			w.resume(since)
 			if err := w.learnFromAbove(t); err != nil || want == nil {
 				return nil, true, err
 			}
 		case m, ok := <-below:
-			w.net.cores.Acquire()
+			w.resume(since)
 			if !ok {
 				w.belowDone, below = true, nil
 			} else if err := w.learnInputFromBelow(m); err != nil {
@@ -220,10 +222,17 @@ func (w *worker) wait(ctx context.Context, want chan *message) (*message, bool, 
 				return nil, true, nil
 			}
 		case <-ctx.Done():
-			w.net.cores.Acquire()
+			w.resume(since)
 			return nil, false, context.Cause(ctx)
 		}
 	}
+}
+
+// resume ends a wait that began at since: the worker takes a place again
+// and counts the time, that of waiting for the place included.
+func (w *worker) resume(since time.Time) {
+	w.net.cores.Acquire()
+	w.waited += time.Since(since)
 }
 
 // receive waits for the next batch, first waiting for targets while every
@@ -630,6 +639,9 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	stats = t.finish(stats, lossSum, 0, wrong, start)
 	if sgCount > 0 {
 		stats.SGLoss = sgSum / float64(sgCount)
+	}
+	for _, w := range workers {
+		stats.WorkerBusy = append(stats.WorkerBusy, max(0, 1-w.waited.Seconds()/stats.Seconds))
 	}
 	// The cause is nil after a complete epoch, the parent's error after a
 	// cancellation, and the first failure otherwise.

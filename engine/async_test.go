@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -199,6 +200,9 @@ func TestAsyncWorkersLearn(t *testing.T) {
 			}
 			if tr.Step() != 6*tr.StepsPerEpoch() || last.Samples != 600 {
 				t.Fatalf("%d steps, last epoch %d samples", tr.Step(), last.Samples)
+			}
+			if b := last.WorkerBusy; len(b) != len(tr.net.partition(workers)) || slices.ContainsFunc(b, func(v float64) bool { return !(v > 0 && v <= 1) }) {
+				t.Errorf("workers busy %v", b)
 			}
 			ev, err := tr.Evaluate(test)
 			if err != nil {

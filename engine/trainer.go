@@ -84,6 +84,11 @@ type EpochStats struct {
 	TrainError float64 // percent of those samples misclassified before their update
 	SGLoss     float64 // mean synthesizer L2 loss (0 in bprop)
 	Seconds    float64 // wall time of the training steps
+	// WorkerBusy holds, with async execution, each worker's share of
+	// Seconds spent other than waiting for a batch, a target, a free buffer
+	// or a free place (kernels.Cores), from the bottom worker up: how evenly
+	// the layers are shared out (nil in sync).
+	WorkerBusy []float64
 }
 
 // SamplesPerSec returns the training throughput.

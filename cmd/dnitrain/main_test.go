@@ -122,8 +122,9 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 	if !strings.Contains(stdout, "epoch 2/2") {
 		t.Errorf("train output lacks the epoch lines:\n%s", stdout)
 	}
-	// Resuming with more epochs continues from step 6 (3 steps per epoch).
-	code, _, stderr = runCLI("train", "--resume", ckpt, "--epochs", "3", "--data", dir, "--metrics", metrics, "--checkpoint", ckpt, "--quiet")
+	// Resuming with more epochs continues from step 6 (3 steps per epoch),
+	// here on two async workers.
+	code, _, stderr = runCLI("train", "--resume", ckpt, "--epochs", "3", "--exec", "async", "--workers", "2", "--data", dir, "--metrics", metrics, "--checkpoint", ckpt, "--quiet")
 	if code != 0 {
 		t.Fatalf("resume: exit %d: %s", code, stderr)
 	}
@@ -147,8 +148,17 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 		t.Fatalf("%d metrics records, want 3", len(recs))
 	}
 	for i, r := range recs {
-		if r.Epoch != i+1 || r.Step != 3*(i+1) || r.Mode != "cdni" || !(r.Seconds > 0) || !(r.SamplesPerSec > 0) {
+		workers := 0 // sync
+		if i == 2 {
+			workers = 2
+		}
+		if r.Epoch != i+1 || r.Step != 3*(i+1) || r.Mode != "cdni" || !(r.Seconds > 0) || !(r.SamplesPerSec > 0) || len(r.WorkerBusy) != workers {
 			t.Errorf("record %d: %+v", i, r)
+		}
+		for _, b := range r.WorkerBusy {
+			if !(b >= 0 && b <= 1) {
+				t.Errorf("record %d: worker busy %v", i, b)
+			}
 		}
 	}
 	if last := recs[2]; last.TestError > 50 {

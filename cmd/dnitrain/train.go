@@ -226,12 +226,14 @@ type record struct {
 	Seconds       float64 `json:"seconds"`
 	SamplesPerSec float64 `json:"samples_per_sec"`
 	Steps         int     `json:"steps"`
+	// WorkerBusy is engine.EpochStats.WorkerBusy: async only.
+	WorkerBusy []float64 `json:"worker_busy,omitempty"`
 }
 
 func newRecord(cfg engine.Config, tr *engine.Trainer, s engine.EpochStats, ev engine.Evaluation) record {
 	return record{Epoch: s.Epoch, Step: tr.Step(), Mode: string(cfg.Mode), TestError: ev.Error, TestLoss: ev.Loss,
 		TrainLoss: s.TrainLoss, TrainError: s.TrainError, SGLoss: s.SGLoss, Seconds: s.Seconds,
-		SamplesPerSec: s.SamplesPerSec(), Steps: s.Steps}
+		SamplesPerSec: s.SamplesPerSec(), Steps: s.Steps, WorkerBusy: s.WorkerBusy}
 }
 
 func (r record) line(epochs int) string {
@@ -240,7 +242,14 @@ func (r record) line(epochs int) string {
 	if r.Mode != string(engine.Backprop) {
 		l += fmt.Sprintf("  sg loss %.3g", r.SGLoss)
 	}
-	return l + fmt.Sprintf("  %.1fs  %.0f samples/s", r.Seconds, r.SamplesPerSec)
+	l += fmt.Sprintf("  %.1fs  %.0f samples/s", r.Seconds, r.SamplesPerSec)
+	if len(r.WorkerBusy) > 0 {
+		l += "  workers busy"
+		for _, b := range r.WorkerBusy {
+			l += fmt.Sprintf(" %.0f%%", 100*b)
+		}
+	}
+	return l
 }
 
 func (r record) append(f *os.File) error {

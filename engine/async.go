@@ -426,14 +426,11 @@ type stageGroup struct {
 func (n *Network) partition(workers int) []stageGroup {
 	costs := n.stageCosts()
 	stages := len(costs)
-	// moved[i]: the cost that stage i can leave to the group below when it
-	// is the first of its group; moved[0] and moved[stages] are 0.
+	// moved[j]: the cost that stage j leaves to the group below when it is
+	// the first of its group and leaves it; moved[stages] is 0.
 	moved := make([]int64, stages+1)
-	for i := range stages {
-		if n.leavesApart(i) {
-			s := n.hidden[i].LayerSpec()
-			moved[i] = int64(s.In * s.Out)
-		}
+	for j, c := range costs {
+		moved[j] = c.apart
 	}
 	workers = max(1, min(workers, stages))
 	// best[k][j][m]: the least maximum group cost splitting stages [0, j)
@@ -459,8 +456,11 @@ func (n *Network) partition(workers int) []stageGroup {
 					continue
 				}
 				group := int64(m) * moved[j]
+				if j < stages { // a group below the top learns its last synthesizer again
+					group += costs[j-1].refit
+				}
 				for i := j - 1; i >= k-1; i-- {
-					group += costs[i]
+					group += costs[i].step
 					for mi := range 2 {
 						if mi == 1 && moved[i] == 0 {
 							continue
@@ -482,6 +482,21 @@ func (n *Network) partition(workers int) []stageGroup {
 	return groups
 }
 
+// stageCost estimates the multiply-adds per sample of a stage's training
+// step, and those that depend on where the stage falls on the workers.
+type stageCost struct {
+	// step: the layer's forward and backward products and its
+	// synthesizer's (and input model's).
+	step int64
+	// refit: the forward pass of the stage's synthesizer M_i, which a
+	// worker whose last stage this is computes again when M_i's target
+	// comes back from above, M_i having learned since its prediction.
+	refit int64
+	// apart: the product behind δ_{i-1}, which the stage can leave to the
+	// worker below when it is the first of its worker (see leavesApart).
+	apart int64
+}
+
 // leavesApart reports whether stage i, first on an async worker, can leave
 // δ_{i-1} for the worker below to compute from the operands of its product
 // (fused.InputGradient): one GEMM of the layer's, in·out multiply-adds per
@@ -495,9 +510,8 @@ func (n *Network) leavesApart(i int) bool {
 	return ok
 }
 
-// stageCosts estimates the multiply-adds per sample of each stage's
-// training step: a layer's forward and backward GEMMs and its synthesizer's.
-func (n *Network) stageCosts() []int64 {
+// stageCosts estimates the cost of each stage.
+func (n *Network) stageCosts() []stageCost {
 	gemms := func(in, out int, inputGrad bool) int64 {
 		c := int64(2 * in * out) // forward and weight gradient
 		if inputGrad {
@@ -505,32 +519,44 @@ func (n *Network) stageCosts() []int64 {
 		}
 		return c
 	}
-	model := func(m Synthesizer) int64 {
+	// model returns a synthesizer's training cost and its forward pass's.
+	model := func(m Synthesizer) (train, forward int64) {
 		cfg := m.Config()
-		var c int64
 		in := cfg.In + cfg.Classes
-		for k := 0; k < cfg.Hidden; k++ {
-			c += gemms(in, cfg.Width, k > 0)
-			in = cfg.Width
+		for k := 0; k <= cfg.Hidden; k++ {
+			out := cfg.Width
+			if k == cfg.Hidden {
+				out = cfg.OutWidth()
+			}
+			train += gemms(in, out, k > 0)
+			forward += int64(in * out)
+			in = out
 		}
-		return c + gemms(in, cfg.OutWidth(), cfg.Hidden > 0)
+		return train, forward
 	}
-	var costs []int64
+	var costs []stageCost
 	for i, l := range n.hidden {
 		s := l.LayerSpec()
-		c := gemms(s.In, s.Out, i > 0)
+		c := stageCost{step: gemms(s.In, s.Out, i > 0)}
 		if m, ok := n.models[i].(Synthesizer); ok {
-			c += model(m)
+			train, forward := model(m)
+			c.step += train
+			c.refit = forward
 		}
 		if i > 0 && n.inputs != nil {
-			c += model(n.inputs[i-1])
+			train, _ := model(n.inputs[i-1])
+			c.step += train
+		}
+		if n.leavesApart(i) {
+			c.apart = int64(s.In * s.Out)
 		}
 		costs = append(costs, c)
 	}
 	s := n.top.LayerSpec()
-	c := gemms(s.In, s.Out, len(n.hidden) > 0)
+	c := stageCost{step: gemms(s.In, s.Out, len(n.hidden) > 0)}
 	if n.inputs != nil {
-		c += model(n.inputs[len(n.inputs)-1])
+		train, _ := model(n.inputs[len(n.inputs)-1])
+		c.step += train
 	}
 	return append(costs, c)
 }

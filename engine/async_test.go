@@ -225,6 +225,14 @@ func TestPartitionBalancesCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Per sample: layer 0 takes 2·784·256 multiply-adds and its linear cDNI
+	// synthesizer 2·(256+10)·256, whose forward pass (266·256) the worker
+	// below a boundary computes again; layers 1 and 2 take 3·256·256 each,
+	// and can move 256·256 down; the top takes 3·256·10.
+	want := []stageCost{{537600, 68096, 0}, {332800, 68096, 65536}, {332800, 68096, 65536}, {7680, 0, 0}}
+	if got := net.stageCosts(); !slices.Equal(got, want) {
+		t.Errorf("stage costs %v, want %v", got, want)
+	}
 	for _, tc := range []struct {
 		workers int
 		want    string

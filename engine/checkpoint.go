@@ -103,8 +103,14 @@ func newCheckpoint(path string, f *safetensors.File) (*Checkpoint, error) {
 		return nil, fmt.Errorf("%s: not a dnitrain checkpoint (format %q, want %q)", path, f.Metadata[metaFormat], checkpointFormat)
 	}
 	c := &Checkpoint{path: path, file: f}
+	// Checkpoints from before the input models had a shape of their own
+	// built them as synthesizers: absent fields keep these marks.
+	c.Config.InputHidden, c.Config.InputWidth = -1, -1
 	if err := json.Unmarshal([]byte(f.Metadata[metaConfig]), &c.Config); err != nil {
 		return nil, fmt.Errorf("%s: config: %w", path, err)
+	}
+	if c.Config.InputHidden == -1 && c.Config.InputWidth == -1 {
+		c.Config.InputHidden, c.Config.InputWidth = c.Config.SGHidden, c.Config.SGWidth
 	}
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: config: %w", path, err)

@@ -60,6 +60,10 @@ type Config struct {
 	SGWidth     int     `json:"sg_width"`      // their width
 	SGBatchNorm bool    `json:"sg_batch_norm"` // batch norm inside synthesizers
 	SGScale     float64 `json:"sg_scale"`      // ĝ is the synthesizer's output times this
+	// The input models Î_i of Unlock: their hidden layers (with batch norm
+	// as SGBatchNorm says) and those layers' width.
+	InputHidden int `json:"input_hidden"`
+	InputWidth  int `json:"input_width"`
 
 	// Inputs are fed as (x − InputMean)/InputStd; see InputStats.
 	InputMean float64 `json:"input_mean"`
@@ -89,6 +93,7 @@ func DefaultConfig(inputs, classes int) Config {
 		Mode: CDNI, Backend: CPU, Exec: ExecSync, Queue: 2, Inputs: inputs, Classes: classes,
 		Layers: 3, Hidden: 256, Activation: graph.ReLU.String(), BatchNorm: true,
 		SGHidden: 0, SGWidth: 1024, SGBatchNorm: true, SGScale: 1, InputStd: 1,
+		InputHidden: 2, InputWidth: 256,
 		Batch: 256, EvalBatch: 1000, Epochs: 10, Seed: 1,
 		Optimizer: optim.DefaultAdam(3e-4), SGOptim: optim.DefaultAdam(3e-4),
 	}
@@ -126,6 +131,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--sg-hidden must be in 0..16, got %d", c.SGHidden)
 	case c.SGHidden > 0 && (c.SGWidth < 1 || c.SGWidth > maxWidth):
 		return fmt.Errorf("--sg-width must be in 1..%d, got %d", maxWidth, c.SGWidth)
+	case c.Unlock && (c.InputHidden < 0 || c.InputHidden > 16):
+		return fmt.Errorf("--input-hidden must be in 0..16, got %d", c.InputHidden)
+	case c.Unlock && c.InputHidden > 0 && (c.InputWidth < 1 || c.InputWidth > maxWidth):
+		return fmt.Errorf("--input-width must be in 1..%d, got %d", maxWidth, c.InputWidth)
 	case !(c.SGScale > 0) || c.SGScale > 1e6:
 		return fmt.Errorf("--sg-scale must be in (0, 1e6], got %v", c.SGScale)
 	case !(c.InputStd > 0) || math.IsInf(c.InputStd, 0) || math.IsNaN(c.InputMean) || math.IsInf(c.InputMean, 0):

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/dnitrain/dnitrain/data"
 	"github.com/dnitrain/dnitrain/optim"
+	"github.com/dnitrain/dnitrain/safetensors"
 )
 
 // toySet returns n random 3×4 "images" labelled by the largest of three
@@ -50,6 +52,7 @@ func smallConfig(mode Mode) Config {
 	c := DefaultConfig(12, 3)
 	c.Mode = mode
 	c.Hidden, c.SGHidden, c.SGWidth = 8, 1, 6
+	c.InputHidden, c.InputWidth = 1, 6
 	c.Batch, c.EvalBatch, c.Epochs, c.Seed = 16, 32, 2, 7
 	c.Optimizer, c.SGOptim = optim.DefaultAdam(1e-2), optim.DefaultAdam(1e-3)
 	return c
@@ -455,6 +458,47 @@ func TestCheckpointForOtherConfigurationIsRefused(t *testing.T) {
 	if _, err := ck.Network(); err == nil {
 		t.Fatal("synthesizer tensors ignored silently")
 	}
+}
+
+// A checkpoint from before the input models had a shape of their own (no
+// input_hidden or input_width in its config) built them as synthesizers,
+// and loads so again.
+func TestCheckpointWithoutInputModelShape(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.Unlock = true
+	cfg.InputHidden, cfg.InputWidth = cfg.SGHidden, cfg.SGWidth
+	tr := newTrainer(t, cfg, toySet("train", 32, 1))
+	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
+	if err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(f.Metadata[metaConfig]), &fields); err != nil {
+		t.Fatal(err)
+	}
+	delete(fields, "input_hidden")
+	delete(fields, "input_width")
+	old, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Metadata[metaConfig] = string(old)
+	ck, err := newCheckpoint(path, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := ck.Config; c.InputHidden != c.SGHidden || c.InputWidth != c.SGWidth {
+		t.Fatalf("input models %d×%d, want the synthesizers' %d×%d", c.InputHidden, c.InputWidth, c.SGHidden, c.SGWidth)
+	}
+	net, err := ck.Network()
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireEqual(t, "loaded state", state(net), state(tr.net), 0)
 }
 
 // Every mode learns the toy problem well beyond chance (67% error). Batch

@@ -138,7 +138,7 @@ func newNetwork(cfg Config, backend Backend, cores *kernels.Cores) (_ *Network, 
 	}
 	rng = rand.New(rand.NewPCG(cfg.Seed, inputStream))
 	for i := range n.hidden {
-		ic := synth.Config{In: cfg.Inputs, Out: cfg.Hidden, Hidden: cfg.SGHidden, Width: cfg.SGWidth, BatchNorm: cfg.SGBatchNorm, Scale: 1, Input: true}
+		ic := synth.Config{In: cfg.Inputs, Out: cfg.Hidden, Hidden: cfg.InputHidden, Width: cfg.InputWidth, BatchNorm: cfg.SGBatchNorm, Scale: 1, Input: true}
 		m, err := backend.Synthesizer(fmt.Sprintf("input%d", i+1), ic, rng, cfg.SGOptim)
 		if err != nil {
 			return nil, err

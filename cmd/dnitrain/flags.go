@@ -21,6 +21,7 @@ type modelFlags struct {
 	threads, sgWarmup                    int
 	lambda                               float64
 	layers, hidden, sgHidden, sgWidth    int
+	inputHidden, inputWidth              int
 	batch, evalBatch, epochs             int
 	batchNorm, sgBatchNorm, normalize    bool
 	unlock                               bool
@@ -50,6 +51,8 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&m.sgScale, "sg-scale", d.SGScale, "factor applied to every synthetic gradient")
 	fs.IntVar(&m.sgWarmup, "sg-warmup", 0, "steps during which the synthesizers train but hidden layers do not update")
 	fs.BoolVar(&m.unlock, "unlock", false, "synthetic inputs too: layer i > 0 trains on Î_i(x), a model of h_{i-1} learnt from the real one (dni, cdni)")
+	fs.IntVar(&m.inputHidden, "input-hidden", d.InputHidden, "--unlock: hidden ReLU layers of each input model Î_i (0: linear)")
+	fs.IntVar(&m.inputWidth, "input-width", d.InputWidth, "--unlock: units per input-model hidden layer")
 	fs.Float64Var(&m.lambda, "lambda", 0, "BP(λ): weight of the true gradient in every update (0 synthetic only, 1 backprop)")
 	fs.StringVar(&m.updateProb, "update-prob", "", "probability that a layer updates at a step: one value, or one per layer, comma-separated (default 1)")
 	fs.BoolVar(&m.normalize, "normalize", true, "standardise inputs with the training set's mean and std")
@@ -84,6 +87,7 @@ func (m *modelFlags) config(train *data.Set) (engine.Config, error) {
 	c.Layers, c.Hidden, c.Activation, c.BatchNorm = m.layers, m.hidden, m.activation, m.batchNorm
 	c.SGHidden, c.SGWidth, c.SGBatchNorm, c.SGScale = m.sgHidden, m.sgWidth, m.sgBatchNorm, m.sgScale
 	c.SGWarmup, c.Lambda, c.Unlock = m.sgWarmup, m.lambda, m.unlock
+	c.InputHidden, c.InputWidth = m.inputHidden, m.inputWidth
 	if c.UpdateProb, err = parseList(m.updateProb, parseFloat); err != nil {
 		return c, usageError{"--update-prob: " + err.Error()}
 	}

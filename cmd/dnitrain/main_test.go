@@ -84,6 +84,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--exec", "async", "--mode", "bprop"}, exitUsage, "--exec async"},
 		{[]string{"train", "--queue", "0"}, exitUsage, "--queue"},
 		{[]string{"train", "--unlock", "--mode", "bprop"}, exitUsage, "--unlock"},
+		{[]string{"train", "--unlock", "--input-hidden", "17"}, exitUsage, "--input-hidden"},
+		{[]string{"train", "--unlock", "--input-width", "0"}, exitUsage, "--input-width"},
 		{[]string{"train", "--resume", "x.safetensors", "--hidden", "3"}, exitUsage, "--hidden cannot be changed"},
 		{[]string{"train", "--data", "/nonexistent-folder"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--cpuprofile", "/nonexistent-folder/cpu.prof"}, exitError, "nonexistent-folder"},

@@ -22,7 +22,8 @@ import (
 // --exec, --workers, --queue) may change.
 var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", "batchnorm", "sg-hidden",
 	"sg-width", "sg-batchnorm", "sg-scale", "batch", "eval-batch", "optimizer", "lr", "sg-lr", "momentum",
-	"lr-decay", "lr-decay-factor", "seed", "normalize", "sg-warmup", "lambda", "update-prob", "unlock"}
+	"lr-decay", "lr-decay-factor", "seed", "normalize", "sg-warmup", "lambda", "update-prob", "unlock",
+	"input-hidden", "input-width"}
 
 func trainCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", "Trains a model and evaluates it on the test set after every epoch.", stderr)

@@ -465,7 +465,11 @@ func (n *Network) partition(workers int) []stageGroup {
 						if mi == 1 && moved[i] == 0 {
 							continue
 						}
-						if c := max(best[k-1][i][mi], group-int64(mi)*moved[i]); c < best[k][j][m] {
+						c := group - int64(mi)*moved[i]
+						if i > 0 { // a group above another learns its first input model again
+							c += costs[i].inputRefit
+						}
+						if c := max(best[k-1][i][mi], c); c < best[k][j][m] {
 							best[k][j][m], cut[k][j][m] = c, choice{i, mi}
 						}
 					}
@@ -495,6 +499,10 @@ type stageCost struct {
 	// apart: the product behind δ_{i-1}, which the stage can leave to the
 	// worker below when it is the first of its worker (see leavesApart).
 	apart int64
+	// inputRefit: with unlocked inputs, the forward pass of the input
+	// model Î_i of a stage i > 0, which a worker whose first stage this is
+	// computes again when the real h_{i-1} comes from below.
+	inputRefit int64
 }
 
 // leavesApart reports whether stage i, first on an async worker, can leave
@@ -544,8 +552,9 @@ func (n *Network) stageCosts() []stageCost {
 			c.refit = forward
 		}
 		if i > 0 && n.inputs != nil {
-			train, _ := model(n.inputs[i-1])
+			train, forward := model(n.inputs[i-1])
 			c.step += train
+			c.inputRefit = forward
 		}
 		if n.leavesApart(i) {
 			c.apart = int64(s.In * s.Out)
@@ -555,8 +564,9 @@ func (n *Network) stageCosts() []stageCost {
 	s := n.top.LayerSpec()
 	c := stageCost{step: gemms(s.In, s.Out, len(n.hidden) > 0)}
 	if n.inputs != nil {
-		train, _ := model(n.inputs[len(n.inputs)-1])
+		train, forward := model(n.inputs[len(n.inputs)-1])
 		c.step += train
+		c.inputRefit = forward
 	}
 	return append(costs, c)
 }

@@ -229,7 +229,7 @@ func TestPartitionBalancesCost(t *testing.T) {
 	// synthesizer 2·(256+10)·256, whose forward pass (266·256) the worker
 	// below a boundary computes again; layers 1 and 2 take 3·256·256 each,
 	// and can move 256·256 down; the top takes 3·256·10.
-	want := []stageCost{{537600, 68096, 0}, {332800, 68096, 65536}, {332800, 68096, 65536}, {7680, 0, 0}}
+	want := []stageCost{{537600, 68096, 0, 0}, {332800, 68096, 65536, 0}, {332800, 68096, 65536, 0}, {7680, 0, 0, 0}}
 	if got := net.stageCosts(); !slices.Equal(got, want) {
 		t.Errorf("stage costs %v, want %v", got, want)
 	}
@@ -248,6 +248,22 @@ func TestPartitionBalancesCost(t *testing.T) {
 		if got := fmt.Sprint(net.partition(tc.workers)); got != tc.want {
 			t.Errorf("%d workers: %s, want %s", tc.workers, got, tc.want)
 		}
+	}
+
+	// With unlocked inputs, 3 layers and input models of one hidden layer
+	// (784·256 + 256·256 multiply-adds forward), layer 1 and the top each
+	// train an input model, and a worker above another runs its first one
+	// forward again when the real activations come: that keeps layer 1 on
+	// the lower worker (1,536,512 against 871,936), where layer 1 alone
+	// above would weigh 1,737,216.
+	cfg.Layers, cfg.Unlock, cfg.InputHidden = 3, true, 1
+	unlocked, err := NewNetwork(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlocked.Close()
+	if got, want := fmt.Sprint(unlocked.partition(2)), "[{0 1 false} {2 2 false}]"; got != want {
+		t.Errorf("unlocked, 2 workers: %s, want %s", got, want)
 	}
 }
 

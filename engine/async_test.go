@@ -184,13 +184,22 @@ func TestOverlapChoice(t *testing.T) {
 	}
 }
 
+// Async workers learn, with and without a worker that leaves its δ
+// product to the one below (the "computes δ" of Execution).
 func TestAsyncWorkersLearn(t *testing.T) {
 	train, test := toySet("train", 600, 1), toySet("test", 300, 2)
-	for _, workers := range []int{2, 3, 4} {
-		t.Run(fmt.Sprint(workers, "workers"), func(t *testing.T) {
-			cfg := asyncConfig(CDNI, 4, workers)
+	for _, tc := range []struct {
+		layers, workers int
+		apart           bool
+	}{{4, 2, false}, {3, 2, true}, {4, 3, true}, {4, 4, true}} {
+		workers := tc.workers
+		t.Run(fmt.Sprint(tc.layers, "layers_", workers, "workers"), func(t *testing.T) {
+			cfg := asyncConfig(CDNI, tc.layers, workers)
 			cfg.Epochs = 6
 			tr := newTrainer(t, cfg, train)
+			if apart := strings.Contains(tr.net.Execution(), "computes δ"); apart != tc.apart {
+				t.Fatalf("%s: a δ product moved down: %v, want %v", tr.net.Execution(), apart, tc.apart)
+			}
 			var last EpochStats
 			for !tr.Done() {
 				var err error

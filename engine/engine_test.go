@@ -831,6 +831,16 @@ func TestMemoryEstimate(t *testing.T) {
 	if checkMemory(huge, 0, "memory available") != nil {
 		t.Error("unknown available memory must not refuse")
 	}
+	// The input models of --unlock count with their own shape.
+	unlocked := DefaultConfig(784, 10)
+	unlocked.Unlock = true
+	if err := checkMemory(unlocked, 1<<30, "memory available"); err != nil {
+		t.Errorf("the default unlocked model does not fit 1 GiB: %v", err)
+	}
+	unlocked.InputHidden, unlocked.InputWidth = 16, 1<<16
+	if err := checkMemory(unlocked, 24<<30, "memory available"); err == nil {
+		t.Error("input models of 16×65536² fit 24 GiB")
+	}
 	// On two threads each weight matrix of the backprop network computes
 	// a batch of 256 in two parts, the second with a weight gradient of
 	// its own: 784×256 + 256×256 + 256×10 floats.

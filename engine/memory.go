@@ -42,28 +42,32 @@ func EstimateMemory(cfg Config) uint64 {
 	}
 	params += weights(in, uint64(cfg.Classes)) + uint64(cfg.Classes)
 	units += 3*uint64(cfg.Classes) + in
+	// model returns the parameters and the per-sample training units of
+	// copies models in → layers × width → out (synthesizers, input
+	// models), and counts their parts' weight gradients.
+	model := func(in, layers, width, out, copies uint64) (p, u uint64) {
+		before := partGrads
+		w := in
+		for range layers {
+			p += weights(w, width) + 4*width
+			u += 4 * width
+			w = width
+		}
+		p += weights(w, out) + out
+		u += 3*out + in
+		partGrads = before + copies*(partGrads-before)
+		return copies * p, copies * u
+	}
 	if cfg.Mode.Decoupled() {
-		sgIn := hidden
+		sgIn, n := hidden, uint64(cfg.Layers-1) // a synthesizer a hidden layer
 		if cfg.Mode == CDNI {
 			sgIn += uint64(cfg.Classes)
 		}
-		var sp, su uint64
-		w := sgIn
-		layerGrads := partGrads
-		for k := 0; k < cfg.SGHidden; k++ {
-			sp += weights(w, uint64(cfg.SGWidth)) + 4*uint64(cfg.SGWidth)
-			su += 4 * uint64(cfg.SGWidth)
-			w = uint64(cfg.SGWidth)
-		}
-		sp += weights(w, hidden) + hidden
-		su += 3*hidden + sgIn
-		// One synthesizer's parts were counted: there is one a hidden layer.
-		partGrads = layerGrads + uint64(cfg.Layers-1)*(partGrads-layerGrads)
-		params += uint64(cfg.Layers-1) * sp
-		sgUnits = uint64(cfg.Layers-1) * su // synthesizers train only
-		if cfg.Unlock {                     // input models: x → … → h, about a synthesizer each with x's width
-			params += uint64(cfg.Layers-1) * (sp + (uint64(cfg.Inputs)-sgIn)*w)
-			sgUnits *= 2
+		p, u := model(sgIn, uint64(cfg.SGHidden), uint64(cfg.SGWidth), hidden, n)
+		params, sgUnits = params+p, u // synthesizers train only
+		if cfg.Unlock {               // and an input model x → … → h_i a hidden layer
+			p, u := model(uint64(cfg.Inputs), uint64(cfg.InputHidden), uint64(cfg.InputWidth), hidden, n)
+			params, sgUnits = params+p, sgUnits+u
 		}
 	}
 	batches := uint64(cfg.Batch + cfg.EvalBatch)

@@ -85,7 +85,7 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %.2f%% | %s |\n", exec, workers, t.Threads, t.SamplesPerSec, spread, t.TestError, busy)
 	}
 	if rounds > 0 {
-		b.WriteString("\nWorkers busy: each async worker's share of the epoch spent computing rather than waiting for a batch, a target, a buffer or a core, bottom worker first (the median round's).\n")
+		b.WriteString("\nWorkers busy: each async worker's share of the epoch spent other than waiting for a batch, a target or a buffer (and for a core after such a wait), bottom worker first (the median round's).\n")
 	}
 	a := r.Async
 	fmt.Fprintf(&b, "\nAsync with 2 workers of 1 thread: **%.2f×** the throughput of sync with 1 thread, **%.2f×** sync with %d threads. "+

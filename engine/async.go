@@ -426,13 +426,26 @@ type stageGroup struct {
 func (n *Network) partition(workers int) []stageGroup {
 	costs := n.stageCosts()
 	stages := len(costs)
-	// moved[j]: the cost that stage j leaves to the group below when it is
-	// the first of its group and leaves it; moved[stages] is 0.
-	moved := make([]int64, stages+1)
-	for j, c := range costs {
-		moved[j] = c.apart
-	}
 	workers = max(1, min(workers, stages))
+	// movable reports whether stage j can leave its product to the group
+	// below when it starts a group.
+	movable := func(j int) bool { return j > 0 && j < stages && costs[j].apart > 0 }
+	// cost returns the cost of the group of stages [i, j), where mi = 1
+	// says that stage i leaves its product to the group below, and m = 1
+	// that stage j leaves its product to this group.
+	cost := func(i, j, mi, m int) int64 {
+		var c int64
+		for _, s := range costs[i:j] {
+			c += s.step
+		}
+		if i > 0 { // a group above another learns its first input model again
+			c += costs[i].inputRefit - int64(mi)*costs[i].apart
+		}
+		if j < stages { // a group below another learns its last synthesizer again
+			c += costs[j-1].refit + int64(m)*costs[j].apart
+		}
+		return c
+	}
 	// best[k][j][m]: the least maximum group cost splitting stages [0, j)
 	// into k groups, where with m = 1 the last group also computes the
 	// product that stage j moves down. cut holds the choice that gives it:
@@ -452,24 +465,15 @@ func (n *Network) partition(workers int) []stageGroup {
 	for k := 1; k <= workers; k++ {
 		for j := k; j <= stages; j++ {
 			for m := range 2 {
-				if m == 1 && moved[j] == 0 {
+				if m == 1 && !movable(j) {
 					continue
 				}
-				group := int64(m) * moved[j]
-				if j < stages { // a group below the top learns its last synthesizer again
-					group += costs[j-1].refit
-				}
 				for i := j - 1; i >= k-1; i-- {
-					group += costs[i].step
 					for mi := range 2 {
-						if mi == 1 && moved[i] == 0 {
+						if mi == 1 && !movable(i) {
 							continue
 						}
-						c := group - int64(mi)*moved[i]
-						if i > 0 { // a group above another learns its first input model again
-							c += costs[i].inputRefit
-						}
-						if c := max(best[k-1][i][mi], c); c < best[k][j][m] {
+						if c := max(best[k-1][i][mi], cost(i, j, mi, m)); c < best[k][j][m] {
 							best[k][j][m], cut[k][j][m] = c, choice{i, mi}
 						}
 					}
@@ -482,6 +486,30 @@ func (n *Network) partition(workers int) []stageGroup {
 		c := cut[k][j][m]
 		groups[k-1] = stageGroup{first: c.first, last: j - 1, apart: c.m == 1}
 		j, m = c.first, c.m
+	}
+	// The optimum may move products that it does not need, below a heavier
+	// group: keep only the moves without which the largest cost grows.
+	largest := func() (c int64) {
+		for k, g := range groups {
+			mi, m := 0, 0
+			if g.apart {
+				mi = 1
+			}
+			if k+1 < len(groups) && groups[k+1].apart {
+				m = 1
+			}
+			c = max(c, cost(g.first, g.last+1, mi, m))
+		}
+		return c
+	}
+	least := largest()
+	for k := range groups {
+		if groups[k].apart {
+			groups[k].apart = false
+			if largest() > least {
+				groups[k].apart = true
+			}
+		}
 	}
 	return groups
 }

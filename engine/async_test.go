@@ -191,7 +191,7 @@ func TestAsyncWorkersLearn(t *testing.T) {
 	for _, tc := range []struct {
 		layers, workers int
 		apart           bool
-	}{{4, 2, false}, {3, 2, true}, {4, 3, true}, {4, 4, true}} {
+	}{{4, 2, false}, {3, 2, true}, {4, 3, true}, {4, 4, false}} {
 		workers := tc.workers
 		t.Run(fmt.Sprint(tc.layers, "layers_", workers, "workers"), func(t *testing.T) {
 			cfg := asyncConfig(CDNI, tc.layers, workers)
@@ -199,6 +199,11 @@ func TestAsyncWorkersLearn(t *testing.T) {
 			tr := newTrainer(t, cfg, train)
 			if apart := strings.Contains(tr.net.Execution(), "computes δ"); apart != tc.apart {
 				t.Fatalf("%s: a δ product moved down: %v, want %v", tr.net.Execution(), apart, tc.apart)
+			}
+			checks := make([]*targetCheck, len(tr.net.models))
+			for i, m := range tr.net.models {
+				checks[i] = &targetCheck{GradientModel: m}
+				tr.net.models[i] = checks[i]
 			}
 			var last EpochStats
 			for !tr.Done() {
@@ -209,6 +214,11 @@ func TestAsyncWorkersLearn(t *testing.T) {
 			}
 			if tr.Step() != 6*tr.StepsPerEpoch() || last.Samples != 600 {
 				t.Fatalf("%d steps, last epoch %d samples", tr.Step(), last.Samples)
+			}
+			for i, c := range checks {
+				if n := c.learned.Load(); n != int64(tr.Step()) || 2*c.zeros.Load() > n {
+					t.Errorf("M_%d learned %d times, %d of them from zero targets", i, n, c.zeros.Load())
+				}
 			}
 			if b := last.WorkerBusy; len(b) != len(tr.net.partition(workers)) || slices.ContainsFunc(b, func(v float64) bool { return !(v > 0 && v <= 1) }) {
 				t.Errorf("workers busy %v", b)
@@ -276,6 +286,22 @@ func TestPartitionBalancesCost(t *testing.T) {
 	}
 }
 
+// targetCheck wraps a synthesizer to count the targets it learns from, and
+// those that are all zeros (as they are while the model above has not
+// learned yet: its last layer starts at zero).
+type targetCheck struct {
+	GradientModel
+	learned, zeros atomic.Int64
+}
+
+func (c *targetCheck) Learn(h, labels, target *tensor.Dense) (float64, error) {
+	c.learned.Add(1)
+	if !slices.ContainsFunc(target.Float32s(), func(v float32) bool { return v != 0 }) {
+		c.zeros.Add(1)
+	}
+	return c.GradientModel.Learn(h, labels, target)
+}
+
 // faultyModel wraps a synthesizer to inject faults into a worker: an error
 // at a given Predict call, or a delay on every one.
 type faultyModel struct {
@@ -308,9 +334,11 @@ func settle() int {
 	return runtime.NumGoroutine()
 }
 
+// A worker's error stops the run (on 3 workers, with δ products moved
+// down: see TestAsyncWorkersLearn).
 func TestAsyncWorkerFailureStopsTheRun(t *testing.T) {
 	before := settle()
-	cfg := asyncConfig(CDNI, 4, 4)
+	cfg := asyncConfig(CDNI, 4, 3)
 	tr := newTrainer(t, cfg, toySet("train", 400, 1))
 	tr.net.models[2] = &faultyModel{GradientModel: tr.net.models[2], failAt: 5}
 	_, err := tr.RunEpoch(context.Background(), nil)
@@ -347,7 +375,9 @@ func TestAsyncCancelStopsPromptly(t *testing.T) {
 }
 
 // A slow worker slows the run down but changes nothing else: every step is
-// trained and every target arrives.
+// trained and every target arrives. It is the busiest, the workers above
+// it waiting for its batches: M_0 sleeps a millisecond in every prediction,
+// holding its worker's place.
 func TestAsyncSlowWorker(t *testing.T) {
 	cfg := asyncConfig(CDNI, 4, 4)
 	tr := newTrainer(t, cfg, toySet("train", 160, 1))
@@ -358,6 +388,10 @@ func TestAsyncSlowWorker(t *testing.T) {
 	}
 	if stats.Steps != tr.StepsPerEpoch() || stats.Samples != 160 {
 		t.Errorf("%+v", stats)
+	}
+	busy := stats.WorkerBusy
+	if len(busy) != 4 || busy[0] < 0.5 || slices.Max(busy[1:]) >= busy[0] {
+		t.Errorf("workers busy %v, want the first the busiest", busy)
 	}
 }
 

@@ -131,9 +131,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--sg-hidden must be in 0..16, got %d", c.SGHidden)
 	case c.SGHidden > 0 && (c.SGWidth < 1 || c.SGWidth > maxWidth):
 		return fmt.Errorf("--sg-width must be in 1..%d, got %d", maxWidth, c.SGWidth)
-	case c.Unlock && (c.InputHidden < 0 || c.InputHidden > 16):
+	case c.InputHidden < 0 || c.InputHidden > 16:
 		return fmt.Errorf("--input-hidden must be in 0..16, got %d", c.InputHidden)
-	case c.Unlock && c.InputHidden > 0 && (c.InputWidth < 1 || c.InputWidth > maxWidth):
+	case c.InputHidden > 0 && (c.InputWidth < 1 || c.InputWidth > maxWidth):
 		return fmt.Errorf("--input-width must be in 1..%d, got %d", maxWidth, c.InputWidth)
 	case !(c.SGScale > 0) || c.SGScale > 1e6:
 		return fmt.Errorf("--sg-scale must be in (0, 1e6], got %v", c.SGScale)

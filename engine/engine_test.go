@@ -831,6 +831,16 @@ func TestMemoryEstimate(t *testing.T) {
 	if checkMemory(huge, 0, "memory available") != nil {
 		t.Error("unknown available memory must not refuse")
 	}
+	// The δ products that async workers move down count: between 2
+	// workers, each of 64 target buffers may hold a copy of a 4096×4096 W,
+	// dz and δ (256×4096 each).
+	wide := DefaultConfig(784, 10)
+	wide.Hidden, wide.Exec, wide.Workers, wide.Queue = 4096, ExecAsync, 1, 64
+	alone := EstimateMemory(wide)
+	wide.Workers = 2
+	if got, want := EstimateMemory(wide)-alone, uint64(4*64*(4096*4096+2*256*4096)); got != want {
+		t.Errorf("a second worker adds %d bytes, want %d", got, want)
+	}
 	// The input models of --unlock count with their own shape.
 	unlocked := DefaultConfig(784, 10)
 	unlocked.Unlock = true

@@ -3,12 +3,18 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/fused"
+	"github.com/dnitrain/dnitrain/internal/tensortest"
 )
 
 // A finisher computes only in a place of its cores: while the worker holds
@@ -208,4 +214,92 @@ func TestOverlappedStepTakesTheLowerLayers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A layer that leaves its δ product apart gives, once the product is
+// computed, the δ of the layer that computes it at once, and the same
+// parameters after its update: with the update done at once and with it
+// left to a finisher, and with δ computed after the update.
+func TestLayerStepApart(t *testing.T) {
+	for _, finish := range []bool{false, true} {
+		t.Run(fmt.Sprint("finisher=", finish), func(t *testing.T) {
+			cfg := smallConfig(CDNI)
+			cfg.Threads = 2 // a place for the finisher
+			var nets [2]*Network
+			var fins [2]*finisher
+			for k := range nets {
+				n, err := NewNetwork(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer n.Close()
+				n.cores.Acquire() // the loop computes
+				defer n.cores.Release(1)
+				if finish {
+					fins[k] = startFinisher(n, false)
+				}
+				nets[k] = n
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			var apart fused.InputGradient
+			for step := range 3 {
+				x := tensortest.Normal(rng, tensor.Float32, 16, cfg.Inputs)
+				labels := tensor.New(tensor.WithShape(16, cfg.Classes), tensor.Of(tensor.Float32))
+				for r := range 16 {
+					labels.Float32s()[r*cfg.Classes+rng.IntN(cfg.Classes)] = 1
+				}
+				var want *tensor.Dense
+				for k, n := range nets {
+					h, _, err := n.layerStep(fins[k], 0, step, x, labels, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					into := &apart
+					if k == 0 {
+						into = nil
+					}
+					_, delta, err := n.layerStep(fins[k], 1, step, h, labels, into)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if k == 0 {
+						want = delta.Clone().(*tensor.Dense)
+					} else if delta != nil {
+						t.Fatalf("step %d: a δ returned with its product left apart", step)
+					}
+					for _, slot := range []int{layerSlot(0), layerSlot(1)} {
+						if err := fins[k].wait(slot); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				got, err := apart.Compute()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxAbsDiff(got.Float32s(), want.Float32s()); d != 0 {
+					t.Errorf("step %d: δ computed apart differs by %g", step, d)
+				}
+				requireEqual(t, fmt.Sprint("step ", step, ": parameters"), state(nets[1]), state(nets[0]), 0)
+			}
+			for _, f := range fins {
+				if f == nil {
+					continue
+				}
+				if err := f.stop(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func maxAbsDiff(a, b []float32) (d float64) {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
 }

@@ -71,10 +71,17 @@ func EstimateMemory(cfg Config) uint64 {
 		}
 	}
 	batches := uint64(cfg.Batch + cfg.EvalBatch)
+	var apart uint64 // δ products moved down: see fused.InputGradient
 	if cfg.Exec == ExecAsync {
 		batches += uint64(3*cfg.Queue+1) * uint64(cfg.Batch)
+		if cfg.Mode.Decoupled() && cfg.Backend == CPU && dev < 0 {
+			// At most every target buffer between two workers holds a
+			// copy of W_i, dz_i and the δ computed from them.
+			boundaries := uint64(cfg.workers() - 1)
+			apart = boundaries * uint64(cfg.Queue) * (hidden*hidden + 2*uint64(cfg.Batch)*hidden)
+		}
 	}
-	buffers := units*batches + sgUnits*uint64(cfg.Batch)
+	buffers := units*batches + sgUnits*uint64(cfg.Batch) + apart
 	if cfg.Backend == Reference {
 		buffers *= 2
 	}

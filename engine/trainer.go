@@ -85,9 +85,10 @@ type EpochStats struct {
 	SGLoss     float64 // mean synthesizer L2 loss (0 in bprop)
 	Seconds    float64 // wall time of the training steps
 	// WorkerBusy holds, with async execution, each worker's share of
-	// Seconds spent other than waiting for a batch, a target, a free buffer
-	// or a free place (kernels.Cores), from the bottom worker up: how evenly
-	// the layers are shared out (nil in sync).
+	// Seconds spent other than waiting for a batch, a target or a free
+	// buffer (and for a free place, kernels.Cores, after such a wait), from
+	// the bottom worker up: how evenly the layers are shared out (nil in
+	// sync). A worker waiting for its own finisher's job counts as busy.
 	WorkerBusy []float64
 }
 

@@ -85,6 +85,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--queue", "0"}, exitUsage, "--queue"},
 		{[]string{"train", "--unlock", "--mode", "bprop"}, exitUsage, "--unlock"},
 		{[]string{"train", "--unlock", "--input-hidden", "17"}, exitUsage, "--input-hidden"},
+		{[]string{"train", "--input-hidden", "-1"}, exitUsage, "--input-hidden"},
 		{[]string{"train", "--unlock", "--input-width", "0"}, exitUsage, "--input-width"},
 		{[]string{"train", "--resume", "x.safetensors", "--hidden", "3"}, exitUsage, "--hidden cannot be changed"},
 		{[]string{"train", "--data", "/nonexistent-folder"}, exitError, "nonexistent-folder"},

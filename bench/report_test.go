@@ -18,7 +18,7 @@ func TestReportWrite(t *testing.T) {
 		},
 		Throughput: []Throughput{
 			{Name: "sync, 1 thread", Exec: "sync", Workers: 1, Threads: 1, SamplesPerSec: 1000, TestError: 9, Rounds: []float64{1000, 900, 1100}},
-			{Name: "async, 1 workers", Exec: "async", Workers: 1, Threads: 1, SamplesPerSec: 990, TestError: 9, Rounds: []float64{990, 990, 990}},
+			{Name: "async, 1 worker", Exec: "async", Workers: 1, Threads: 1, SamplesPerSec: 990, TestError: 9, Rounds: []float64{990, 990, 990}},
 			{Name: "async, 2 workers", Exec: "async", Workers: 2, Threads: 1, SamplesPerSec: 1500, TestError: 9.5, Rounds: []float64{1200, 1500, 1600.4}, WorkerBusy: []float64{0.954, 0.9}},
 			{Name: "sync, 2 separate jobs of 1 thread", Exec: "sync", Workers: 1, Threads: 1, Jobs: 2, SamplesPerSec: 1700, TestError: 9, Rounds: []float64{1700, 1650, 1750}},
 		},

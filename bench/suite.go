@@ -262,7 +262,11 @@ func (r *Report) throughput(ctx context.Context) error {
 		setups = append(setups, Throughput{Name: fmt.Sprintf("sync, %d threads", cpus), Exec: engine.ExecSync, Threads: cpus})
 	}
 	for w := 1; w <= max(2, cpus)+1 && w <= 4; w++ {
-		setups = append(setups, Throughput{Name: fmt.Sprintf("async, %d workers", w), Exec: engine.ExecAsync, Workers: w, Threads: 1})
+		name := fmt.Sprintf("async, %d workers", w)
+		if w == 1 {
+			name = "async, 1 worker"
+		}
+		setups = append(setups, Throughput{Name: name, Exec: engine.ExecAsync, Workers: w, Threads: 1})
 	}
 	if cpus > 1 {
 		setups = append(setups, Throughput{Name: "sync, 2 separate jobs of 1 thread", Exec: engine.ExecSync, Workers: 1, Threads: 1, Jobs: 2})

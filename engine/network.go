@@ -195,7 +195,11 @@ func (n *Network) Execution() string {
 	switch {
 	case n.cfg.Exec == ExecAsync:
 		var b strings.Builder
-		fmt.Fprintf(&b, "async, %d workers (layers", n.cfg.workers())
+		workers, noun := n.cfg.workers(), "workers"
+		if workers == 1 {
+			noun = "worker"
+		}
+		fmt.Fprintf(&b, "async, %d %s (layers", workers, noun)
 		groups := n.partition(n.cfg.workers())
 		for k, g := range groups {
 			if k > 0 {

@@ -73,6 +73,10 @@ func describeRun(w io.Writer, net *engine.Network, pair *data.Pair, tr *engine.T
 	if len(opt.DecaySteps) > 0 {
 		fmt.Fprintf(w, ", ×%g at steps %v", opt.DecayFactor, opt.DecaySteps)
 	}
-	fmt.Fprintf(w, "; batch %d, %d steps per epoch, %d epochs, seed %d; at step %d\n",
-		cfg.Batch, tr.StepsPerEpoch(), cfg.Epochs, cfg.Seed, tr.Step())
+	epochs := "epochs"
+	if cfg.Epochs == 1 {
+		epochs = "epoch"
+	}
+	fmt.Fprintf(w, "; batch %d, %d steps per epoch, %d %s, seed %d; at step %d\n",
+		cfg.Batch, tr.StepsPerEpoch(), cfg.Epochs, epochs, cfg.Seed, tr.Step())
 }

@@ -705,11 +705,8 @@ func (j *sgemmJob) runPhase(phase sgemmPhase, ws *sgemmWorkspace, index int) {
 
 // runShards runs the parts of the Shards call in j that fall to goroutine
 // index, then any that no goroutine has started.
-
 func (j *sgemmJob) runShards(index int) {
-
 	claims := j.wsMain.claims[:j.m]
-
 	for p := index; p < j.m; p += j.threads {
 		if claims[p].CompareAndSwap(false, true) {
 			j.shards.Shard(p)

@@ -46,6 +46,7 @@ func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# dnitrain benchmark report (%s profile)\n\n", r.Profile)
 	fmt.Fprintf(&b, "%s, %d CPUs, device %s, %s; the suite took %.0f s.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.CPUs, r.Device, r.Data, r.Seconds)
+	r.writeCores(&b)
 	b.WriteString("## Learning curves (3 layers)\n\n![test error against time](error_vs_time.png) ![test error against steps](error_vs_steps.png)\n\n")
 	b.WriteString("| run | epochs | steps | training s | test error | peak heap (MiB) |\n|---|---|---|---|---|---|\n")
 	for _, c := range r.Curves {

@@ -12,6 +12,7 @@ import (
 func TestReportWrite(t *testing.T) {
 	r := &Report{
 		Profile: "quick", Started: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), CPUs: 2, Data: "toy", Seconds: 12,
+		Cores: []CoreSpeed{{CPU: 0, StartGFLOPS: 180, EndGFLOPS: 170}, {CPU: 1, StartGFLOPS: 150.4, EndGFLOPS: 170}},
 		Curves: []Curve{
 			{Name: "bprop", Points: []Point{{1, 10, 1.5, 9.5}, {2, 20, 3.1, 7.25}}, PeakHeapMiB: 12.34},
 			{Name: "cdni", Points: []Point{{1, 10, 2.5, 12}, {2, 20, 5, 8}}},
@@ -37,7 +38,8 @@ func TestReportWrite(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, want := range []string{"| bprop | 2 | 20 | 3.1 | 7.25% | 12.3 |", "| async | 2 | 1 | 1500 | 1200–1600 | 9.50% | 95%, 90% |", "each of 3 rounds", "**1.50×**", "| sync, 2 separate jobs | 2 | 1 | 1700 | 1650–1750 | 9.00% | – |", "**1.70×** the throughput of one alone", "reaches **0.88** of theirs", "| 1 s | 20.50% | 90 | 25.00% | 50 |", "| 3 s | 10.00% | 270 | 11.25% | 150 |", "| 3 | 4.50 | – | 5.25 | 2.0 | – | – | 1 |"} {
+	for _, want := range []string{"| bprop | 2 | 20 | 3.1 | 7.25% | 12.3 |", "| async | 2 | 1 | 1500 | 1200–1600 | 9.50% | 95%, 90% |", "each of 3 rounds", "**1.50×**", "| sync, 2 separate jobs | 2 | 1 | 1700 | 1650–1750 | 9.00% | – |", "**1.70×** the throughput of one alone", "reaches **0.88** of theirs", "| 1 s | 20.50% | 90 | 25.00% | 50 |", "| 3 s | 10.00% | 270 | 11.25% | 150 |", "| 3 | 4.50 | – | 5.25 | 2.0 | – | – | 1 |",
+		"| 1 | 150 | 170 |", "**0.84** of the fastest's speed at the start and 1.00 at the end"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
 		}

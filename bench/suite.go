@@ -45,11 +45,14 @@ type Options struct {
 
 // Report is everything the suite measured.
 type Report struct {
-	Profile    string       `json:"profile"`
-	Started    time.Time    `json:"started"`
-	CPUs       int          `json:"cpus"`
-	Device     string       `json:"device"`
-	Data       string       `json:"data"`
+	Profile string    `json:"profile"`
+	Started time.Time `json:"started"`
+	CPUs    int       `json:"cpus"`
+	Device  string    `json:"device"`
+	Data    string    `json:"data"`
+	// Cores is each CPU's speed alone, at the start and the end (Linux
+	// only; empty elsewhere or when it could not be measured).
+	Cores      []CoreSpeed  `json:"cores,omitempty"`
 	Curves     []Curve      `json:"curves"`
 	Throughput []Throughput `json:"throughput"`
 	Async      AsyncCheck   `json:"async"`
@@ -148,12 +151,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r := &Report{Profile: p.Name, Started: time.Now(), CPUs: runtime.GOMAXPROCS(0), Device: device, log: o.Log, pair: pair, profile: p,
 		Data: fmt.Sprintf("%s: %d training, %d test samples", pair.Source, pair.Train.N, pair.Test.N)}
+	r.probeCores(false)
 	steps := []func(context.Context) error{r.curves, r.throughput, r.asyncCheck, r.table}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return r, err
 		}
 	}
+	r.probeCores(true)
 	r.Seconds = time.Since(r.Started).Seconds()
 	return r, nil
 }

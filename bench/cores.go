@@ -21,14 +21,24 @@ type CoreSpeed struct {
 }
 
 const (
-	coreProbeSize = 256                    // m, n and k of the probe's product
-	coreProbeTime = 100 * time.Millisecond // how long each CPU is probed, at least
+	coreProbeSize = 256 // m, n and k of the probe's product
+	// Each CPU is probed for coreProbeTime, or less on machines with more
+	// CPUs than coreProbeTotal/coreProbeTime, so that a probe of them all
+	// takes about coreProbeTotal, but never less than coreProbeLeast.
+	coreProbeTime  = 100 * time.Millisecond
+	coreProbeTotal = 2 * time.Second
+	coreProbeLeast = 10 * time.Millisecond
 )
 
+// coreProbeFor returns how long each of n CPUs is probed.
+func coreProbeFor(n int) time.Duration {
+	return max(coreProbeLeast, min(coreProbeTime, coreProbeTotal/time.Duration(max(n, 1))))
+}
+
 // sgemmRate returns the GFLOP/s of one-thread products of coreProbeSize³
-// on the calling goroutine, measured over coreProbeTime after one product
-// that warms the caches and the packing buffers.
-func sgemmRate() float64 {
+// on the calling goroutine, measured over d after one product that warms
+// the caches and the packing buffers.
+func sgemmRate(d time.Duration) float64 {
 	const n = coreProbeSize
 	a, b, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
 	for i := range a {
@@ -37,7 +47,7 @@ func sgemmRate() float64 {
 	var g kernels.Gemm
 	g.Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
 	calls, start := 0, time.Now()
-	for ; calls == 0 || time.Since(start) < coreProbeTime; calls++ {
+	for ; calls == 0 || time.Since(start) < d; calls++ {
 		g.Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
 	}
 	return 2 * n * n * n * float64(calls) / time.Since(start).Seconds() / 1e9
@@ -48,7 +58,10 @@ func sgemmRate() float64 {
 // EndGFLOPS when it is true. It measures nothing where a goroutine cannot
 // be confined to a CPU (cpuRates).
 func (r *Report) probeCores(end bool) {
-	rates, err := cpuRates(sgemmRate)
+	rates, err := cpuRates(func(cpus int) func() float64 {
+		d := coreProbeFor(cpus)
+		return func() float64 { return sgemmRate(d) }
+	})
 	if err != nil {
 		r.logf("cores: not measured: %v", err)
 		return

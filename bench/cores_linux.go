@@ -6,14 +6,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cpuRates runs probe on every CPU in the process's affinity mask, one
-// after the other, each time on a goroutine whose thread is confined to
-// that CPU alone, and returns what it measured, by CPU.
-func cpuRates(probe func() float64) ([]cpuRate, error) {
+// cpuRates runs probeFor(n), n being the number of CPUs in the process's
+// affinity mask, on each of them, one after the other, each time on a
+// goroutine whose thread is confined to that CPU alone, and returns what
+// it measured, by CPU.
+func cpuRates(probeFor func(cpus int) func() float64) ([]cpuRate, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil, err
 	}
+	probe := probeFor(set.Count())
 	var rates []cpuRate
 	for cpu := 0; len(rates) < set.Count(); cpu++ {
 		if !set.IsSet(cpu) {

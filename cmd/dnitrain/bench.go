@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/dnitrain/dnitrain/bench"
 	"github.com/dnitrain/dnitrain/engine"
@@ -26,6 +28,13 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if *out == "" {
 		*out = "bench-report-" + profile.Name
+	}
+	// The report folder is made and checked first: the suite takes minutes.
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	if err := checkWritable("out", filepath.Join(*out, "report.md")); err != nil {
+		return err
 	}
 	pair, err := loadData(*dataDir)
 	if err != nil {

@@ -91,6 +91,10 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--data", "/nonexistent-folder"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--cpuprofile", "/nonexistent-folder/cpu.prof"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--trace", "/nonexistent-folder/trace.out"}, exitError, "nonexistent-folder"},
+		{[]string{"train", "--metrics", "/nonexistent-folder/m.jsonl"}, exitError, "nonexistent-folder"},
+		{[]string{"train", "--checkpoint", "/nonexistent-folder/run.safetensors"}, exitError, "nonexistent-folder"},
+		{[]string{"train", "--checkpoint", os.TempDir()}, exitError, "is a folder"},
+		{[]string{"bench", "--out", "/dev/null/report"}, exitError, "/dev/null"},
 		{[]string{"eval"}, exitUsage, "--checkpoint is required"},
 		{[]string{"eval", "--checkpoint", "/nonexistent.safetensors"}, exitError, "nonexistent.safetensors"},
 	} {

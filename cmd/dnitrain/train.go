@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"runtime/trace"
 	"sync/atomic"
@@ -53,8 +54,11 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	// The profile and trace files are created before the data are loaded,
-	// to fail early.
+	// The profile, trace and metrics files are opened, and the checkpoint's
+	// folder checked, before the data are loaded, to fail early.
+	if err := checkWritable("checkpoint", *ckptPath); err != nil {
+		return err
+	}
 	profile, err := createIfNamed(*cpuProfile)
 	if err != nil {
 		return err
@@ -65,6 +69,13 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer traceFile.Close()
+	var metrics *os.File
+	if *metricsPath != "" {
+		if metrics, err = os.OpenFile(*metricsPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+			return err
+		}
+		defer metrics.Close()
+	}
 	pair, err := loadData(*dataDir)
 	if err != nil {
 		return err
@@ -76,13 +87,6 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	defer tr.Network().Close()
 	if tr.Done() {
 		return usageError{fmt.Sprintf("the run has already trained %d epochs; raise --epochs to continue", tr.Epoch())}
-	}
-	var metrics *os.File
-	if *metricsPath != "" {
-		if metrics, err = os.OpenFile(*metricsPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
-			return err
-		}
-		defer metrics.Close()
 	}
 	out := stdout
 	if *quiet {
@@ -260,6 +264,26 @@ func (r record) append(f *os.File) error {
 	}
 	_, err = f.Write(append(b, '\n'))
 	return err
+}
+
+// checkWritable reports, unless path is empty, why the file that flag
+// names could not be written at path: a folder there, or a folder around it
+// that is missing or refuses a new file (Trainer.Save, for one, writes a
+// temporary file beside path, then renames it). Runs check their outputs
+// with it before they spend time on training.
+func checkWritable(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("--%s %s is a folder", flag, path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".dnitrain-check-*")
+	if err != nil {
+		return fmt.Errorf("--%s %s: %w", flag, path, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // createIfNamed creates the file at path, or returns nil (whose Close does

@@ -73,10 +73,14 @@ func describeRun(w io.Writer, net *engine.Network, pair *data.Pair, tr *engine.T
 	if len(opt.DecaySteps) > 0 {
 		fmt.Fprintf(w, ", ×%g at steps %v", opt.DecayFactor, opt.DecaySteps)
 	}
-	epochs := "epochs"
-	if cfg.Epochs == 1 {
-		epochs = "epoch"
+	fmt.Fprintf(w, "; batch %d, %d steps per epoch, %s, seed %d; at step %d\n",
+		cfg.Batch, tr.StepsPerEpoch(), epochs(cfg.Epochs), cfg.Seed, tr.Step())
+}
+
+// epochs returns "1 epoch" or "n epochs".
+func epochs(n int) string {
+	if n == 1 {
+		return "1 epoch"
 	}
-	fmt.Fprintf(w, "; batch %d, %d steps per epoch, %d %s, seed %d; at step %d\n",
-		cfg.Batch, tr.StepsPerEpoch(), cfg.Epochs, epochs, cfg.Seed, tr.Step())
+	return fmt.Sprintf("%d epochs", n)
 }

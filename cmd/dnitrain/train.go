@@ -86,7 +86,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	defer tr.Network().Close()
 	if tr.Done() {
-		return usageError{fmt.Sprintf("the run has already trained %d epochs; raise --epochs to continue", tr.Epoch())}
+		return usageError{fmt.Sprintf("the run has already trained %s; raise --epochs to continue", epochs(tr.Epoch()))}
 	}
 	out := stdout
 	if *quiet {

@@ -16,8 +16,8 @@ import (
 )
 
 // Write saves the report into dir: report.md (the summary), report.json
-// (every figure), and the plots error_vs_time.png, error_vs_steps.png and
-// throughput.png.
+// (every figure), and the plots of the sections that ran:
+// error_vs_time.png and error_vs_steps.png (curves), throughput.png.
 func (r *Report) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -29,14 +29,18 @@ func (r *Report) Write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(raw, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := r.plotCurves(filepath.Join(dir, "error_vs_time.png"), "training time (s, log scale)", func(p Point) float64 { return p.Seconds }); err != nil {
-		return err
+	if len(r.Curves) > 0 {
+		if err := r.plotCurves(filepath.Join(dir, "error_vs_time.png"), "training time (s, log scale)", func(p Point) float64 { return p.Seconds }); err != nil {
+			return err
+		}
+		if err := r.plotCurves(filepath.Join(dir, "error_vs_steps.png"), "steps", func(p Point) float64 { return float64(p.Step) }); err != nil {
+			return err
+		}
 	}
-	if err := r.plotCurves(filepath.Join(dir, "error_vs_steps.png"), "steps", func(p Point) float64 { return float64(p.Step) }); err != nil {
-		return err
-	}
-	if err := r.plotThroughput(filepath.Join(dir, "throughput.png")); err != nil {
-		return err
+	if len(r.Throughput) > 0 {
+		if err := r.plotThroughput(filepath.Join(dir, "throughput.png")); err != nil {
+			return err
+		}
 	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown()), 0o644)
 }
@@ -46,7 +50,22 @@ func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# dnitrain benchmark report (%s profile)\n\n", r.Profile)
 	fmt.Fprintf(&b, "%s, %d CPUs, device %s, %s; the suite took %.0f s.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.CPUs, r.Device, r.Data, r.Seconds)
+	if r.Incomplete != "" {
+		fmt.Fprintf(&b, "**Incomplete:** the suite stopped early (%s). The sections below hold what it measured before that.\n\n", r.Incomplete)
+	}
 	r.writeCores(&b)
+	r.writeCurves(&b)
+	r.writeThroughput(&b)
+	r.writeAsync(&b)
+	r.writeTable(&b)
+	return b.String()
+}
+
+// writeCurves writes the section of the learning curves, if they ran.
+func (r *Report) writeCurves(b *strings.Builder) {
+	if len(r.Curves) == 0 {
+		return
+	}
 	b.WriteString("## Learning curves (3 layers)\n\n![test error against time](error_vs_time.png) ![test error against steps](error_vs_steps.png)\n\n")
 	b.WriteString("| run | epochs | steps | training s | test error | peak heap (MiB) |\n|---|---|---|---|---|---|\n")
 	for _, c := range r.Curves {
@@ -54,16 +73,20 @@ func (r *Report) Markdown() string {
 			continue
 		}
 		p := c.Points[len(c.Points)-1]
-		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %.2f%% | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, c.PeakHeapMiB)
+		fmt.Fprintf(b, "| %s | %d | %d | %.1f | %.2f%% | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, c.PeakHeapMiB)
 	}
-	fmt.Fprintf(&b, "\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state, evaluation buffers and garbage not yet collected), above what was live before it (the data set among it); sampled every %v.\n", heapSampleEvery)
-	b.WriteString("\n## Throughput (cDNI, 4 layers, one epoch)\n\n![throughput](throughput.png)\n\n")
-	rounds := 0
-	if len(r.Throughput) > 0 {
-		rounds = len(r.Throughput[0].Rounds)
+	fmt.Fprintf(b, "\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state, evaluation buffers and garbage not yet collected), above what was live before it (the data set among it); sampled every %v.\n\n", heapSampleEvery)
+}
+
+// writeThroughput writes the section of the throughput runs, if they ran.
+func (r *Report) writeThroughput(b *strings.Builder) {
+	if len(r.Throughput) == 0 {
+		return
 	}
+	b.WriteString("## Throughput (cDNI, 4 layers, one epoch)\n\n![throughput](throughput.png)\n\n")
+	rounds := len(r.Throughput[0].Rounds)
 	if rounds > 1 {
-		fmt.Fprintf(&b, "Each set-up trained one epoch in each of %d rounds, the set-ups taking turns; the table gives the median round and the range.\n\n", rounds)
+		fmt.Fprintf(b, "Each set-up trained one epoch in each of %d rounds, the set-ups taking turns; the table gives the median round and the range.\n\n", rounds)
 	}
 	b.WriteString("| execution | workers | threads per worker | samples/s (median) | range | test error after the epoch | workers busy |\n|---|---|---|---|---|---|---|\n")
 	for _, t := range r.Throughput {
@@ -83,27 +106,44 @@ func (r *Report) Markdown() string {
 			}
 			busy = strings.Join(parts, ", ")
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %s | %.2f%% | %s |\n", exec, workers, t.Threads, t.SamplesPerSec, spread, t.TestError, busy)
+		fmt.Fprintf(b, "| %s | %d | %d | %.0f | %s | %.2f%% | %s |\n", exec, workers, t.Threads, t.SamplesPerSec, spread, t.TestError, busy)
 	}
 	if rounds > 0 {
 		b.WriteString("\nWorkers busy: each async worker's share of the epoch spent other than waiting for a batch, a target or a buffer (and for a core after such a wait), bottom worker first (the median round's).\n")
 	}
+	b.WriteString("\n")
+}
+
+// writeAsync writes the async-against-sync check, if it ran, under the
+// throughput section.
+func (r *Report) writeAsync(b *strings.Builder) {
 	a := r.Async
-	fmt.Fprintf(&b, "\nAsync with 2 workers of 1 thread: **%.2f×** the throughput of sync with 1 thread, **%.2f×** sync with %d threads. "+
+	if a == nil {
+		return
+	}
+	fmt.Fprintf(b, "Async with 2 workers of 1 thread: **%.2f×** the throughput of sync with 1 thread, **%.2f×** sync with %d threads. "+
 		"Test error after one epoch: %.2f%% async, %.2f%% sync.\n",
 		a.SpeedupThreads1, a.SpeedupThreadsAll, r.CPUs, a.ErrorAsync, a.ErrorSync)
 	if a.SeparateJobs > 0 {
-		fmt.Fprintf(&b, "\nTwo separate networks trained at once, each in the synchronous loop on 1 thread, share nothing: together they give **%.2f×** the throughput of one alone, "+
+		fmt.Fprintf(b, "\nTwo separate networks trained at once, each in the synchronous loop on 1 thread, share nothing: together they give **%.2f×** the throughput of one alone, "+
 			"the most two workers could reach on these cores. Async with 2 workers reaches **%.2f** of theirs.\n", a.SeparateJobs, a.OfSeparateJobs)
 	}
 	if len(a.Budgets) > 0 {
 		b.WriteString("\nAfter equal wall-time budgets, async with 2 workers of 1 thread against sync with 1 thread, each budget a run of its own that stops when it is spent:\n\n")
 		b.WriteString("| training time | async test error | async steps | sync test error | sync steps |\n|---|---|---|---|---|\n")
 		for _, c := range a.Budgets {
-			fmt.Fprintf(&b, "| %g s | %.2f%% | %d | %.2f%% | %d |\n", c.Seconds, c.ErrorAsync, c.StepsAsync, c.ErrorSync, c.StepsSync)
+			fmt.Fprintf(b, "| %g s | %.2f%% | %d | %.2f%% | %d |\n", c.Seconds, c.ErrorAsync, c.StepsAsync, c.ErrorSync, c.StepsSync)
 		}
 	}
-	b.WriteString("\n## The paper's MNIST table, on this machine's schedule\n\n")
+	b.WriteString("\n")
+}
+
+// writeTable writes the paper-table reproduction, if it ran.
+func (r *Report) writeTable(b *strings.Builder) {
+	if len(r.Table) == 0 {
+		return
+	}
+	b.WriteString("## The paper's MNIST table, on this machine's schedule\n\n")
 	b.WriteString("Test error (%) of fully connected networks; the paper trained 500k steps, these runs far fewer.\n\n")
 	b.WriteString("| layers | bprop | dni | cdni | paper bprop | paper dni | paper cdni | epochs |\n|---|---|---|---|---|---|---|---|\n")
 	for layers := 3; layers <= 6; layers++ {
@@ -123,9 +163,8 @@ func (r *Report) Markdown() string {
 		if epochs == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %d |\n", layers, cells["bprop"], cells["dni"], cells["cdni"], paper["bprop"], paper["dni"], paper["cdni"], epochs)
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s | %d |\n", layers, cells["bprop"], cells["dni"], cells["cdni"], paper["bprop"], paper["dni"], paper["cdni"], epochs)
 	}
-	return b.String()
 }
 
 func (r *Report) plotCurves(path, xLabel string, x func(Point) float64) error {

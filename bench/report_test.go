@@ -23,7 +23,7 @@ func TestReportWrite(t *testing.T) {
 			{Name: "async, 2 workers", Exec: "async", Workers: 2, Threads: 1, SamplesPerSec: 1500, TestError: 9.5, Rounds: []float64{1200, 1500, 1600.4}, WorkerBusy: []float64{0.954, 0.9}},
 			{Name: "sync, 2 separate jobs of 1 thread", Exec: "sync", Workers: 1, Threads: 1, Jobs: 2, SamplesPerSec: 1700, TestError: 9, Rounds: []float64{1700, 1650, 1750}},
 		},
-		Async: AsyncCheck{SpeedupThreads1: 1.5, SpeedupThreadsAll: 1.2, OfSeparateJobs: 0.88, SeparateJobs: 1.7,
+		Async: &AsyncCheck{SpeedupThreads1: 1.5, SpeedupThreadsAll: 1.2, OfSeparateJobs: 0.88, SeparateJobs: 1.7,
 			Budgets: []BudgetCheck{{Seconds: 1, ErrorAsync: 20.5, StepsAsync: 90, ErrorSync: 25, StepsSync: 50}, {Seconds: 3, ErrorAsync: 10, StepsAsync: 270, ErrorSync: 11.25, StepsSync: 150}}},
 		Table: []TableRow{{Layers: 3, Mode: "bprop", Epochs: 1, TestError: 4.5, Paper: 2}, {Layers: 3, Mode: "cdni", Epochs: 1, TestError: 5.25}},
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +43,41 @@ type Options struct {
 	Data    *data.Pair
 	Device  string    // where every network trains: "cpu" (or empty) or "cuda:N"
 	Log     io.Writer // progress lines; nil for none
+	// Sections are the parts of the suite to run, from Sections (nil: all
+	// of them); ParseSections makes the list from a command line.
+	Sections []string
+}
+
+// Sections are the parts of the suite, in the order they run: the
+// learning curves, the throughput runs, the async-against-sync check
+// (which reads the throughput runs) and the paper's table.
+var Sections = []string{"curves", "throughput", "async", "table"}
+
+// ParseSections returns the sections that a comma-separated list names, in
+// the order of Sections, with the throughput runs added where the async
+// check needs them; "" or "all" gives them all.
+func ParseSections(list string) ([]string, error) {
+	if list == "" || list == "all" {
+		return Sections, nil
+	}
+	want := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(Sections, name) {
+			return nil, fmt.Errorf("unknown section %q (want %s, or all)", name, strings.Join(Sections, ", "))
+		}
+		want[name] = true
+	}
+	if want["async"] {
+		want["throughput"] = true
+	}
+	var out []string
+	for _, name := range Sections {
+		if want[name] {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 // Report is everything the suite measured.
@@ -52,10 +89,15 @@ type Report struct {
 	Data    string    `json:"data"`
 	// Cores is each CPU's speed alone, at the start and the end (Linux
 	// only; empty elsewhere or when it could not be measured).
-	Cores      []CoreSpeed  `json:"cores,omitempty"`
+	Cores    []CoreSpeed `json:"cores,omitempty"`
+	Sections []string    `json:"sections"` // those that ran, or began to
+	// Incomplete says why the suite stopped before the end of its
+	// sections, and is empty when it did not: the report then holds what
+	// was measured before that.
+	Incomplete string       `json:"incomplete,omitempty"`
 	Curves     []Curve      `json:"curves"`
 	Throughput []Throughput `json:"throughput"`
-	Async      AsyncCheck   `json:"async"`
+	Async      *AsyncCheck  `json:"async,omitempty"`
 	Table      []TableRow   `json:"table"`
 	Seconds    float64      `json:"seconds"`
 	log        io.Writer
@@ -141,7 +183,9 @@ type TableRow struct {
 	Paper     float64 `json:"paper_test_error"` // 0 when the paper gives none
 }
 
-// Run runs the suite.
+// Run runs the suite's sections (o.Sections, or all of them). When one
+// fails or ctx is cancelled, it returns the error with the report of what
+// was measured before, its Incomplete saying where it stopped.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	p := o.Profile
 	pair := &data.Pair{Train: o.Data.Train.Head(orAll(p.TrainN, o.Data.Train.N)), Test: o.Data.Test.Head(orAll(p.TestN, o.Data.Test.N)), Source: o.Data.Source}
@@ -151,10 +195,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r := &Report{Profile: p.Name, Started: time.Now(), CPUs: runtime.GOMAXPROCS(0), Device: device, log: o.Log, pair: pair, profile: p,
 		Data: fmt.Sprintf("%s: %d training, %d test samples", pair.Source, pair.Train.N, pair.Test.N)}
+	sections := o.Sections
+	if len(sections) == 0 {
+		sections = Sections
+	}
+	steps := map[string]func(context.Context) error{"curves": r.curves, "throughput": r.throughput, "async": r.asyncCheck, "table": r.table}
 	r.probeCores(false)
-	steps := []func(context.Context) error{r.curves, r.throughput, r.asyncCheck, r.table}
-	for _, step := range steps {
+	for _, name := range sections {
+		step, ok := steps[name]
+		if !ok {
+			return r, fmt.Errorf("unknown section %q", name)
+		}
+		r.Sections = append(r.Sections, name)
 		if err := step(ctx); err != nil {
+			r.Incomplete = fmt.Sprintf("%s: %v", name, err)
+			r.Seconds = time.Since(r.Started).Seconds()
 			return r, err
 		}
 	}
@@ -366,7 +421,8 @@ func (r *Report) asyncCheck(ctx context.Context) error {
 	}
 	async, sync1 := find(engine.ExecAsync, 2, 1, 0), find(engine.ExecSync, 1, 1, 0)
 	syncAll := find(engine.ExecSync, 1, runtime.GOMAXPROCS(0), 0)
-	a := &r.Async
+	a := &AsyncCheck{}
+	r.Async = a
 	a.SpeedupThreads1 = async.SamplesPerSec / sync1.SamplesPerSec
 	a.SpeedupThreadsAll = async.SamplesPerSec / syncAll.SamplesPerSec
 	if jobs := find(engine.ExecSync, 1, 1, 2); jobs.SamplesPerSec > 0 {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/dnitrain/dnitrain/bench"
 	"github.com/dnitrain/dnitrain/engine"
@@ -16,8 +17,13 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "report folder (default bench-report-full or bench-report-quick)")
 	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
 	device := fs.String("device", "cpu", "where the networks train: cpu, or cuda:N (a build with -tags gpu)")
+	sectionList := fs.String("sections", "all", "comma-separated parts of the suite to run: "+strings.Join(bench.Sections, ", ")+" (async reads the throughput runs, which it adds)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	sections, err := bench.ParseSections(*sectionList)
+	if err != nil {
+		return usageError{"--sections: " + err.Error()}
 	}
 	profile := bench.Full
 	if *quick {
@@ -42,9 +48,15 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, sig := interruptible()
 	defer sig.stop()
-	report, err := bench.Run(ctx, bench.Options{Profile: profile, Data: pair, Device: *device, Log: stdout})
+	report, err := bench.Run(ctx, bench.Options{Profile: profile, Data: pair, Device: *device, Log: stdout, Sections: sections})
 	if err != nil {
-		return err
+		// What was measured before the suite stopped is written all the same.
+		if werr := report.Write(*out); werr != nil {
+			err = fmt.Errorf("%w; the report of what was measured could not be written: %v", err, werr)
+		} else {
+			err = fmt.Errorf("%w; what was measured before is in %s", err, *out)
+		}
+		return sig.stopped(err)
 	}
 	if err := report.Write(*out); err != nil {
 		return err

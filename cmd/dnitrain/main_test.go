@@ -95,6 +95,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--checkpoint", "/nonexistent-folder/run.safetensors"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--checkpoint", os.TempDir()}, exitError, "is a folder"},
 		{[]string{"bench", "--out", "/dev/null/report"}, exitError, "/dev/null"},
+		{[]string{"bench", "--sections", "curves,bogus"}, exitUsage, "--sections"},
 		{[]string{"eval"}, exitUsage, "--checkpoint is required"},
 		{[]string{"eval", "--checkpoint", "/nonexistent.safetensors"}, exitError, "nonexistent.safetensors"},
 	} {
@@ -105,6 +106,25 @@ func TestBadCommandLines(t *testing.T) {
 		if tc.code == exitError && strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
 			t.Errorf("%q: error is not one line: %q", tc.args, stderr)
 		}
+	}
+}
+
+// bench --sections runs those parts of the suite alone and writes their
+// report.
+func TestBenchSections(t *testing.T) {
+	dir := t.TempDir()
+	writeIDX(t, dir, 96, 40)
+	out := filepath.Join(dir, "report")
+	code, stdout, stderr := runCLI("bench", "--quick", "--data", dir, "--sections", "table", "--out", out)
+	if code != 0 {
+		t.Fatalf("bench: exit %d: %s", code, stderr)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil || !strings.Contains(string(md), "## The paper's MNIST table") || strings.Contains(string(md), "## Learning curves") {
+		t.Errorf("report.md (%v):\n%s", err, md)
+	}
+	if !strings.Contains(stdout, "report written to "+out) {
+		t.Errorf("bench output:\n%s", stdout)
 	}
 }
 

@@ -200,14 +200,32 @@ func interruptible() (context.Context, *signals) {
 	return ctx, s
 }
 
+// received returns the exit status and the name of the signal received.
+func (s *signals) received() (code int, name string) {
+	switch sg, _ := s.got.Load().(os.Signal); sg {
+	case nil:
+		return 0, ""
+	case syscall.SIGTERM:
+		return exitTerminated, "SIGTERM"
+	}
+	return exitInterrupted, "SIGINT"
+}
+
+// stopped returns err, with the conventional exit status and the signal's
+// name when a signal stopped the command.
+func (s *signals) stopped(err error) error {
+	code, name := s.received()
+	if code == 0 {
+		return err
+	}
+	return exitCode{code, fmt.Errorf("stopped by %s: %w", name, err)}
+}
+
 // interrupted ends a run stopped by a signal after its current step: it
 // writes the checkpoint, if one was asked for, and returns the conventional
 // exit status.
 func (s *signals) interrupted(tr *engine.Trainer, ckptPath string, out io.Writer) error {
-	code, name := exitInterrupted, "SIGINT"
-	if sg, _ := s.got.Load().(os.Signal); sg == syscall.SIGTERM {
-		code, name = exitTerminated, "SIGTERM"
-	}
+	code, name := s.received()
 	msg := fmt.Sprintf("stopped by %s after step %d", name, tr.Step())
 	if ckptPath != "" {
 		if err := tr.Save(ckptPath); err != nil {

@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dnitrain/dnitrain/data"
+)
+
+func TestParseSections(t *testing.T) {
+	for _, tc := range []struct {
+		list string
+		want []string
+	}{
+		{"", Sections},
+		{"all", Sections},
+		{"table", []string{"table"}},
+		{"async", []string{"throughput", "async"}},
+		{"table, curves", []string{"curves", "table"}},
+		{"async,curves,throughput", []string{"curves", "throughput", "async"}},
+	} {
+		got, err := ParseSections(tc.list)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("ParseSections(%q) = %v, %v; want %v", tc.list, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"curve", "table,", "all,table"} {
+		if _, err := ParseSections(bad); err == nil {
+			t.Errorf("ParseSections(%q) accepted", bad)
+		}
+	}
+}
+
+// tinyPair is a data pair of random 4×4 images, small enough for the
+// suite's runs to take a step or two each.
+func tinyPair() *data.Pair {
+	rng := rand.New(rand.NewPCG(1, 2))
+	set := func(name string, n int) *data.Set {
+		s := &data.Set{Name: name, N: n, Rows: 4, Cols: 4, Classes: 10, Pixels: make([]uint8, n*16), Labels: make([]uint8, n)}
+		for i := range s.Pixels {
+			s.Pixels[i] = uint8(rng.IntN(256))
+		}
+		for i := range s.Labels {
+			s.Labels[i] = uint8(rng.IntN(10))
+		}
+		return s
+	}
+	return &data.Pair{Train: set("train", 64), Test: set("test", 32), Source: "random 4×4 images"}
+}
+
+// Run runs the sections asked for, and no others.
+func TestRunSections(t *testing.T) {
+	r, err := Run(context.Background(), Options{Profile: Profile{Name: "test", TableEpoch: 1, Rounds: 1}, Data: tinyPair(), Sections: []string{"table"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Sections, []string{"table"}) || len(r.Table) != 12 || len(r.Curves) > 0 || len(r.Throughput) > 0 || r.Async != nil || r.Incomplete != "" {
+		t.Errorf("sections %v, %d table rows, %d curves, %d throughput set-ups, async %v, incomplete %q",
+			r.Sections, len(r.Table), len(r.Curves), len(r.Throughput), r.Async, r.Incomplete)
+	}
+}
+
+// A suite stopped early returns the error and what it measured, and its
+// report says where it stopped and shows only what ran.
+func TestRunStoppedEarly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := Run(ctx, Options{Profile: Profile{Name: "test", Epochs: 1, TableEpoch: 1, Rounds: 1}, Data: tinyPair()})
+	if !errors.Is(err, context.Canceled) || r == nil {
+		t.Fatalf("Run with a cancelled context: %v, report %v", err, r)
+	}
+	if !strings.HasPrefix(r.Incomplete, "curves: ") || !slices.Equal(r.Sections, []string{"curves"}) {
+		t.Errorf("incomplete %q after sections %v", r.Incomplete, r.Sections)
+	}
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	if !strings.Contains(string(md), "**Incomplete:** the suite stopped early (curves: ") || strings.Contains(string(md), "## Throughput") || strings.Contains(string(md), "Async with") {
+		t.Errorf("report.md of the stopped suite:\n%s", md)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "throughput.png")); err == nil {
+		t.Error("throughput.png written without throughput runs")
+	}
+}

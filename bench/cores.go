@@ -10,8 +10,8 @@ import (
 )
 
 // CoreSpeed is how fast one CPU multiplies matrices alone: the rate of
-// one-thread kernels.Gemm products of coreProbeSize³ on a goroutine
-// confined to that CPU, at the suite's start and at its end. On a shared
+// one-thread kernels.Gemm products of 256×256×256 on a goroutine confined
+// to that CPU, at the suite's start and at its end. On a shared
 // or virtual machine the CPUs need not be equal, and a phase of a step
 // split evenly over two threads lasts as long as the slower CPU needs.
 type CoreSpeed struct {
@@ -54,10 +54,13 @@ func sgemmRate(d time.Duration) float64 {
 }
 
 // probeCores measures every CPU the process may run on, one after the
-// other, into cores: a new entry per CPU when end is false, the entries'
-// EndGFLOPS when it is true. It measures nothing where a goroutine cannot
-// be confined to a CPU (cpuRates).
+// other, into r.Cores: a new entry per CPU when end is false, the entries'
+// EndGFLOPS when it is true (if the start measured them). It measures
+// nothing where a goroutine cannot be confined to a CPU (cpuRates).
 func (r *Report) probeCores(end bool) {
+	if end && len(r.Cores) == 0 {
+		return // not measured at the start either
+	}
 	rates, err := cpuRates(func(cpus int) func() float64 {
 		d := coreProbeFor(cpus)
 		return func() float64 { return sgemmRate(d) }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"runtime"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +46,31 @@ func TestCPURatesConfineTheProbe(t *testing.T) {
 	if err := unix.SchedGetaffinity(0, &after); err != nil || after != before {
 		t.Errorf("the caller's mask changed: %v, then %v (%v)", before, after, err)
 	}
+	// No thread confined by the probes went back to the runtime: goroutines
+	// locked to threads, old or new, all find the process's mask.
+	n := 4 * runtime.GOMAXPROCS(0)
+	masks := make(chan unix.CPUSet, n)
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var set unix.CPUSet
+			unix.SchedGetaffinity(0, &set)
+			masks <- set
+			<-release // hold the thread, so that each goroutine has its own
+		}()
+	}
+	for range n {
+		if set := <-masks; set != before {
+			t.Errorf("a thread of the runtime is confined to %v, the process's mask is %v", set, before)
+		}
+	}
+	close(release)
+	wg.Wait()
 }
 
 func TestSgemmRate(t *testing.T) {

@@ -2,8 +2,11 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/color"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,7 +20,8 @@ import (
 
 // Write saves the report into dir: report.md (the summary), report.json
 // (every figure), and the plots of the sections that ran:
-// error_vs_time.png and error_vs_steps.png (curves), throughput.png.
+// error_vs_time.png and error_vs_steps.png (curves), throughput.png; it
+// removes those of sections that did not.
 func (r *Report) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -29,16 +33,30 @@ func (r *Report) Write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(raw, '\n'), 0o644); err != nil {
 		return err
 	}
-	if len(r.Curves) > 0 {
-		if err := r.plotCurves(filepath.Join(dir, "error_vs_time.png"), "training time (s, log scale)", func(p Point) float64 { return p.Seconds }); err != nil {
-			return err
-		}
-		if err := r.plotCurves(filepath.Join(dir, "error_vs_steps.png"), "steps", func(p Point) float64 { return float64(p.Step) }); err != nil {
-			return err
-		}
+	// A plot of a section that did not run is removed, so that an earlier
+	// report's does not stand beside this one.
+	plots := []struct {
+		name string
+		ran  bool
+		plot func(path string) error
+	}{
+		{"error_vs_time.png", len(r.Curves) > 0, func(path string) error {
+			return r.plotCurves(path, "training time (s)", true, func(p Point) float64 { return p.Seconds })
+		}},
+		{"error_vs_steps.png", len(r.Curves) > 0, func(path string) error {
+			return r.plotCurves(path, "steps", false, func(p Point) float64 { return float64(p.Step) })
+		}},
+		{"throughput.png", len(r.Throughput) > 0, r.plotThroughput},
 	}
-	if len(r.Throughput) > 0 {
-		if err := r.plotThroughput(filepath.Join(dir, "throughput.png")); err != nil {
+	for _, p := range plots {
+		path := filepath.Join(dir, p.name)
+		if !p.ran {
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			continue
+		}
+		if err := p.plot(path); err != nil {
 			return err
 		}
 	}
@@ -167,15 +185,19 @@ func (r *Report) writeTable(b *strings.Builder) {
 	}
 }
 
-func (r *Report) plotCurves(path, xLabel string, x func(Point) float64) error {
+// plotCurves plots the curves' test errors against x, on a log scale when
+// logX asks for one and the points span a range of positive values (a
+// single point, or a zero, would leave the scale without a range).
+func (r *Report) plotCurves(path, xLabel string, logX bool, x func(Point) float64) error {
 	p := plot.New()
 	p.Title.Text = "MNIST, 3 layers"
-	p.X.Label.Text = xLabel
 	p.Y.Label.Text = "test error (%)"
+	lo, hi := math.Inf(1), math.Inf(-1)
 	for i, c := range r.Curves {
 		xys := make(plotter.XYs, len(c.Points))
 		for j, pt := range c.Points {
 			xys[j] = plotter.XY{X: x(pt), Y: pt.TestError}
+			lo, hi = min(lo, xys[j].X), max(hi, xys[j].X)
 		}
 		line, points, err := plotter.NewLinePoints(xys)
 		if err != nil {
@@ -187,9 +209,15 @@ func (r *Report) plotCurves(path, xLabel string, x func(Point) float64) error {
 		p.Legend.Add(c.Name, line, points)
 	}
 	p.Legend.Top = true
-	if strings.Contains(xLabel, "log") { // dni takes ten times longer than the others
+	if logX && lo > 0 && hi > lo { // dni takes ten times longer than the others
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		if unit, ok := strings.CutSuffix(xLabel, ")"); ok {
+			xLabel = unit + ", log scale)"
+		} else {
+			xLabel += " (log scale)"
+		}
 	}
+	p.X.Label.Text = xLabel
 	return p.Save(6*vg.Inch, 4*vg.Inch, path)
 }
 

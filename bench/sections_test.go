@@ -54,15 +54,59 @@ func tinyPair() *data.Pair {
 	return &data.Pair{Train: set("train", 64), Test: set("test", 32), Source: "random 4×4 images"}
 }
 
-// Run runs the sections asked for, and no others.
+// Run runs the sections asked for, and no others, but for the throughput
+// runs that the async check reads; it refuses a section it does not know.
 func TestRunSections(t *testing.T) {
-	r, err := Run(context.Background(), Options{Profile: Profile{Name: "test", TableEpoch: 1, Rounds: 1}, Data: tinyPair(), Sections: []string{"table"}})
+	profile := Profile{Name: "test", TableEpoch: 1, Rounds: 1}
+	r, err := Run(context.Background(), Options{Profile: profile, Data: tinyPair(), Sections: []string{"table"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(r.Sections, []string{"table"}) || len(r.Table) != 12 || len(r.Curves) > 0 || len(r.Throughput) > 0 || r.Async != nil || r.Incomplete != "" {
 		t.Errorf("sections %v, %d table rows, %d curves, %d throughput set-ups, async %v, incomplete %q",
 			r.Sections, len(r.Table), len(r.Curves), len(r.Throughput), r.Async, r.Incomplete)
+	}
+	r, err = Run(context.Background(), Options{Profile: profile, Data: tinyPair(), Sections: []string{"async"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Sections, []string{"throughput", "async"}) || len(r.Throughput) == 0 || r.Async == nil || !(r.Async.SpeedupThreads1 > 0) {
+		t.Errorf("async alone: sections %v, %d throughput set-ups, async %+v", r.Sections, len(r.Throughput), r.Async)
+	}
+	if _, err := Run(context.Background(), Options{Profile: profile, Data: tinyPair(), Sections: []string{"tables"}}); err == nil {
+		t.Error("Run took an unknown section")
+	}
+}
+
+// cancelOn is a log that cancels a context once a line contains text.
+type cancelOn struct {
+	text   string
+	cancel context.CancelFunc
+}
+
+func (c cancelOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.text) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// Throughput runs stopped in their second round keep the first, whole.
+func TestThroughputStoppedKeepsWholeRounds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := Run(ctx, Options{Profile: Profile{Name: "test", Rounds: 3}, Data: tinyPair(), Sections: []string{"throughput"},
+		Log: cancelOn{"round 2", cancel}})
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(r.Incomplete, "throughput: ") {
+		t.Fatalf("Run: %v, incomplete %q", err, r.Incomplete)
+	}
+	if len(r.Throughput) == 0 {
+		t.Fatal("no throughput set-up kept")
+	}
+	for _, s := range r.Throughput {
+		if len(s.Rounds) != 1 || s.SamplesPerSec != s.Rounds[0] {
+			t.Errorf("%s: rounds %v, median %v", s.Name, s.Rounds, s.SamplesPerSec)
+		}
 	}
 }
 
@@ -88,5 +132,26 @@ func TestRunStoppedEarly(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "throughput.png")); err == nil {
 		t.Error("throughput.png written without throughput runs")
+	}
+}
+
+// A report written where another stands removes the other's plots of
+// sections it does not have. (The earlier report's curve has one point: its
+// time plot cannot take a log scale, and must not panic.)
+func TestWriteRemovesStalePlots(t *testing.T) {
+	dir := t.TempDir()
+	full := &Report{Curves: []Curve{{Name: "bprop", Points: []Point{{1, 10, 1, 9}}}},
+		Throughput: []Throughput{{Name: "async, 1 worker", Exec: "async", Workers: 1, Threads: 1, SamplesPerSec: 10, Rounds: []float64{10}}}}
+	if err := full.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	tableOnly := &Report{Table: []TableRow{{Layers: 3, Mode: "bprop", Epochs: 1, TestError: 5}}}
+	if err := tableOnly.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"error_vs_time.png", "error_vs_steps.png", "throughput.png"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s of the earlier report is still there", name)
+		}
 	}
 }

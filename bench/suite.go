@@ -44,7 +44,7 @@ type Options struct {
 	Device  string    // where every network trains: "cpu" (or empty) or "cuda:N"
 	Log     io.Writer // progress lines; nil for none
 	// Sections are the parts of the suite to run, from Sections (nil: all
-	// of them); ParseSections makes the list from a command line.
+	// of them), in any order: Run takes them as ParseSections does.
 	Sections []string
 }
 
@@ -53,12 +53,12 @@ type Options struct {
 // (which reads the throughput runs) and the paper's table.
 var Sections = []string{"curves", "throughput", "async", "table"}
 
-// ParseSections returns the sections that a comma-separated list names, in
-// the order of Sections, with the throughput runs added where the async
-// check needs them; "" or "all" gives them all.
+// ParseSections returns the sections that a comma-separated list names,
+// each once, in the order of Sections, with the throughput runs added where
+// the async check needs them; "" or "all" gives them all.
 func ParseSections(list string) ([]string, error) {
 	if list == "" || list == "all" {
-		return Sections, nil
+		return slices.Clone(Sections), nil
 	}
 	want := map[string]bool{}
 	for _, name := range strings.Split(list, ",") {
@@ -195,17 +195,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r := &Report{Profile: p.Name, Started: time.Now(), CPUs: runtime.GOMAXPROCS(0), Device: device, log: o.Log, pair: pair, profile: p,
 		Data: fmt.Sprintf("%s: %d training, %d test samples", pair.Source, pair.Train.N, pair.Test.N)}
-	sections := o.Sections
-	if len(sections) == 0 {
-		sections = Sections
+	sections, err := ParseSections(strings.Join(o.Sections, ","))
+	if err != nil {
+		return r, err
 	}
 	steps := map[string]func(context.Context) error{"curves": r.curves, "throughput": r.throughput, "async": r.asyncCheck, "table": r.table}
 	r.probeCores(false)
 	for _, name := range sections {
-		step, ok := steps[name]
-		if !ok {
-			return r, fmt.Errorf("unknown section %q", name)
-		}
+		step := steps[name]
 		r.Sections = append(r.Sections, name)
 		if err := step(ctx); err != nil {
 			r.Incomplete = fmt.Sprintf("%s: %v", name, err)
@@ -333,6 +330,20 @@ func (r *Report) throughput(ctx context.Context) error {
 	}
 	errs := make([][]float64, len(setups))   // test errors, by set-up and round
 	busy := make([][][]float64, len(setups)) // workers busy, by set-up and round
+	// The set-ups' medians go into the report when the rounds end, and when
+	// they stop early, over the rounds that every set-up completed.
+	defer func() {
+		done := len(setups[len(setups)-1].Rounds)
+		if done == 0 {
+			return
+		}
+		for k, s := range setups {
+			s.Rounds = s.Rounds[:done]
+			i := medianIndex(s.Rounds)
+			s.SamplesPerSec, s.TestError, s.WorkerBusy = s.Rounds[i], errs[k][i], busy[k][i]
+			r.Throughput = append(r.Throughput, s)
+		}
+	}()
 	for round := 1; round <= max(1, r.profile.Rounds); round++ {
 		for k := range setups {
 			s := &setups[k]
@@ -350,11 +361,6 @@ func (r *Report) throughput(ctx context.Context) error {
 			busy[k] = append(busy[k], stats.WorkerBusy)
 			r.logf("throughput %-20s round %d  %8.0f samples/s  test error %.2f%%", s.Name, round, stats.SamplesPerSec(), ev.Error)
 		}
-	}
-	for k, s := range setups {
-		i := medianIndex(s.Rounds)
-		s.SamplesPerSec, s.TestError, s.WorkerBusy = s.Rounds[i], errs[k][i], busy[k][i]
-		r.Throughput = append(r.Throughput, s)
 	}
 	return nil
 }
@@ -421,6 +427,9 @@ func (r *Report) asyncCheck(ctx context.Context) error {
 	}
 	async, sync1 := find(engine.ExecAsync, 2, 1, 0), find(engine.ExecSync, 1, 1, 0)
 	syncAll := find(engine.ExecSync, 1, runtime.GOMAXPROCS(0), 0)
+	if async.SamplesPerSec == 0 || sync1.SamplesPerSec == 0 || syncAll.SamplesPerSec == 0 {
+		return errors.New("the throughput runs it compares are missing")
+	}
 	a := &AsyncCheck{}
 	r.Async = a
 	a.SpeedupThreads1 = async.SamplesPerSec / sync1.SamplesPerSec

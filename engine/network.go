@@ -200,7 +200,7 @@ func (n *Network) Execution() string {
 			noun = "worker"
 		}
 		fmt.Fprintf(&b, "async, %d %s (layers", workers, noun)
-		groups := n.partition(n.cfg.workers())
+		groups := n.partition(workers)
 		for k, g := range groups {
 			if k > 0 {
 				b.WriteString(";")

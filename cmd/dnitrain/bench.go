@@ -37,7 +37,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	// The report folder is made and checked first: the suite takes minutes.
 	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
+		return fmt.Errorf("--out %s: %w", *out, err)
 	}
 	if err := checkWritable("out", filepath.Join(*out, "report.md")); err != nil {
 		return err

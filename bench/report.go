@@ -142,9 +142,24 @@ func (r *Report) writeAsync(b *strings.Builder) {
 	fmt.Fprintf(b, "Async with 2 workers of 1 thread: **%.2f×** the throughput of sync with 1 thread, **%.2f×** sync with %d threads. "+
 		"Test error after one epoch: %.2f%% async, %.2f%% sync.\n",
 		a.SpeedupThreads1, a.SpeedupThreadsAll, r.CPUs, a.ErrorAsync, a.ErrorSync)
+	if len(a.RoundsThreads1) > 1 {
+		fmt.Fprintf(b, "\nRound by round (each round's set-ups ran one after the other), async with 2 workers over sync with 1 thread: %s; over sync with %d threads: %s.\n",
+			spread(a.RoundsThreads1), r.CPUs, spread(a.RoundsThreadsAll))
+	}
+	if len(a.Scaling) > 1 {
+		parts := make([]string, len(a.Scaling)-1)
+		for i, s := range a.Scaling[1:] {
+			parts[i] = fmt.Sprintf("**%.2f×** with %d", s, i+2)
+		}
+		fmt.Fprintf(b, "\nAsync workers over one worker (1 thread each): %s.\n", strings.Join(parts, ", "))
+	}
 	if a.SeparateJobs > 0 {
 		fmt.Fprintf(b, "\nTwo separate networks trained at once, each in the synchronous loop on 1 thread, share nothing: together they give **%.2f×** the throughput of one alone, "+
-			"the most two workers could reach on these cores. Async with 2 workers reaches **%.2f** of theirs.\n", a.SeparateJobs, a.OfSeparateJobs)
+			"the most two workers could reach on these cores. Async with 2 workers reaches **%.2f** of theirs", a.SeparateJobs, a.OfSeparateJobs)
+		if len(a.RoundsSeparateJob) > 1 {
+			fmt.Fprintf(b, " (round by round %s)", spread(a.RoundsSeparateJob))
+		}
+		b.WriteString(".\n")
 	}
 	if len(a.Budgets) > 0 {
 		b.WriteString("\nAfter equal wall-time budgets, async with 2 workers of 1 thread against sync with 1 thread, each budget a run of its own that stops when it is spent:\n\n")
@@ -154,6 +169,12 @@ func (r *Report) writeAsync(b *strings.Builder) {
 		}
 	}
 	b.WriteString("\n")
+}
+
+// spread describes ratios by their median and range.
+func spread(ratios []float64) string {
+	sorted := slices.Sorted(slices.Values(ratios))
+	return fmt.Sprintf("median %.2f, %.2f–%.2f", sorted[(len(sorted)-1)/2], sorted[0], sorted[len(sorted)-1])
 }
 
 // writeTable writes the paper-table reproduction, if it ran.

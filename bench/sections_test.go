@@ -71,7 +71,13 @@ func TestRunSections(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(r.Sections, []string{"throughput", "async"}) || len(r.Throughput) == 0 || r.Async == nil || !(r.Async.SpeedupThreads1 > 0) {
-		t.Errorf("async alone: sections %v, %d throughput set-ups, async %+v", r.Sections, len(r.Throughput), r.Async)
+		t.Fatalf("async alone: sections %v, %d throughput set-ups, async %+v", r.Sections, len(r.Throughput), r.Async)
+	}
+	// One round: the round's ratio is the ratio of the medians; the scaling
+	// curve starts at one worker over itself.
+	a := r.Async
+	if len(a.RoundsThreads1) != 1 || a.RoundsThreads1[0] != a.SpeedupThreads1 || len(a.Scaling) < 2 || a.Scaling[0] != 1 {
+		t.Errorf("rounds %v against %v; scaling %v", a.RoundsThreads1, a.SpeedupThreads1, a.Scaling)
 	}
 	if _, err := Run(context.Background(), Options{Profile: profile, Data: tinyPair(), Sections: []string{"tables"}}); err == nil {
 		t.Error("Run took an unknown section")

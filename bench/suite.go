@@ -156,11 +156,20 @@ type AsyncCheck struct {
 	// one-thread jobs at once (Throughput.Jobs), and SeparateJobs theirs
 	// over one alone: how much of what the cores give two workers async
 	// reaches, and what they give. 0 with one CPU.
-	OfSeparateJobs float64       `json:"async_over_separate_jobs,omitempty"`
-	SeparateJobs   float64       `json:"separate_jobs_over_sync_threads1,omitempty"`
-	ErrorAsync     float64       `json:"error_async_one_epoch"`
-	ErrorSync      float64       `json:"error_sync_one_epoch"`
-	Budgets        []BudgetCheck `json:"budgets"`
+	OfSeparateJobs float64 `json:"async_over_separate_jobs,omitempty"`
+	SeparateJobs   float64 `json:"separate_jobs_over_sync_threads1,omitempty"`
+	// The same ratios round by round (each round's set-ups ran one after
+	// the other): their spread is how much the run's noise moves them.
+	RoundsThreads1    []float64 `json:"rounds_speedup_vs_sync_threads1,omitempty"`
+	RoundsThreadsAll  []float64 `json:"rounds_speedup_vs_sync_threads_all,omitempty"`
+	RoundsSeparateJob []float64 `json:"rounds_async_over_separate_jobs,omitempty"`
+	// Scaling is the throughput of async with 1, 2, … workers (1 thread
+	// each) over that with one: the curve that the workers' scaling
+	// target reads.
+	Scaling    []float64     `json:"scaling_over_one_worker,omitempty"`
+	ErrorAsync float64       `json:"error_async_one_epoch"`
+	ErrorSync  float64       `json:"error_sync_one_epoch"`
+	Budgets    []BudgetCheck `json:"budgets"`
 }
 
 // BudgetCheck is the test error of async (2 workers × 1 thread) and of sync
@@ -367,6 +376,15 @@ func (r *Report) throughput(ctx context.Context) error {
 
 // medianIndex returns the index of the median of xs (of the lower middle
 // one when len(xs) is even).
+// roundRatios returns a's throughput over b's in each round both ran.
+func roundRatios(a, b Throughput) []float64 {
+	ratios := make([]float64, min(len(a.Rounds), len(b.Rounds)))
+	for i := range ratios {
+		ratios[i] = a.Rounds[i] / b.Rounds[i]
+	}
+	return ratios
+}
+
 func medianIndex(xs []float64) int {
 	order := make([]int, len(xs))
 	for i := range order {
@@ -434,9 +452,19 @@ func (r *Report) asyncCheck(ctx context.Context) error {
 	r.Async = a
 	a.SpeedupThreads1 = async.SamplesPerSec / sync1.SamplesPerSec
 	a.SpeedupThreadsAll = async.SamplesPerSec / syncAll.SamplesPerSec
+	a.RoundsThreads1, a.RoundsThreadsAll = roundRatios(async, sync1), roundRatios(async, syncAll)
 	if jobs := find(engine.ExecSync, 1, 1, 2); jobs.SamplesPerSec > 0 {
 		a.OfSeparateJobs = async.SamplesPerSec / jobs.SamplesPerSec
 		a.SeparateJobs = jobs.SamplesPerSec / sync1.SamplesPerSec
+		a.RoundsSeparateJob = roundRatios(async, jobs)
+	}
+	one := find(engine.ExecAsync, 1, 1, 0)
+	for w := 1; one.SamplesPerSec > 0; w++ {
+		t := find(engine.ExecAsync, w, 1, 0)
+		if t.SamplesPerSec == 0 {
+			break
+		}
+		a.Scaling = append(a.Scaling, t.SamplesPerSec/one.SamplesPerSec)
 	}
 	a.ErrorAsync, a.ErrorSync = async.TestError, sync1.TestError
 	r.logf("async: %.2f× sync (1 thread), %.2f× sync (%d threads), %.2f of 2 separate jobs (%.2f× sync, 1 thread)",

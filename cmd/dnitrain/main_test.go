@@ -96,6 +96,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--checkpoint", os.TempDir()}, exitError, "is a folder"},
 		{[]string{"bench", "--out", "/dev/null/report"}, exitError, "/dev/null"},
 		{[]string{"bench", "--sections", "curves,bogus"}, exitUsage, "--sections"},
+		{[]string{"bench", "--rounds", "-2"}, exitUsage, "--rounds"},
 		{[]string{"eval"}, exitUsage, "--checkpoint is required"},
 		{[]string{"eval", "--checkpoint", "/nonexistent.safetensors"}, exitError, "nonexistent.safetensors"},
 	} {
@@ -110,18 +111,30 @@ func TestBadCommandLines(t *testing.T) {
 }
 
 // bench --sections runs those parts of the suite alone and writes their
-// report.
+// report; --rounds sets the throughput runs' rounds.
 func TestBenchSections(t *testing.T) {
 	dir := t.TempDir()
 	writeIDX(t, dir, 96, 40)
 	out := filepath.Join(dir, "report")
-	code, stdout, stderr := runCLI("bench", "--quick", "--data", dir, "--sections", "table", "--out", out)
+	code, stdout, stderr := runCLI("bench", "--quick", "--data", dir, "--sections", "throughput,table", "--rounds", "2", "--out", out)
 	if code != 0 {
 		t.Fatalf("bench: exit %d: %s", code, stderr)
 	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil || !strings.Contains(string(md), "## The paper's MNIST table") || strings.Contains(string(md), "## Learning curves") {
 		t.Errorf("report.md (%v):\n%s", err, md)
+	}
+	var report struct {
+		Throughput []struct {
+			Rounds []float64 `json:"rounds_samples_per_sec"`
+		} `json:"throughput"`
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err == nil {
+		err = json.Unmarshal(raw, &report)
+	}
+	if err != nil || len(report.Throughput) == 0 || len(report.Throughput[0].Rounds) != 2 {
+		t.Errorf("report.json (%v): %+v", err, report.Throughput)
 	}
 	if !strings.Contains(stdout, "report written to "+out) {
 		t.Errorf("bench output:\n%s", stdout)

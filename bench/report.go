@@ -150,6 +150,9 @@ func (r *Report) writeAsync(b *strings.Builder) {
 		parts := make([]string, len(a.Scaling)-1)
 		for i, s := range a.Scaling[1:] {
 			parts[i] = fmt.Sprintf("**%.2f×** with %d", s, i+2)
+			if i == 0 && len(a.RoundsScaling2) > 1 {
+				parts[i] += fmt.Sprintf(" (round by round %s)", spread(a.RoundsScaling2))
+			}
 		}
 		fmt.Fprintf(b, "\nAsync workers over one worker (1 thread each): %s.\n", strings.Join(parts, ", "))
 	}

@@ -76,8 +76,9 @@ func TestRunSections(t *testing.T) {
 	// One round: the round's ratio is the ratio of the medians; the scaling
 	// curve starts at one worker over itself.
 	a := r.Async
-	if len(a.RoundsThreads1) != 1 || a.RoundsThreads1[0] != a.SpeedupThreads1 || len(a.Scaling) < 2 || a.Scaling[0] != 1 {
-		t.Errorf("rounds %v against %v; scaling %v", a.RoundsThreads1, a.SpeedupThreads1, a.Scaling)
+	if len(a.RoundsThreads1) != 1 || a.RoundsThreads1[0] != a.SpeedupThreads1 || len(a.Scaling) < 2 || a.Scaling[0] != 1 ||
+		len(a.RoundsScaling2) != 1 || a.RoundsScaling2[0] != a.Scaling[1] {
+		t.Errorf("rounds %v against %v; scaling %v, round by round %v", a.RoundsThreads1, a.SpeedupThreads1, a.Scaling, a.RoundsScaling2)
 	}
 	if _, err := Run(context.Background(), Options{Profile: profile, Data: tinyPair(), Sections: []string{"tables"}}); err == nil {
 		t.Error("Run took an unknown section")

@@ -165,11 +165,13 @@ type AsyncCheck struct {
 	RoundsSeparateJob []float64 `json:"rounds_async_over_separate_jobs,omitempty"`
 	// Scaling is the throughput of async with 1, 2, … workers (1 thread
 	// each) over that with one: the curve that the workers' scaling
-	// target reads.
-	Scaling    []float64     `json:"scaling_over_one_worker,omitempty"`
-	ErrorAsync float64       `json:"error_async_one_epoch"`
-	ErrorSync  float64       `json:"error_sync_one_epoch"`
-	Budgets    []BudgetCheck `json:"budgets"`
+	// target reads; RoundsScaling2 is its value for 2 workers round by
+	// round.
+	Scaling        []float64     `json:"scaling_over_one_worker,omitempty"`
+	RoundsScaling2 []float64     `json:"rounds_two_workers_over_one,omitempty"`
+	ErrorAsync     float64       `json:"error_async_one_epoch"`
+	ErrorSync      float64       `json:"error_sync_one_epoch"`
+	Budgets        []BudgetCheck `json:"budgets"`
 }
 
 // BudgetCheck is the test error of async (2 workers × 1 thread) and of sync
@@ -465,6 +467,9 @@ func (r *Report) asyncCheck(ctx context.Context) error {
 			break
 		}
 		a.Scaling = append(a.Scaling, t.SamplesPerSec/one.SamplesPerSec)
+	}
+	if one.SamplesPerSec > 0 {
+		a.RoundsScaling2 = roundRatios(async, one)
 	}
 	a.ErrorAsync, a.ErrorSync = async.TestError, sync1.TestError
 	r.logf("async: %.2f× sync (1 thread), %.2f× sync (%d threads), %.2f of 2 separate jobs (%.2f× sync, 1 thread)",

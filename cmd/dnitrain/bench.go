@@ -17,7 +17,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "report folder (default bench-report-full or bench-report-quick)")
 	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
 	device := fs.String("device", "cpu", "where the networks train: cpu, or cuda:N (a build with -tags gpu)")
-	rounds := fs.Int("rounds", 0, "rounds of the throughput runs (default 5, or 3 with --quick): more narrow the medians on a noisy machine")
+	rounds := fs.Int("rounds", 0, "rounds of the throughput runs (0: the profile's, 5 or 3 with --quick); more rounds narrow the medians on a noisy machine")
 	sectionList := fs.String("sections", "all", "comma-separated parts of the suite to run: "+strings.Join(bench.Sections, ", ")+" (async reads the throughput runs, which it adds)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -32,7 +32,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case *rounds < 0 || *rounds > 1000:
-		return usageError{fmt.Sprintf("--rounds must be in 1..1000, got %d", *rounds)}
+		return usageError{fmt.Sprintf("--rounds must be in 0..1000 (0: the profile's), got %d", *rounds)}
 	case *rounds > 0:
 		profile.Rounds = *rounds
 	}

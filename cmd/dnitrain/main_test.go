@@ -94,6 +94,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--metrics", "/nonexistent-folder/m.jsonl"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--checkpoint", "/nonexistent-folder/run.safetensors"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--checkpoint", os.TempDir()}, exitError, "is a folder"},
+		{[]string{"train", "--metrics", os.TempDir()}, exitError, "is a folder"},
 		{[]string{"bench", "--out", "/dev/null/report"}, exitError, "/dev/null"},
 		{[]string{"bench", "--sections", "curves,bogus"}, exitUsage, "--sections"},
 		{[]string{"bench", "--rounds", "-2"}, exitUsage, "--rounds"},

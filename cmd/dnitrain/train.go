@@ -54,9 +54,13 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	// The profile, trace and metrics files are opened, and the checkpoint's
-	// folder checked, before the data are loaded, to fail early.
+	// The profile and trace files are created, and the folders of the
+	// checkpoint and the metrics checked, before the data are loaded, to
+	// fail early.
 	if err := checkWritable("checkpoint", *ckptPath); err != nil {
+		return err
+	}
+	if err := checkWritable("metrics", *metricsPath); err != nil {
 		return err
 	}
 	profile, err := createIfNamed(*cpuProfile)
@@ -69,13 +73,6 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer traceFile.Close()
-	var metrics *os.File
-	if *metricsPath != "" {
-		if metrics, err = os.OpenFile(*metricsPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
-			return err
-		}
-		defer metrics.Close()
-	}
 	pair, err := loadData(*dataDir)
 	if err != nil {
 		return err
@@ -87,6 +84,13 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	defer tr.Network().Close()
 	if tr.Done() {
 		return usageError{fmt.Sprintf("the run has already trained %s; raise --epochs to continue", epochs(tr.Epoch()))}
+	}
+	var metrics *os.File
+	if *metricsPath != "" {
+		if metrics, err = os.OpenFile(*metricsPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+			return err
+		}
+		defer metrics.Close()
 	}
 	out := stdout
 	if *quiet {

@@ -3,18 +3,22 @@
 # 3e-4) with PyTorch CPU and with dnitrain, one after the other in one run,
 # for bprop, cdni (linear synthesizer) and dni (2×1024 synthesizer), and
 # prints seconds per epoch and the ratio dnitrain/PyTorch. PyTorch runs with
-# 1 and 2 threads and the faster counts; dnitrain with --threads 2.
+# 1 thread on each CPU in turn (taskset; the first four CPUs) and with 2
+# threads, and the fastest counts: the CPUs of a shared host need not be
+# equally fast, and an unpinned thread would land on either; dnitrain runs
+# with --threads 2.
 #
 # With ROUNDS > 1 the three runs of a mode are repeated ROUNDS times in
 # turn, so that each ratio compares runs a minute apart at most on a shared
 # machine; a row per round is printed, then the median ratio of each mode.
 #
 # Each round also trains dnitrain with --threads 1 and prints its epoch time
-# and the speed-up of two threads over one: on a shared host whose two cores
-# sometimes exchange data slowly, that column tells which kind of stretch
-# the round fell in.
+# and the speed-up of two threads over one: on a shared host whose CPUs run
+# at unequal speeds for a while, that column tells which kind of stretch the
+# round fell in.
 #
 # Set-up (Debian 12, as root): apt-get install python3-torch libopenblas0-pthread
+# (taskset comes with util-linux)
 # Usage: bench/compare-pytorch.sh [EPOCHS [ROUNDS]]   (default 1 and 1; the mean epoch is compared)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,21 +26,33 @@ epochs=${1:-1}
 rounds=${2:-1}
 out=$(mktemp -d)
 go build -o "$out/dnitrain" ./cmd/dnitrain
-py() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/pytorch_mnist.py "$@"; }
+pin=() # a command prefix that confines the next PyTorch run to a CPU
+py() { "${pin[@]}" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/pytorch_mnist.py "$@"; }
 mean_seconds() { /usr/bin/python3 -c '
 import json, sys
 rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print("%.3f %.2f" % (sum(r["seconds"] for r in rs) / len(rs), rs[-1]["test_error"]))' "$1"; }
 median() { tr ' ' '\n' | sort -n | awk 'NF {a[++n] = $1} END {print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2}'; }
+# PyTorch's runs: one thread on each of the first four CPUs this script may
+# run on (unpinned without taskset), then two threads.
+torch_runs=()
+if command -v taskset >/dev/null; then
+  for cpu in $(/usr/bin/python3 -c 'import os; print(*sorted(os.sched_getaffinity(0))[:4])'); do torch_runs+=("1:$cpu"); done
+else
+  torch_runs+=("1:")
+fi
+torch_runs+=("2:")
 printf "| mode | PyTorch s/epoch (threads) | PyTorch test error | dnitrain s/epoch | dnitrain test error | dnitrain / PyTorch | dnitrain 1 thread s/epoch | 2 threads over 1 |\n|---|---|---|---|---|---|---|---|\n"
 declare -A ratios
 for mode in bprop cdni dni; do
   for ((round = 1; round <= rounds; round++)); do
     best="" best_threads=""
-    for threads in 1 2; do
-      py --mode "$mode" --epochs "$epochs" --threads "$threads" > "$out/torch-$mode-$threads.jsonl"
-      read -r secs err < <(mean_seconds "$out/torch-$mode-$threads.jsonl")
-      if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs best_err=$err best_threads=$threads; fi
+    for run in "${torch_runs[@]}"; do # threads:CPU, the CPU empty for an unpinned run
+      threads=${run%%:*} cpu=${run#*:} pin=() label=${run%%:*}
+      if [ -n "$cpu" ]; then pin=(taskset -c "$cpu") label="1, CPU $cpu"; fi
+      py --mode "$mode" --epochs "$epochs" --threads "$threads" > "$out/torch.jsonl"
+      read -r secs err < <(mean_seconds "$out/torch.jsonl")
+      if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs best_err=$err best_threads=$label; fi
     done
     rm -f "$out/dni-$mode.jsonl"
     "$out/dnitrain" train --quiet --mode "$mode" --epochs "$epochs" --threads 2 --metrics "$out/dni-$mode.jsonl"

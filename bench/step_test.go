@@ -1,6 +1,3 @@
-// Package bench holds the benchmarks of dnitrain: time per training step of
-// each mode on real MNIST batches, and the scripts that reproduce the
-// README's results table.
 package bench
 
 import (

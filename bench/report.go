@@ -176,8 +176,7 @@ func (r *Report) writeAsync(b *strings.Builder) {
 
 // spread describes ratios by their median and range.
 func spread(ratios []float64) string {
-	sorted := slices.Sorted(slices.Values(ratios))
-	return fmt.Sprintf("median %.2f, %.2f–%.2f", sorted[(len(sorted)-1)/2], sorted[0], sorted[len(sorted)-1])
+	return fmt.Sprintf("median %.2f, %.2f–%.2f", ratios[medianIndex(ratios)], slices.Min(ratios), slices.Max(ratios))
 }
 
 // writeTable writes the paper-table reproduction, if it ran.

@@ -376,8 +376,6 @@ func (r *Report) throughput(ctx context.Context) error {
 	return nil
 }
 
-// medianIndex returns the index of the median of xs (of the lower middle
-// one when len(xs) is even).
 // roundRatios returns a's throughput over b's in each round both ran.
 func roundRatios(a, b Throughput) []float64 {
 	ratios := make([]float64, min(len(a.Rounds), len(b.Rounds)))
@@ -387,6 +385,8 @@ func roundRatios(a, b Throughput) []float64 {
 	return ratios
 }
 
+// medianIndex returns the index of the median of xs (of the lower middle
+// one when len(xs) is even).
 func medianIndex(xs []float64) int {
 	order := make([]int, len(xs))
 	for i := range order {

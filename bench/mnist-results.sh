@@ -5,7 +5,7 @@
 #   cdni, linear synthesizer           30 epochs
 #   dni, 2×1024 synthesizer            EPOCHS_DNI epochs (default 10)
 # Writes one --metrics file per run into OUT (default runs/results) and
-# prints the table. Runs are sequential; expect about 4 minutes on 2 cores.
+# prints the table. Runs are sequential; expect a few minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-runs/results}

@@ -358,11 +358,10 @@ func (w *worker) step(ctx context.Context, m *message) error {
 		if err != nil {
 			return err
 		}
-		if err := w.target(ctx, w.last-1, m.step, prev, x, labels, grad); err != nil {
-			return err
-		}
+		// The top layer has updated: the step counts before sending its
+		// target, which may wait for a buffer and be cancelled.
 		w.onResult(loss, logits, m.b.classes)
-		return nil
+		return w.target(ctx, w.last-1, m.step, prev, x, labels, grad)
 	}
 	// Keep h and the labels until the target comes back, and send them up.
 	s := w.saved[m.step%len(w.saved)]

@@ -374,6 +374,42 @@ func TestAsyncCancelStopsPromptly(t *testing.T) {
 	}
 }
 
+// cancellingOutput cancels the run right after its update number at.
+type cancellingOutput struct {
+	OutputLayer
+	updates, at int
+	cancel      func()
+}
+
+func (o *cancellingOutput) Update() error {
+	err := o.OutputLayer.Update()
+	if o.updates++; o.updates == o.at {
+		o.cancel()
+	}
+	return err
+}
+
+// A cancelled run counts every step its top layer trained, so that its
+// checkpoint's step matches the top layer's updates: a cancellation that
+// comes after the update, while the top worker sends its target down, does
+// not drop the step.
+func TestAsyncCancelCountsTheTopLayersSteps(t *testing.T) {
+	for run := range 10 {
+		cfg := asyncConfig(DNI, 2, 2)
+		cfg.Queue, cfg.Threads = 1, 1
+		tr := newTrainer(t, cfg, toySet("train", 2000, 1))
+		ctx, cancel := context.WithCancel(context.Background())
+		top := &cancellingOutput{OutputLayer: tr.net.top, at: 3 + run, cancel: cancel}
+		tr.net.top = top
+		if _, err := tr.RunEpoch(ctx, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("run %d: error %v, want context.Canceled", run, err)
+		}
+		if top.updates != tr.Step() {
+			t.Errorf("run %d: the top layer updated %d times, the trainer counted %d steps", run, top.updates, tr.Step())
+		}
+	}
+}
+
 // A slow worker slows the run down but changes nothing else: every step is
 // trained and every target arrives. It is the busiest, the workers above
 // it waiting for its batches: M_0 sleeps a millisecond in every prediction,

@@ -48,7 +48,7 @@ type Synthesizer interface {
 // name and initialise parameters identically (graph.NewAffine), so
 // checkpoints move freely between them.
 type Backend interface {
-	// String says where the modules run, e.g. "cpu (fused kernels, 2 threads)".
+	// String says where the modules run, e.g. "cpu (fused kernels, 2 threads per kernel)".
 	String() string
 	Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error)
 	Output(name string, in, classes int, inputGrad bool, rng *rand.Rand, opt optim.Config) (OutputLayer, error)

@@ -1,6 +1,9 @@
 // Package engine trains decoupled networks: it owns the training loop, the
-// modes (backprop, DNI, cDNI), batching, evaluation and checkpoints, and
-// leaves the numerics to graph and synth.
+// modes (backprop, DNI, cDNI), synchronous and asynchronous execution,
+// batching, evaluation and checkpoints, and leaves the numerics to a
+// Backend: the fused CPU kernels (package fused, the default), Gorgonia
+// graphs (packages graph and synth, the reference), or a CUDA device
+// (package engine/gpu, build tag gpu).
 package engine
 
 import (

@@ -1,5 +1,9 @@
-// Package kernels holds the numeric inner loops of training: plain, obviously
-// correct loops over slices that the rest of the engine calls by name.
+// Package kernels holds the numeric inner loops of training: a packed,
+// register-blocked sgemm (AVX-512 and AVX2 micro-kernels in assembly, pure Go
+// on other CPUs and under -tags noasm) that shares its work among helper
+// goroutines, and the fused elementwise passes, batch norm, loss and Adam
+// around it. Each fast kernel sits beside a plain reference loop over slices,
+// which its tests compare it with.
 package kernels
 
 import "math"

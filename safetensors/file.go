@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 )
 
 // maxFileSize bounds the files ReadFile will load into memory.
@@ -16,12 +19,14 @@ const maxFileSize = 8 << 30
 // WriteFile encodes tensors and metadata as with Encode and stores them at
 // path atomically and durably.
 //
-// The file is first written to a temporary file in the same directory, synced
-// and given mode 0644, then renamed over path, and finally the directory is
-// synced so that the rename itself survives a crash. Readers therefore see
-// either the old file or the complete new one. On failure the temporary file
-// is removed and an existing file at path is left untouched. If path is a
-// symbolic link, the link itself is replaced.
+// The file is first written to a temporary file in the same directory, synced,
+// then renamed over path, and finally the directory is synced so that the
+// rename itself survives a crash. Readers therefore see either the old file or
+// the complete new one. On failure the temporary file is removed and an
+// existing file at path is left untouched. A file that replaces another keeps
+// its permissions; a new one gets 0666 less the umask. If path is a symbolic
+// link, the link itself is replaced; anything else there that is not a
+// regular file (a folder, a device, a pipe) is refused.
 func WriteFile(path string, tensors []Tensor, metadata map[string]string) error {
 	if err := writeFile(path, tensors, metadata); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -34,7 +39,16 @@ func writeFile(path string, tensors []Tensor, metadata map[string]string) (err e
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	perm, keep := os.FileMode(0o666), false
+	if st, err := os.Lstat(path); err == nil {
+		switch {
+		case st.Mode().IsRegular():
+			perm, keep = st.Mode().Perm(), true
+		case st.Mode()&os.ModeSymlink == 0:
+			return errors.New("not a regular file")
+		}
+	}
+	tmp, err := createTemp(dir, "."+base+".tmp-", perm)
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", unwrapPath(err))
 	}
@@ -65,8 +79,10 @@ func writeFile(path string, tensors []Tensor, metadata map[string]string) (err e
 	if err := tmp.Close(); err != nil {
 		return unwrapPath(err)
 	}
-	if err := os.Chmod(tmpName, 0o644); err != nil {
-		return unwrapPath(err)
+	if keep { // the umask applied at creation; the old file's permissions win
+		if err := os.Chmod(tmpName, perm); err != nil {
+			return unwrapPath(err)
+		}
 	}
 	if err := os.Rename(tmpName, path); err != nil {
 		return unwrapPath(err)
@@ -75,6 +91,20 @@ func writeFile(path string, tensors []Tensor, metadata map[string]string) (err e
 	// new file is in place but its directory entry may not be durable yet.
 	tmpName = ""
 	return syncDir(dir)
+}
+
+// createTemp creates a new file in dir named prefix and a random number, with
+// the permissions perm less the umask, like os.CreateTemp (whose files are
+// always 0600).
+func createTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
+	for tries := 0; ; tries++ {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) && tries < 100 {
+			continue
+		}
+		return f, err
+	}
 }
 
 // syncDir flushes the directory entry changes in dir to stable storage.

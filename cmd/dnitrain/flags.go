@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,7 +38,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.mode, "mode", string(d.Mode), "training mode: bprop, dni or cdni")
 	fs.StringVar(&m.backend, "backend", d.Backend, "compute backend: cpu (fused kernels) or reference (Gorgonia graphs, slow)")
 	fs.StringVar(&m.device, "device", "cpu", "where to train: cpu, or cuda:N for GPU N (needs a build with -tags gpu)")
-	fs.IntVar(&m.threads, "threads", d.Threads, "goroutines that compute at once: a kernel call's, and in dni and cdni the loop's and its finisher's (0: all CPUs; async: per worker)")
+	fs.IntVar(&m.threads, "threads", d.Threads, "goroutines that compute at once: each batch is computed in that many parts of its rows, and in dni the loop's finisher shares them (0: all CPUs; async: per worker)")
 	fs.StringVar(&m.exec, "exec", d.Exec, "execution: sync (one loop, deterministic) or async (layers on concurrent workers)")
 	fs.IntVar(&m.workers, "workers", d.Workers, "async: workers, each running consecutive layers and sharing its --threads with a finisher (0: one per CPU, at most one per layer)")
 	fs.IntVar(&m.queue, "queue", d.Queue, "async: batches in flight between two workers, which bounds how stale a target may be")
@@ -132,7 +133,10 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 	var out []T
 	for _, f := range strings.Split(s, ",") {
 		v, err := parse(strings.TrimSpace(f))
-		if err != nil {
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			return nil, fmt.Errorf("%q is out of range", f)
+		case err != nil:
 			return nil, fmt.Errorf("%q is not a number", f)
 		}
 		out = append(out, v)
@@ -153,13 +157,21 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args and rejects positional arguments.
+// parse parses args and rejects positional arguments. A bad flag is a
+// one-line error; -h prints the usage.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return usageError{err.Error()}
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	if err == flag.ErrHelp {
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return usageError{fmt.Sprintf("%v (dnitrain %s -h lists the flags)", err, fs.Name())}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}

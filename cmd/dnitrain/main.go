@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, topUsage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "dnitrain: unknown command %q\n\n%s", args[0], topUsage)
+		fmt.Fprintf(stderr, "dnitrain: unknown command %q: the commands are train, eval, info and bench (dnitrain help)\n", args[0])
 		return exitUsage
 	}
 	var usage usageError

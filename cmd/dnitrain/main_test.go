@@ -60,6 +60,11 @@ func TestBadCommandLines(t *testing.T) {
 		{nil, exitUsage, "Usage"},
 		{[]string{"fly"}, exitUsage, `unknown command "fly"`},
 		{[]string{"train", "--no-such-flag"}, exitUsage, "no-such-flag"},
+		{[]string{"train", "--batch", "abc"}, exitUsage, `invalid value "abc" for flag -batch`},
+		{[]string{"train", "--epochs"}, exitUsage, "needs an argument"},
+		{[]string{"info", "--bogus"}, exitUsage, "dnitrain info -h"},
+		{[]string{"eval", "--bogus"}, exitUsage, "dnitrain eval -h"},
+		{[]string{"bench", "--rounds", "99999999999999999999"}, exitUsage, "out of range"},
 		{[]string{"train", "--mode", "sideways"}, exitUsage, "unknown mode"},
 		{[]string{"train", "--layers", "0"}, exitUsage, "--layers"},
 		{[]string{"train", "--batch", "-3"}, exitUsage, "--batch"},
@@ -68,6 +73,10 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--sg-hidden", "2", "--sg-width", "0"}, exitUsage, "--sg-width"},
 		{[]string{"train", "--optimizer", "rmsprop"}, exitUsage, "unknown optimizer"},
 		{[]string{"train", "--lr-decay", "10,x"}, exitUsage, "--lr-decay"},
+		{[]string{"train", "--lr-decay", "99999999999999999999"}, exitUsage, "out of range"},
+		{[]string{"train", "--metrics", "m.jsonl", "--trace", "./m.jsonl"}, exitUsage, "--metrics and --trace name the same file"},
+		{[]string{"train", "--checkpoint", "a.st", "--cpuprofile", "a.st"}, exitUsage, "--checkpoint and --cpuprofile name the same file"},
+		{[]string{"train", "--resume", "a.st", "--cpuprofile", "a.st"}, exitUsage, "--cpuprofile names the checkpoint to resume from"},
 		{[]string{"train", "extra"}, exitUsage, "unexpected argument"},
 		{[]string{"train", "--lambda", "2"}, exitUsage, "--lambda"},
 		{[]string{"train", "--mode", "bprop", "--lambda", "0.5"}, exitUsage, "--lambda"},
@@ -105,7 +114,7 @@ func TestBadCommandLines(t *testing.T) {
 		if code != tc.code || !strings.Contains(stderr, tc.msg) {
 			t.Errorf("%q: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, stderr, tc.code, tc.msg)
 		}
-		if tc.code == exitError && strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+		if tc.args != nil && strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
 			t.Errorf("%q: error is not one line: %q", tc.args, stderr)
 		}
 	}
@@ -222,5 +231,30 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "garbage.safetensors"), []byte("not a checkpoint"), 0o644)
 	if code, _, stderr = runCLI("eval", "--checkpoint", filepath.Join(dir, "garbage.safetensors"), "--data", dir); code != exitError || !strings.Contains(stderr, "garbage.safetensors") {
 		t.Errorf("garbage checkpoint: exit %d, %q", code, stderr)
+	}
+}
+
+// A run that fails before training leaves the files it would have written
+// as they were.
+func TestFailedRunKeepsOutputs(t *testing.T) {
+	dir := t.TempDir()
+	old := map[string]string{}
+	var args []string
+	for _, flag := range []string{"checkpoint", "metrics", "cpuprofile", "trace"} {
+		path := filepath.Join(dir, flag)
+		old[path] = "an earlier " + flag
+		if err := os.WriteFile(path, []byte(old[path]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--"+flag, path)
+	}
+	code, _, stderr := runCLI(append([]string{"train", "--data", filepath.Join(dir, "missing")}, args...)...)
+	if code != exitError {
+		t.Fatalf("exit %d, want %d: %s", code, exitError, stderr)
+	}
+	for path, want := range old {
+		if got, err := os.ReadFile(path); err != nil || string(got) != want {
+			t.Errorf("%s holds %q (%v), want %q", filepath.Base(path), got, err, want)
+		}
 	}
 }

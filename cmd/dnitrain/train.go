@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -54,25 +55,12 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	// The profile and trace files are created, and the folders of the
-	// checkpoint and the metrics checked, before the data are loaded, to
-	// fail early.
-	if err := checkWritable("checkpoint", *ckptPath); err != nil {
+	// The outputs are checked before the data are loaded, to fail early,
+	// and nothing is written to them before training starts.
+	outputs := []output{{"checkpoint", *ckptPath}, {"metrics", *metricsPath}, {"cpuprofile", *cpuProfile}, {"trace", *tracePath}}
+	if err := checkOutputs(outputs, *resumePath); err != nil {
 		return err
 	}
-	if err := checkWritable("metrics", *metricsPath); err != nil {
-		return err
-	}
-	profile, err := createIfNamed(*cpuProfile)
-	if err != nil {
-		return err
-	}
-	defer profile.Close()
-	traceFile, err := createIfNamed(*tracePath)
-	if err != nil {
-		return err
-	}
-	defer traceFile.Close()
 	pair, err := loadData(*dataDir)
 	if err != nil {
 		return err
@@ -98,13 +86,23 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	describeRun(out, tr.Network(), pair, tr)
 
-	if profile != nil {
+	if *cpuProfile != "" {
+		profile, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer profile.Close()
 		if err := pprof.StartCPUProfile(profile); err != nil {
 			return fmt.Errorf("profile %s: %w", *cpuProfile, err)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if traceFile != nil {
+	if *tracePath != "" {
+		traceFile, err := os.Create(*tracePath)
+		if err != nil {
+			return err
+		}
+		defer traceFile.Close()
 		if err := trace.Start(traceFile); err != nil {
 			return fmt.Errorf("trace %s: %w", *tracePath, err)
 		}
@@ -118,11 +116,11 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		bar.startEpoch(tr.Epoch()+1, cfg.Epochs)
 		stats, err := tr.RunEpoch(ctx, bar.update)
 		bar.clear()
-		if ctx.Err() != nil {
-			return sig.interrupted(tr, *ckptPath, out)
-		}
 		if err != nil {
-			return err
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				return sig.interrupted(tr, *ckptPath, out)
+			}
+			return err // a failure, whether or not a signal came too
 		}
 		ev, err := tr.Evaluate(pair.Test)
 		if err != nil {
@@ -132,13 +130,17 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(out, rec.line(cfg.Epochs))
 		if metrics != nil {
 			if err := rec.append(metrics); err != nil {
-				return fmt.Errorf("write %s: %w", *metricsPath, err)
+				return fmt.Errorf("write %s: %w", *metricsPath, pathless(err))
 			}
 		}
 		if *ckptPath != "" {
 			if err := tr.Save(*ckptPath); err != nil {
 				return err
 			}
+		}
+		if ctx.Err() != nil { // a signal came at the epoch's end: it is complete, and saved
+			code, name := sig.received()
+			return exitCode{code, fmt.Errorf("stopped by %s after epoch %d", name, tr.Epoch())}
 		}
 	}
 	return nil
@@ -288,11 +290,57 @@ func (r record) append(f *os.File) error {
 	return err
 }
 
+// An output is a file a flag names for the run to write, or "" for none.
+type output struct{ flag, path string }
+
+// checkOutputs checks the outputs of a run before it spends time on
+// training: that no two name the same file, that none but the checkpoint
+// names the checkpoint resumed from, and that each can be written (see
+// checkWritable; the metrics file, appended to, is checked as such).
+func checkOutputs(outs []output, resume string) error {
+	for i, o := range outs {
+		if o.path == "" {
+			continue
+		}
+		for _, p := range outs[:i] {
+			if sameFile(o.path, p.path) {
+				return usageError{fmt.Sprintf("--%s and --%s name the same file %s", p.flag, o.flag, o.path)}
+			}
+		}
+		if o.flag != "checkpoint" && sameFile(o.path, resume) {
+			return usageError{fmt.Sprintf("--%s names the checkpoint to resume from, %s", o.flag, o.path)}
+		}
+		check := checkWritable
+		if o.flag == "metrics" {
+			check = checkAppendable
+		}
+		if err := check(o.flag, o.path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameFile reports whether the paths a and b (b may be "") name one file: the
+// same path once cleaned, or the same existing file.
+func sameFile(a, b string) bool {
+	if b == "" {
+		return false
+	}
+	if absA, err := filepath.Abs(a); err == nil {
+		if absB, err := filepath.Abs(b); err == nil && absA == absB {
+			return true
+		}
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
 // checkWritable reports, unless path is empty, why the file that flag
 // names could not be written at path: a folder there, or a folder around it
 // that is missing or refuses a new file (Trainer.Save, for one, writes a
-// temporary file beside path, then renames it). Runs check their outputs
-// with it before they spend time on training.
+// temporary file beside path, then renames it).
 func checkWritable(flag, path string) error {
 	if path == "" {
 		return nil
@@ -300,19 +348,35 @@ func checkWritable(flag, path string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return fmt.Errorf("--%s %s is a folder", flag, path)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".dnitrain-check-*")
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".dnitrain-check-*")
 	if err != nil {
-		return fmt.Errorf("--%s %s: %w", flag, path, err)
+		return fmt.Errorf("--%s %s: cannot create a file in %s: %w", flag, path, dir, pathless(err))
 	}
 	f.Close()
 	return os.Remove(f.Name())
 }
 
-// createIfNamed creates the file at path, or returns nil (whose Close does
-// nothing) when path is empty.
-func createIfNamed(path string) (*os.File, error) {
-	if path == "" {
-		return nil, nil
+// checkAppendable is checkWritable for a file the run appends to: one that
+// exists need only open for appending, whatever its folder allows.
+func checkAppendable(flag, path string) error {
+	st, err := os.Stat(path)
+	if err != nil || st.IsDir() {
+		return checkWritable(flag, path)
 	}
-	return os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("--%s %s: %w", flag, path, pathless(err))
+	}
+	return f.Close()
+}
+
+// pathless returns the cause of a file operation's error without the path
+// and operation, for a message that names the file itself.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -63,6 +63,25 @@ func (r *Report) Write(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown()), 0o644)
 }
 
+// ReadReport reads the report that Write saved into dir, from its
+// report.json.
+func ReadReport(dir string) (*Report, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return nil, err
+	}
+	r := new(Report)
+	if err := json.Unmarshal(raw, r); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "report.json"), err)
+	}
+	return r, nil
+}
+
+// Measured reports whether r holds any result of a section.
+func (r *Report) Measured() bool {
+	return len(r.Curves) > 0 || len(r.Throughput) > 0 || r.Async != nil || len(r.Table) > 0
+}
+
 // Markdown returns the report's summary.
 func (r *Report) Markdown() string {
 	var b strings.Builder

@@ -110,7 +110,24 @@ func ParseDevice(s string) (int, error) {
 			return n, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown device %q (want cpu or cuda:N, N a device number)", s)
+	return 0, fmt.Errorf("unknown --device %q (want cpu or cuda:N, N a device number)", s)
+}
+
+// CheckDevice reports why this build cannot train on device s ("cpu" or
+// "cuda:N"), or nil: a malformed name, or a CUDA device in a build without
+// the gpu tag. Whether the device exists is known only once it is opened.
+func CheckDevice(s string) error {
+	ordinal, err := ParseDevice(s)
+	if err == nil && ordinal >= 0 && !gpuBuild {
+		err = errNoGPU(ordinal)
+	}
+	return err
+}
+
+// errNoGPU is the error of CUDA device ordinal in a build without the GPU
+// backend.
+func errNoGPU(ordinal int) error {
+	return fmt.Errorf("--device cuda:%d: this dnitrain was built without GPU support (build it with -tags gpu, or use --device cpu)", ordinal)
 }
 
 type cpuBackend struct{ opts fused.Options }

@@ -62,6 +62,9 @@ func NewTimedNetwork(cfg Config, tl *gpu.Timeline) (*Network, error) {
 	return newNetwork(cfg, gpuBackend{gpu.Options{Device: d, Timeline: tl}}, kernels.NewCores(cfg.places()))
 }
 
+// gpuBuild says whether this build has the GPU backend.
+const gpuBuild = true
+
 // cudaBackend returns the GPU backend on CUDA device ordinal, after
 // checking that the network of cfg fits in the device's free memory.
 func cudaBackend(cfg Config, ordinal int) (Backend, error) {

@@ -2,9 +2,10 @@
 
 package engine
 
-import "fmt"
+// gpuBuild says whether this build has the GPU backend.
+const gpuBuild = false
 
 // cudaBackend reports that this build has no GPU backend.
 func cudaBackend(_ Config, ordinal int) (Backend, error) {
-	return nil, fmt.Errorf("device cuda:%d: this dnitrain was built without GPU support (build it with -tags gpu)", ordinal)
+	return nil, errNoGPU(ordinal)
 }

@@ -7,6 +7,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -102,6 +103,13 @@ func DefaultConfig(inputs, classes int) Config {
 	}
 }
 
+// batchNormed reports whether any module of c normalises its batches: the
+// hidden layers, or the hidden layers of the synthesizers or input models.
+func (c Config) batchNormed() bool {
+	return c.BatchNorm && c.Layers > 1 ||
+		c.Mode.Decoupled() && c.SGBatchNorm && (c.SGHidden > 0 || c.Unlock && c.InputHidden > 0)
+}
+
 // Validate reports the first problem with c, phrased for a command-line user.
 func (c Config) Validate() error {
 	if _, err := ParseMode(string(c.Mode)); err != nil {
@@ -144,6 +152,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("input standardisation needs a finite mean and a positive std, got %v and %v", c.InputMean, c.InputStd)
 	case c.Batch < 1 || c.Batch > 1<<16:
 		return fmt.Errorf("--batch must be in 1..%d, got %d", 1<<16, c.Batch)
+	case c.Batch == 1 && c.batchNormed():
+		return errors.New("--batch 1 with batch norm: a batch of one sample normalises to zero (use a larger --batch, or --batchnorm=false --sg-batchnorm=false)")
 	case c.EvalBatch < 1 || c.EvalBatch > 1<<16:
 		return fmt.Errorf("eval batch must be in 1..%d, got %d", 1<<16, c.EvalBatch)
 	case c.Epochs < 1 || c.Epochs > 100000:

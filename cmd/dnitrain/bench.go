@@ -22,6 +22,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if strings.TrimSpace(*sectionList) == "" {
+		return usageError{"--sections is empty (name some of " + strings.Join(bench.Sections, ", ") + ", or all)"}
+	}
 	sections, err := bench.ParseSections(*sectionList)
 	if err != nil {
 		return usageError{"--sections: " + err.Error()}
@@ -36,15 +39,20 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	case *rounds > 0:
 		profile.Rounds = *rounds
 	}
-	if _, err := engine.ParseDevice(*device); err != nil {
-		return usageError{"--device: " + err.Error()}
+	if err := engine.CheckDevice(*device); err != nil {
+		return usageError{err.Error()}
 	}
 	if *out == "" {
 		*out = "bench-report-" + profile.Name
 	}
 	// The report folder is made and checked first: the suite takes minutes.
+	// One made here is removed again if the suite writes nothing into it.
+	_, statErr := os.Stat(*out)
 	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("--out %s: %w", *out, err)
+		return fmt.Errorf("--out %s: %w", *out, pathless(err))
+	}
+	if statErr != nil {
+		defer os.Remove(*out) // only if still empty
 	}
 	if err := checkWritable("out", filepath.Join(*out, "report.md")); err != nil {
 		return err
@@ -57,17 +65,28 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	defer sig.stop()
 	report, err := bench.Run(ctx, bench.Options{Profile: profile, Data: pair, Device: *device, Log: stdout, Sections: sections})
 	if err != nil {
-		// What was measured before the suite stopped is written all the same.
-		if werr := report.Write(*out); werr != nil {
-			err = fmt.Errorf("%w; the report of what was measured could not be written: %v", err, werr)
-		} else {
-			err = fmt.Errorf("%w; what was measured before is in %s", err, *out)
-		}
-		return sig.stopped(err)
+		return sig.stopped(writeIncomplete(report, *out, err))
 	}
 	if err := report.Write(*out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "report written to %s (report.md, report.json, *.png)\n", *out)
 	return nil
+}
+
+// writeIncomplete writes the report of a suite that stopped with err, if it
+// measured anything, and returns err with where that report went: into dir,
+// unless dir holds a complete report, which is kept, and the incomplete one
+// goes beside it, into dir + ".incomplete".
+func writeIncomplete(r *bench.Report, dir string, err error) error {
+	if !r.Measured() {
+		return fmt.Errorf("%w; nothing was measured", err)
+	}
+	if earlier, rerr := bench.ReadReport(dir); rerr == nil && earlier.Incomplete == "" {
+		dir += ".incomplete"
+	}
+	if werr := r.Write(dir); werr != nil {
+		return fmt.Errorf("%w; the report of what was measured could not be written: %v", err, werr)
+	}
+	return fmt.Errorf("%w; what was measured before is in %s", err, dir)
 }

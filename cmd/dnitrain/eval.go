@@ -12,8 +12,12 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	ckptPath := fs.String("checkpoint", "", "the checkpoint to evaluate (required)")
 	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
 	which := fs.String("set", "test", "which set to evaluate: test or train")
+	device := fs.String("device", "cpu", "where to evaluate: cpu, or cuda:N for GPU N (needs a build with -tags gpu), whatever the checkpoint was trained on")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if err := engine.CheckDevice(*device); err != nil {
+		return usageError{err.Error()}
 	}
 	if *ckptPath == "" {
 		return usageError{"--checkpoint is required"}
@@ -25,6 +29,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ck.Config.Device = *device
 	net, err := ck.Network()
 	if err != nil {
 		return err

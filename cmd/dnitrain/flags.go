@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,14 @@ type modelFlags struct {
 	sgScale, lr, sgLR, momentum, decay   float64
 	seed                                 uint64
 }
+
+// flagsFixedByCheckpoint are the model flags a run takes from the checkpoint
+// it resumes or describes; where it runs (--epochs, --backend, --device, --threads,
+// --exec, --workers, --queue) may change.
+var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", "batchnorm", "sg-hidden",
+	"sg-width", "sg-batchnorm", "sg-scale", "batch", "eval-batch", "optimizer", "lr", "sg-lr", "momentum",
+	"lr-decay", "lr-decay-factor", "seed", "normalize", "sg-warmup", "lambda", "update-prob", "unlock",
+	"input-hidden", "input-width"}
 
 // sgHiddenAuto asks for the mode's default synthesizer depth.
 const sgHiddenAuto = -1
@@ -67,6 +76,60 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.lrDecay, "lr-decay", "", "comma-separated steps at which the learning rates are multiplied by --lr-decay-factor")
 	fs.Float64Var(&m.decay, "lr-decay-factor", 0.1, "learning-rate factor applied at each --lr-decay step")
 	fs.Uint64Var(&m.seed, "seed", d.Seed, "random seed: weights, and the order of every epoch")
+}
+
+// check checks the flags before the data are loaded: all of them for a new
+// model (ckpt == ""), and for the model of the checkpoint ckpt that none it
+// fixes was given; in both, that this build can train on the device.
+func (m *modelFlags) check(set map[string]bool, ckpt string) error {
+	if ckpt != "" {
+		for _, name := range flagsFixedByCheckpoint {
+			if set[name] {
+				return usageError{fmt.Sprintf("--%s cannot be changed: the checkpoint fixes it (only --epochs and how the run executes can)", name)}
+			}
+		}
+	} else {
+		c, err := m.config(nil)
+		if err != nil {
+			return err
+		}
+		for _, name := range slices.Concat(flagsFixedByCheckpoint, []string{"workers", "queue"}) {
+			if why := ineffective(c, name); set[name] && why != "" {
+				return usageError{fmt.Sprintf("--%s has no effect with %s", name, why)}
+			}
+		}
+	}
+	if ckpt == "" || set["device"] {
+		if err := engine.CheckDevice(m.device); err != nil {
+			return usageError{err.Error()}
+		}
+	}
+	return nil
+}
+
+// ineffective says why the flag name would have no effect on the model and
+// run of c ("--exec sync"), or "" when it has one.
+func ineffective(c engine.Config, name string) string {
+	synthBN := c.SGHidden > 0 || c.Unlock && c.InputHidden > 0
+	switch {
+	case (name == "workers" || name == "queue") && c.Exec != engine.ExecAsync:
+		return "--exec " + c.Exec
+	case strings.HasPrefix(name, "sg-") && !c.Mode.Decoupled():
+		return "--mode bprop, which has no synthesizers"
+	case name == "sg-width" && c.SGHidden == 0:
+		return "--sg-hidden 0"
+	case name == "sg-batchnorm" && !synthBN:
+		return "no hidden layers in the synthesizers or input models"
+	case strings.HasPrefix(name, "input-") && !c.Unlock:
+		return "no --unlock"
+	case name == "input-width" && c.InputHidden == 0:
+		return "--input-hidden 0"
+	case name == "momentum" && c.Optimizer.Kind != optim.SGD:
+		return "--optimizer " + string(c.Optimizer.Kind)
+	case name == "lr-decay-factor" && len(c.Optimizer.DecaySteps) == 0:
+		return "no --lr-decay"
+	}
+	return ""
 }
 
 // config turns the flags into an engine config for the training set train

@@ -17,38 +17,20 @@ func infoCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	set := setFlags(fs)
+	if err := m.check(set, *ckptPath); err != nil {
+		return err
+	}
 	pair, err := loadData(*dataDir)
 	if err != nil {
 		return err
 	}
-	var net *engine.Network
-	var tr *engine.Trainer
-	if *ckptPath != "" {
-		ck, err := engine.LoadCheckpoint(*ckptPath)
-		if err != nil {
-			return err
-		}
-		if net, err = ck.Network(); err != nil {
-			return err
-		}
-		if tr, err = engine.NewTrainer(net, pair.Train); err != nil {
-			return err
-		}
-		tr.Resume(ck)
-	} else {
-		cfg, err := m.config(pair.Train)
-		if err != nil {
-			return err
-		}
-		if net, err = engine.NewNetwork(cfg); err != nil {
-			return err
-		}
-		if tr, err = engine.NewTrainer(net, pair.Train); err != nil {
-			return err
-		}
+	tr, err := newRun(&m, set, pair, *ckptPath)
+	if err != nil {
+		return err
 	}
-	defer net.Close()
-	describeRun(stdout, net, pair, tr)
+	defer tr.Network().Close()
+	describeRun(stdout, tr.Network(), pair, tr)
 	return nil
 }
 
@@ -73,14 +55,14 @@ func describeRun(w io.Writer, net *engine.Network, pair *data.Pair, tr *engine.T
 	if len(opt.DecaySteps) > 0 {
 		fmt.Fprintf(w, ", ×%g at steps %v", opt.DecayFactor, opt.DecaySteps)
 	}
-	fmt.Fprintf(w, "; batch %d, %d steps per epoch, %s, seed %d; at step %d\n",
-		cfg.Batch, tr.StepsPerEpoch(), epochs(cfg.Epochs), cfg.Seed, tr.Step())
+	fmt.Fprintf(w, "; batch %d, %s per epoch, %s, seed %d; at step %d\n",
+		cfg.Batch, count(tr.StepsPerEpoch(), "step"), count(cfg.Epochs, "epoch"), cfg.Seed, tr.Step())
 }
 
-// epochs returns "1 epoch" or "n epochs".
-func epochs(n int) string {
+// count returns n and the noun unit, "1 epoch" or "3 epochs".
+func count(n int, unit string) string {
 	if n == 1 {
-		return "1 epoch"
+		return "1 " + unit
 	}
-	return fmt.Sprintf("%d epochs", n)
+	return fmt.Sprintf("%d %ss", n, unit)
 }

@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dnitrain/dnitrain/bench"
 )
 
 // writeIDX writes a small MNIST-layout data set of 4×4 images into dir:
@@ -85,8 +89,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--update-prob", "x"}, exitUsage, "--update-prob"},
 		{[]string{"train", "--sg-warmup", "-1"}, exitUsage, "--sg-warmup"},
 		{[]string{"train", "--backend", "gpu"}, exitUsage, "unknown backend"},
-		{[]string{"train", "--device", "tpu:0"}, exitUsage, "unknown device"},
-		{[]string{"train", "--device", "cuda:-1"}, exitUsage, "unknown device"},
+		{[]string{"train", "--device", "tpu:0"}, exitUsage, "unknown --device"},
+		{[]string{"train", "--device", "cuda:-1"}, exitUsage, "unknown --device"},
 		{[]string{"bench", "--device", "gpu0"}, exitUsage, "--device"},
 		{[]string{"train", "--threads", "-1"}, exitUsage, "--threads"},
 		{[]string{"train", "--exec", "later"}, exitUsage, "--exec"},
@@ -97,6 +101,17 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--input-hidden", "-1"}, exitUsage, "--input-hidden"},
 		{[]string{"train", "--unlock", "--input-width", "0"}, exitUsage, "--input-width"},
 		{[]string{"train", "--resume", "x.safetensors", "--hidden", "3"}, exitUsage, "--hidden cannot be changed"},
+		{[]string{"info", "--checkpoint", "x.safetensors", "--mode", "dni"}, exitUsage, "--mode cannot be changed"},
+		{[]string{"train", "--workers", "3"}, exitUsage, "--workers has no effect with --exec sync"},
+		{[]string{"train", "--queue", "4"}, exitUsage, "--queue has no effect with --exec sync"},
+		{[]string{"train", "--mode", "bprop", "--sg-scale", "5"}, exitUsage, "--sg-scale has no effect with --mode bprop"},
+		{[]string{"train", "--mode", "cdni", "--sg-width", "512"}, exitUsage, "--sg-width has no effect with --sg-hidden 0"},
+		{[]string{"train", "--sg-batchnorm=false"}, exitUsage, "--sg-batchnorm has no effect"},
+		{[]string{"train", "--input-width", "9"}, exitUsage, "--input-width has no effect with no --unlock"},
+		{[]string{"train", "--unlock", "--input-hidden", "0", "--input-width", "9"}, exitUsage, "--input-width has no effect with --input-hidden 0"},
+		{[]string{"train", "--momentum", "0.5"}, exitUsage, "--momentum has no effect with --optimizer adam"},
+		{[]string{"train", "--lr-decay-factor", "0.5"}, exitUsage, "--lr-decay-factor has no effect with no --lr-decay"},
+		{[]string{"train", "--batch", "1"}, exitUsage, "--batch 1 with batch norm"},
 		{[]string{"train", "--data", "/nonexistent-folder"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--cpuprofile", "/nonexistent-folder/cpu.prof"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--trace", "/nonexistent-folder/trace.out"}, exitError, "nonexistent-folder"},
@@ -107,6 +122,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"bench", "--out", "/dev/null/report"}, exitError, "/dev/null"},
 		{[]string{"bench", "--sections", "curves,bogus"}, exitUsage, "--sections"},
 		{[]string{"bench", "--rounds", "-2"}, exitUsage, "--rounds"},
+		{[]string{"bench", "--sections", " "}, exitUsage, "--sections is empty"},
 		{[]string{"eval"}, exitUsage, "--checkpoint is required"},
 		{[]string{"eval", "--checkpoint", "/nonexistent.safetensors"}, exitError, "nonexistent.safetensors"},
 	} {
@@ -256,5 +272,50 @@ func TestFailedRunKeepsOutputs(t *testing.T) {
 		if got, err := os.ReadFile(path); err != nil || string(got) != want {
 			t.Errorf("%s holds %q (%v), want %q", filepath.Base(path), got, err, want)
 		}
+	}
+}
+
+// A suite that stops early writes what it measured, but never over a
+// complete report: that one stays, and the incomplete one goes beside it.
+func TestBenchIncompleteKeepsEarlierReport(t *testing.T) {
+	stop := errors.New("stopped")
+	row := []bench.TableRow{{Layers: 3, Mode: "bprop", Epochs: 1, TestError: 2.5}}
+	dir := filepath.Join(t.TempDir(), "report")
+
+	if err := writeIncomplete(&bench.Report{}, dir, stop); !strings.Contains(err.Error(), "nothing was measured") {
+		t.Errorf("empty report: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an empty report was written: %v", err)
+	}
+	// With no report there yet, the incomplete one goes into dir, and
+	// another incomplete one replaces it.
+	for range 2 {
+		err := writeIncomplete(&bench.Report{Incomplete: "table: stopped", Table: row}, dir, stop)
+		if !strings.HasSuffix(err.Error(), "is in "+dir) {
+			t.Errorf("first incomplete report: %v", err)
+		}
+	}
+	if err := (&bench.Report{Table: row}).Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	err := writeIncomplete(&bench.Report{Incomplete: "table: stopped", Table: row}, dir, stop)
+	if !errors.Is(err, stop) || !strings.HasSuffix(err.Error(), "is in "+dir+".incomplete") {
+		t.Errorf("incomplete after a complete report: %v", err)
+	}
+	for d, want := range map[string]string{dir: "", dir + ".incomplete": "table: stopped"} {
+		if r, err := bench.ReadReport(d); err != nil {
+			t.Error(err)
+		} else if r.Incomplete != want {
+			t.Errorf("%s: incomplete %q, want %q", d, r.Incomplete, want)
+		}
+	}
+	// A suite that cannot start leaves no folder behind.
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if code, _, _ := runCLI("bench", "--data", "/nonexistent", "--out", fresh); code != exitError {
+		t.Errorf("bench with missing data: exit %d", code)
+	}
+	if _, err := os.Stat(fresh); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("bench with missing data left its --out folder: %v", err)
 	}
 }

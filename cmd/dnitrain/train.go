@@ -19,14 +19,6 @@ import (
 	"github.com/dnitrain/dnitrain/engine"
 )
 
-// flagsFixedByCheckpoint are the model flags a resumed run takes from its
-// checkpoint; where it runs (--epochs, --backend, --device, --threads,
-// --exec, --workers, --queue) may change.
-var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", "batchnorm", "sg-hidden",
-	"sg-width", "sg-batchnorm", "sg-scale", "batch", "eval-batch", "optimizer", "lr", "sg-lr", "momentum",
-	"lr-decay", "lr-decay-factor", "seed", "normalize", "sg-warmup", "lambda", "update-prob", "unlock",
-	"input-hidden", "input-width"}
-
 func trainCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", "Trains a model and evaluates it on the test set after every epoch.", stderr)
 	var m modelFlags
@@ -42,17 +34,8 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	set := setFlags(fs)
-	if *resumePath == "" {
-		// Check the flags before spending time on the data.
-		if _, err := m.config(nil); err != nil {
-			return err
-		}
-	} else {
-		for _, name := range flagsFixedByCheckpoint {
-			if set[name] {
-				return usageError{fmt.Sprintf("--%s cannot be changed when resuming: the checkpoint fixes it (only --epochs and how the run executes can)", name)}
-			}
-		}
+	if err := m.check(set, *resumePath); err != nil {
+		return err
 	}
 
 	// The outputs are checked before the data are loaded, to fail early,
@@ -71,7 +54,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	defer tr.Network().Close()
 	if tr.Done() {
-		return usageError{fmt.Sprintf("the run has already trained %s; raise --epochs to continue", epochs(tr.Epoch()))}
+		return usageError{fmt.Sprintf("the run has already trained %s; raise --epochs to continue", count(tr.Epoch(), "epoch"))}
 	}
 	var metrics *os.File
 	if *metricsPath != "" {
@@ -133,15 +116,17 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("write %s: %w", *metricsPath, pathless(err))
 			}
 		}
+		if ctx.Err() != nil { // a signal came at the epoch's end
+			return sig.interrupted(tr, *ckptPath, out)
+		}
 		if *ckptPath != "" {
 			if err := tr.Save(*ckptPath); err != nil {
 				return err
 			}
 		}
-		if ctx.Err() != nil { // a signal came at the epoch's end: it is complete, and saved
-			code, name := sig.received()
-			return exitCode{code, fmt.Errorf("stopped by %s after epoch %d", name, tr.Epoch())}
-		}
+	}
+	if ctx.Err() != nil { // a signal came during the last save
+		return sig.interrupted(tr, *ckptPath, out)
 	}
 	return nil
 }

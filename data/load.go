@@ -90,7 +90,8 @@ var mnistSHA256 = map[string]string{
 // parsed.
 //
 // Every call decodes the files afresh and returns sets that the caller owns;
-// this takes a fraction of a second and about 220 MiB of memory.
+// this takes a fraction of a second and allocates about 140 MiB, of which
+// the sets keep about 52 MiB (the pixels as bytes).
 func LoadMNIST() (*Pair, error) {
 	var files [4]file
 	for i, base := range standardNames {

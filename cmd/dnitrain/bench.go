@@ -13,7 +13,7 @@ import (
 
 func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", "Runs the benchmark suite: learning curves of every mode, throughput against workers,\nthe async-against-sync check and the paper's MNIST table; writes a report folder.", stderr)
-	quick := fs.Bool("quick", false, "the short profile (a subset of the data, a minute or so), for CI")
+	quick := fs.Bool("quick", false, "the short profile (a subset of the data, under half a minute on 2 cores), for CI")
 	out := fs.String("out", "", "report folder (default bench-report-full or bench-report-quick)")
 	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
 	device := fs.String("device", "cpu", "where the networks train: cpu, or cuda:N (a build with -tags gpu)")

@@ -124,6 +124,9 @@ func CheckDevice(s string) error {
 	return err
 }
 
+// GPUBuilt reports whether this build has the GPU backend (build tag gpu).
+func GPUBuilt() bool { return gpuBuild }
+
 // errNoGPU is the error of CUDA device ordinal in a build without the GPU
 // backend.
 func errNoGPU(ordinal int) error {

@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,13 @@ type sgemmMicroKernel struct {
 	// per step of k) and B the kc×nr packed panel b. When beta is zero, c is
 	// written without being read. kc ≥ 1.
 	fn func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
+}
+
+// SgemmKernel names the micro-kernel Sgemm runs on this CPU and its tile:
+// "avx512 12×32", "avx2 6×16", or "generic 4×4" (other CPUs, -tags noasm).
+func SgemmKernel() string {
+	k := sgemmKernels[0]
+	return k.name + " " + strconv.Itoa(k.mr) + "×" + strconv.Itoa(k.nr)
 }
 
 // sgemmMaxTile bounds mr·nr over all micro-kernels; the edge-tile buffer has

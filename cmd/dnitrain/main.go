@@ -8,6 +8,7 @@
 //	dnitrain eval  [flags]   evaluate a checkpoint on the test set
 //	dnitrain info  [flags]   describe a model and its data set
 //	dnitrain bench [flags]   run the benchmark suite, write a report
+//	dnitrain version         print the version, CPU kernel and GPU support
 //
 // Run "dnitrain <command> -h" for the flags of each command.
 package main
@@ -48,6 +49,7 @@ Usage:
   dnitrain eval  [flags]   evaluate a checkpoint on a test set
   dnitrain info  [flags]   describe a model, its parameters and its data set
   dnitrain bench [flags]   run the benchmark suite and write a report folder
+  dnitrain version         print the version, the CPU kernel and GPU support
 
 Run "dnitrain <command> -h" for a command's flags.
 `
@@ -72,11 +74,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = infoCmd(args[1:], stdout, stderr)
 	case "bench":
 		err = benchCmd(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		err = versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, topUsage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "dnitrain: unknown command %q: the commands are train, eval, info and bench (dnitrain help)\n", args[0])
+		fmt.Fprintf(stderr, "dnitrain: unknown command %q: the commands are train, eval, info, bench and version (dnitrain help)\n", args[0])
 		return exitUsage
 	}
 	var usage usageError

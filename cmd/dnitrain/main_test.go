@@ -124,6 +124,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"bench", "--rounds", "-2"}, exitUsage, "--rounds"},
 		{[]string{"bench", "--sections", " "}, exitUsage, "--sections is empty"},
 		{[]string{"eval"}, exitUsage, "--checkpoint is required"},
+		{[]string{"version", "extra"}, exitUsage, "unexpected argument"},
 		{[]string{"eval", "--checkpoint", "/nonexistent.safetensors"}, exitError, "nonexistent.safetensors"},
 	} {
 		code, _, stderr := runCLI(tc.args...)
@@ -317,5 +318,13 @@ func TestBenchIncompleteKeepsEarlierReport(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("bench with missing data left its --out folder: %v", err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := runCLI("version")
+	if code != 0 || stderr != "" || !strings.HasPrefix(stdout, "dnitrain ") || !strings.Contains(stdout, "sgemm micro-kernel ") ||
+		!strings.Contains(stdout, "GPU backend ") || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }

@@ -20,6 +20,7 @@ func TestParseSections(t *testing.T) {
 	}{
 		{"", Sections},
 		{"all", Sections},
+		{" all ", Sections},
 		{"table", []string{"table"}},
 		{"async", []string{"throughput", "async"}},
 		{"table, curves", []string{"curves", "table"}},

@@ -55,9 +55,9 @@ var Sections = []string{"curves", "throughput", "async", "table"}
 
 // ParseSections returns the sections that a comma-separated list names,
 // each once, in the order of Sections, with the throughput runs added where
-// the async check needs them; "" or "all" gives them all.
+// the async check needs them; "" or "all" (alone) gives them all.
 func ParseSections(list string) ([]string, error) {
-	if list == "" || list == "all" {
+	if list = strings.TrimSpace(list); list == "" || list == "all" {
 		return slices.Clone(Sections), nil
 	}
 	want := map[string]bool{}

@@ -7,10 +7,10 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 
 	"github.com/dnitrain/dnitrain/graph"
 	"github.com/dnitrain/dnitrain/optim"
@@ -105,9 +105,18 @@ func DefaultConfig(inputs, classes int) Config {
 
 // batchNormed reports whether any module of c normalises its batches: the
 // hidden layers, or the hidden layers of the synthesizers or input models.
-func (c Config) batchNormed() bool {
-	return c.BatchNorm && c.Layers > 1 ||
-		c.Mode.Decoupled() && c.SGBatchNorm && (c.SGHidden > 0 || c.Unlock && c.InputHidden > 0)
+func (c Config) batchNormed() bool { return c.batchNormOff() != "" }
+
+// batchNormOff returns the flags that turn off every batch norm of c.
+func (c Config) batchNormOff() string {
+	var flags []string
+	if c.BatchNorm && c.Layers > 1 {
+		flags = append(flags, "--batchnorm=false")
+	}
+	if c.Mode.Decoupled() && c.SGBatchNorm && (c.SGHidden > 0 || c.Unlock && c.InputHidden > 0) {
+		flags = append(flags, "--sg-batchnorm=false")
+	}
+	return strings.Join(flags, " ")
 }
 
 // Validate reports the first problem with c, phrased for a command-line user.
@@ -153,7 +162,7 @@ func (c Config) Validate() error {
 	case c.Batch < 1 || c.Batch > 1<<16:
 		return fmt.Errorf("--batch must be in 1..%d, got %d", 1<<16, c.Batch)
 	case c.Batch == 1 && c.batchNormed():
-		return errors.New("--batch 1 with batch norm: a batch of one sample normalises to zero (use a larger --batch, or --batchnorm=false --sg-batchnorm=false)")
+		return fmt.Errorf("--batch 1 with batch norm: a batch of one sample normalises to zero (use a larger --batch, or %s)", c.batchNormOff())
 	case c.EvalBatch < 1 || c.EvalBatch > 1<<16:
 		return fmt.Errorf("eval batch must be in 1..%d, got %d", 1<<16, c.EvalBatch)
 	case c.Epochs < 1 || c.Epochs > 100000:

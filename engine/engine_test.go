@@ -866,3 +866,27 @@ func TestMemoryEstimate(t *testing.T) {
 		t.Error("the GPU backend's layers are counted in parts")
 	}
 }
+
+// Batch norm turns a batch of one sample into zeros: a batch size of one is
+// refused with it, and so is a training set whose last batch holds one.
+func TestBatchOfOneWithBatchNorm(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.Batch = 1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--batch 1 with batch norm") || !strings.Contains(err.Error(), "--sg-batchnorm=false") {
+		t.Errorf("Validate: %v", err)
+	}
+	cfg.BatchNorm, cfg.SGBatchNorm = false, false
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("batch of one without batch norm: %v", err)
+	}
+	cfg = smallConfig(Backprop)
+	tr := newTrainer(t, cfg, toySet("train", 2*cfg.Batch+1, 1))
+	if _, err := tr.RunEpoch(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "last batch of one sample") {
+		t.Errorf("RunEpoch: %v", err)
+	}
+	cfg.BatchNorm = false
+	tr = newTrainer(t, cfg, toySet("train", 2*cfg.Batch+1, 1))
+	if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+		t.Errorf("RunEpoch without batch norm: %v", err)
+	}
+}

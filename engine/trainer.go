@@ -105,8 +105,12 @@ type Progress struct {
 
 // RunEpoch trains the remaining steps of the current epoch. It stops early,
 // between steps, when ctx is cancelled, returning ctx's error with the stats
-// so far. onStep, when not nil, is called after every step.
+// so far. onStep, when not nil, is called after every step. A model with
+// batch norm refuses a training set whose last batch would hold one sample.
 func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochStats, err error) {
+	if t.train.N%t.net.cfg.Batch == 1 && t.net.cfg.batchNormed() {
+		return EpochStats{}, fmt.Errorf("the %d training samples leave a last batch of one sample, which batch norm normalises to zero: use another --batch", t.train.N)
+	}
 	if t.net.cfg.Exec == ExecAsync {
 		return t.runEpochAsync(ctx, onStep)
 	}

@@ -177,63 +177,6 @@ func TestWriteFileOverDirectory(t *testing.T) {
 	}
 }
 
-func TestWriteFilePermissions(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no Unix permissions")
-	}
-	dir := t.TempDir()
-	// Permissions the umask (022 or wider, usually) would not give a new file.
-	kept := filepath.Join(dir, "shared.safetensors")
-	if err := os.WriteFile(kept, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(kept, 0o662); err != nil {
-		t.Fatal(err)
-	}
-	fresh := filepath.Join(dir, "new.safetensors")
-	for _, path := range []string{kept, fresh} {
-		if err := WriteFile(path, sampleTensors(), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for path, want := range map[string]os.FileMode{kept: 0o662, fresh: 0o666 &^ umask(t)} {
-		st, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := st.Mode().Perm(); got != want {
-			t.Errorf("%s: mode %v, want %v", filepath.Base(path), got, want)
-		}
-	}
-}
-
-// umask returns the process's file mode creation mask.
-func umask(t *testing.T) os.FileMode {
-	t.Helper()
-	probe := filepath.Join(t.TempDir(), "probe")
-	f, err := os.OpenFile(probe, os.O_CREATE|os.O_WRONLY, 0o777)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	st, err := os.Stat(probe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return 0o777 &^ st.Mode().Perm()
-}
-
-func TestWriteFileRefusesNonRegular(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no /dev/null")
-	}
-	// Replacing /dev/null would need root, but the refusal comes first.
-	err := WriteFile(os.DevNull, sampleTensors(), nil)
-	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
-		t.Fatalf("WriteFile(%s) error = %v, want a refusal", os.DevNull, err)
-	}
-}
-
 func TestReadFileErrors(t *testing.T) {
 	dir := t.TempDir()
 

@@ -46,15 +46,17 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		*out = "bench-report-" + profile.Name
 	}
 	// The report folder is made and checked first: the suite takes minutes.
-	// One made here is removed again if the suite writes nothing into it.
-	_, statErr := os.Stat(*out)
+	// The folders made here are removed again if the suite writes nothing.
+	made := missingFolders(*out)
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("--out %s: %w", *out, pathless(err))
 	}
-	if statErr != nil {
-		defer os.Remove(*out) // only if still empty
-	}
-	if err := checkWritable("out", filepath.Join(*out, "report.md")); err != nil {
+	defer func() {
+		for _, dir := range made {
+			os.Remove(dir) // only if empty
+		}
+	}()
+	if err := checkOpenable("out", filepath.Join(*out, "report.md")); err != nil {
 		return err
 	}
 	pair, err := loadData(*dataDir)
@@ -89,4 +91,21 @@ func writeIncomplete(r *bench.Report, dir string, err error) error {
 		return fmt.Errorf("%w; the report of what was measured could not be written: %v", err, werr)
 	}
 	return fmt.Errorf("%w; what was measured before is in %s", err, dir)
+}
+
+// missingFolders returns dir and those of its parents that do not exist,
+// innermost first: the folders os.MkdirAll(dir) would make.
+func missingFolders(dir string) []string {
+	var missing []string
+	for {
+		if _, err := os.Lstat(dir); err == nil {
+			return missing
+		}
+		missing = append(missing, dir)
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return missing
+		}
+		dir = parent
+	}
 }

@@ -78,33 +78,43 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&m.seed, "seed", d.Seed, "random seed: weights, and the order of every epoch")
 }
 
-// check checks the flags before the data are loaded: all of them for a new
-// model (ckpt == ""), and for the model of the checkpoint ckpt that none it
-// fixes was given; in both, that this build can train on the device.
-func (m *modelFlags) check(set map[string]bool, ckpt string) error {
-	if ckpt != "" {
-		for _, name := range flagsFixedByCheckpoint {
-			if set[name] {
-				return usageError{fmt.Sprintf("--%s cannot be changed: the checkpoint fixes it (only --epochs and how the run executes can)", name)}
-			}
+// start checks the flags before the data are loaded. For a new model
+// (ckpt == "") it checks them all; for the model of the checkpoint at ckpt,
+// which it loads and returns, it refuses the flags the checkpoint fixes and
+// applies those of how the run executes. Either way it refuses a flag that
+// would have no effect, and a device this build cannot train on.
+func (m *modelFlags) start(set map[string]bool, ckpt string) (*engine.Checkpoint, error) {
+	var c engine.Config
+	var ck *engine.Checkpoint
+	var err error
+	if ckpt == "" {
+		if c, err = m.config(nil); err != nil {
+			return nil, err
 		}
 	} else {
-		c, err := m.config(nil)
-		if err != nil {
-			return err
-		}
-		for _, name := range slices.Concat(flagsFixedByCheckpoint, []string{"workers", "queue"}) {
-			if why := ineffective(c, name); set[name] && why != "" {
-				return usageError{fmt.Sprintf("--%s has no effect with %s", name, why)}
+		for _, name := range flagsFixedByCheckpoint {
+			if set[name] {
+				return nil, usageError{fmt.Sprintf("--%s cannot be changed: the checkpoint fixes it (only --epochs and how the run executes can)", name)}
 			}
 		}
+		if ck, err = engine.LoadCheckpoint(ckpt); err != nil {
+			return nil, err
+		}
+		m.overrideRuntime(&ck.Config, set)
+		if err := ck.Config.Validate(); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		c = ck.Config
 	}
-	if ckpt == "" || set["device"] {
-		if err := engine.CheckDevice(m.device); err != nil {
-			return usageError{err.Error()}
+	for _, name := range slices.Concat(flagsFixedByCheckpoint, []string{"workers", "queue"}) {
+		if why := ineffective(c, name); set[name] && why != "" {
+			return nil, usageError{fmt.Sprintf("--%s has no effect with %s", name, why)}
 		}
 	}
-	return nil
+	if err := engine.CheckDevice(c.Device); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	return ck, nil
 }
 
 // ineffective says why the flag name would have no effect on the model and

@@ -17,15 +17,15 @@ func infoCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	set := setFlags(fs)
-	if err := m.check(set, *ckptPath); err != nil {
+	ck, err := m.start(setFlags(fs), *ckptPath)
+	if err != nil {
 		return err
 	}
 	pair, err := loadData(*dataDir)
 	if err != nil {
 		return err
 	}
-	tr, err := newRun(&m, set, pair, *ckptPath)
+	tr, err := newRun(&m, pair, ck)
 	if err != nil {
 		return err
 	}

@@ -118,6 +118,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--metrics", "/nonexistent-folder/m.jsonl"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--checkpoint", "/nonexistent-folder/run.safetensors"}, exitError, "nonexistent-folder"},
 		{[]string{"train", "--checkpoint", os.TempDir()}, exitError, "is a folder"},
+		{[]string{"train", "--checkpoint", os.DevNull}, exitError, "is not a regular file"},
 		{[]string{"train", "--metrics", os.TempDir()}, exitError, "is a folder"},
 		{[]string{"bench", "--out", "/dev/null/report"}, exitError, "/dev/null"},
 		{[]string{"bench", "--sections", "curves,bogus"}, exitUsage, "--sections"},
@@ -231,6 +232,10 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 	if last := recs[2]; last.TestError > 50 {
 		t.Errorf("test error %.1f%% after 3 epochs of an easy problem", last.TestError)
 	}
+	// A resumed run refuses what would have no effect on it, before the data.
+	if code, _, stderr = runCLI("train", "--resume", ckpt, "--epochs", "4", "--exec", "sync", "--workers", "3", "--data", "/nonexistent"); code != exitUsage || !strings.Contains(stderr, "--workers has no effect with --exec sync") {
+		t.Errorf("--workers with --exec sync on resuming: exit %d, %q", code, stderr)
+	}
 	// Training further than the checkpoint's epochs needs --epochs.
 	if code, _, stderr = runCLI("train", "--resume", ckpt, "--data", dir); code != exitUsage || !strings.Contains(stderr, "--epochs") {
 		t.Errorf("finished run resumed: exit %d, %q", code, stderr)
@@ -248,6 +253,27 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "garbage.safetensors"), []byte("not a checkpoint"), 0o644)
 	if code, _, stderr = runCLI("eval", "--checkpoint", filepath.Join(dir, "garbage.safetensors"), "--data", dir); code != exitError || !strings.Contains(stderr, "garbage.safetensors") {
 		t.Errorf("garbage checkpoint: exit %d, %q", code, stderr)
+	}
+}
+
+// Outputs are refused when two name one file, through a link to their
+// folder too; a profile may go to a device such as /dev/null.
+func TestOutputPaths(t *testing.T) {
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real"), filepath.Join(dir, "link")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip("no symbolic links:", err)
+	}
+	code, _, stderr := runCLI("train", "--metrics", filepath.Join(real, "m"), "--trace", filepath.Join(link, "m"))
+	if code != exitUsage || !strings.Contains(stderr, "--metrics and --trace name the same file") {
+		t.Errorf("one file through a linked folder: exit %d, %q", code, stderr)
+	}
+	writeIDX(t, dir, 64, 20)
+	if code, _, stderr := runCLI("train", "--data", dir, "--hidden", "8", "--batch", "32", "--epochs", "1", "--quiet", "--cpuprofile", os.DevNull); code != 0 {
+		t.Errorf("--cpuprofile %s: exit %d, %q", os.DevNull, code, stderr)
 	}
 }
 

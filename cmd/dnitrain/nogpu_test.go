@@ -14,8 +14,8 @@ import (
 )
 
 // A build without the gpu tag refuses --device cuda:N before it loads any
-// data, with one line that says how to get GPU support; a checkpoint made
-// on a GPU evaluates and describes on the CPU all the same.
+// data, with one line that says how to get GPU support, and so a checkpoint
+// made on a GPU; that evaluates and describes on the CPU all the same.
 func TestDeviceWithoutGPUBuild(t *testing.T) {
 	for _, args := range [][]string{
 		{"train", "--device", "cuda:0", "--data", "/nonexistent"},
@@ -63,7 +63,7 @@ func TestDeviceWithoutGPUBuild(t *testing.T) {
 			t.Errorf("%q: exit %d, %s", args, code, stderr)
 		}
 	}
-	if code, _, stderr := runCLI("info", "--checkpoint", ckpt, "--data", dir); code != exitError || !strings.Contains(stderr, "--device cpu") {
+	if code, _, stderr := runCLI("info", "--checkpoint", ckpt, "--data", "/nonexistent"); code != exitUsage || !strings.Contains(stderr, "--device cpu") {
 		t.Errorf("info of a GPU checkpoint on its device: exit %d, %q; want the hint to use --device cpu", code, stderr)
 	}
 }

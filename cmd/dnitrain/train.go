@@ -33,22 +33,22 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	set := setFlags(fs)
-	if err := m.check(set, *resumePath); err != nil {
-		return err
-	}
-
-	// The outputs are checked before the data are loaded, to fail early,
-	// and nothing is written to them before training starts.
+	// The flags and outputs are checked before the data are loaded, to
+	// fail early, and nothing is written to the outputs before training
+	// starts.
 	outputs := []output{{"checkpoint", *ckptPath}, {"metrics", *metricsPath}, {"cpuprofile", *cpuProfile}, {"trace", *tracePath}}
 	if err := checkOutputs(outputs, *resumePath); err != nil {
+		return err
+	}
+	ck, err := m.start(setFlags(fs), *resumePath)
+	if err != nil {
 		return err
 	}
 	pair, err := loadData(*dataDir)
 	if err != nil {
 		return err
 	}
-	tr, err := newRun(&m, set, pair, *resumePath)
+	tr, err := newRun(&m, pair, ck)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		bar.clear()
 		if err != nil {
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-				return sig.interrupted(tr, *ckptPath, out)
+				return sig.interrupted(tr, *ckptPath, true)
 			}
 			return err // a failure, whether or not a signal came too
 		}
@@ -116,25 +116,22 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("write %s: %w", *metricsPath, pathless(err))
 			}
 		}
-		if ctx.Err() != nil { // a signal came at the epoch's end
-			return sig.interrupted(tr, *ckptPath, out)
-		}
 		if *ckptPath != "" {
 			if err := tr.Save(*ckptPath); err != nil {
 				return err
 			}
 		}
-	}
-	if ctx.Err() != nil { // a signal came during the last save
-		return sig.interrupted(tr, *ckptPath, out)
+		if ctx.Err() != nil { // a signal came at the epoch's end: it is saved
+			return sig.interrupted(tr, *ckptPath, false)
+		}
 	}
 	return nil
 }
 
-// newRun builds a fresh trainer from the flags, or one resumed from a
-// checkpoint.
-func newRun(m *modelFlags, set map[string]bool, pair *data.Pair, resume string) (*engine.Trainer, error) {
-	if resume == "" {
+// newRun builds a fresh trainer from the flags, or one resumed from the
+// checkpoint ck that modelFlags.start returned.
+func newRun(m *modelFlags, pair *data.Pair, ck *engine.Checkpoint) (*engine.Trainer, error) {
+	if ck == nil {
 		cfg, err := m.config(pair.Train)
 		if err != nil {
 			return nil, err
@@ -144,14 +141,6 @@ func newRun(m *modelFlags, set map[string]bool, pair *data.Pair, resume string) 
 			return nil, err
 		}
 		return engine.NewTrainer(net, pair.Train)
-	}
-	ck, err := engine.LoadCheckpoint(resume)
-	if err != nil {
-		return nil, err
-	}
-	m.overrideRuntime(&ck.Config, set)
-	if err := ck.Config.Validate(); err != nil {
-		return nil, usageError{err.Error()}
 	}
 	net, err := ck.Network()
 	if err != nil {
@@ -213,14 +202,16 @@ func (s *signals) stopped(err error) error {
 }
 
 // interrupted ends a run stopped by a signal after its current step: it
-// writes the checkpoint, if one was asked for, and returns the conventional
-// exit status.
-func (s *signals) interrupted(tr *engine.Trainer, ckptPath string, out io.Writer) error {
+// writes the checkpoint, if one was asked for and save is set (it is written
+// already otherwise), and returns the conventional exit status.
+func (s *signals) interrupted(tr *engine.Trainer, ckptPath string, save bool) error {
 	code, name := s.received()
 	msg := fmt.Sprintf("stopped by %s after step %d", name, tr.Step())
 	if ckptPath != "" {
-		if err := tr.Save(ckptPath); err != nil {
-			return exitCode{code, fmt.Errorf("%s; checkpoint not written: %w", msg, err)}
+		if save {
+			if err := tr.Save(ckptPath); err != nil {
+				return exitCode{code, fmt.Errorf("%s; checkpoint not written: %w", msg, err)}
+			}
 		}
 		msg += "; checkpoint written to " + ckptPath + " (continue with --resume)"
 	}
@@ -280,8 +271,9 @@ type output struct{ flag, path string }
 
 // checkOutputs checks the outputs of a run before it spends time on
 // training: that no two name the same file, that none but the checkpoint
-// names the checkpoint resumed from, and that each can be written (see
-// checkWritable; the metrics file, appended to, is checked as such).
+// names the checkpoint resumed from, and that each can be written: the
+// checkpoint by replacing it (checkReplaceable), the others in place
+// (checkOpenable).
 func checkOutputs(outs []output, resume string) error {
 	for i, o := range outs {
 		if o.path == "" {
@@ -295,9 +287,9 @@ func checkOutputs(outs []output, resume string) error {
 		if o.flag != "checkpoint" && sameFile(o.path, resume) {
 			return usageError{fmt.Sprintf("--%s names the checkpoint to resume from, %s", o.flag, o.path)}
 		}
-		check := checkWritable
-		if o.flag == "metrics" {
-			check = checkAppendable
+		check := checkOpenable
+		if o.flag == "checkpoint" {
+			check = checkReplaceable
 		}
 		if err := check(o.flag, o.path); err != nil {
 			return err
@@ -306,33 +298,75 @@ func checkOutputs(outs []output, resume string) error {
 	return nil
 }
 
-// sameFile reports whether the paths a and b (b may be "") name one file: the
-// same path once cleaned, or the same existing file.
+// sameFile reports whether the paths a and b (b may be "") name one file:
+// the same path once made absolute, with the links among its folders
+// followed, or the same existing file.
 func sameFile(a, b string) bool {
 	if b == "" {
 		return false
 	}
-	if absA, err := filepath.Abs(a); err == nil {
-		if absB, err := filepath.Abs(b); err == nil && absA == absB {
-			return true
-		}
+	if resolved(a) == resolved(b) {
+		return true
 	}
 	sa, errA := os.Stat(a)
 	sb, errB := os.Stat(b)
 	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
-// checkWritable reports, unless path is empty, why the file that flag
-// names could not be written at path: a folder there, or a folder around it
-// that is missing or refuses a new file (Trainer.Save, for one, writes a
-// temporary file beside path, then renames it).
-func checkWritable(flag, path string) error {
+// resolved returns path made absolute, its folder's symbolic links
+// followed where the folder exists.
+func resolved(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		path = filepath.Join(dir, filepath.Base(path))
+	}
+	return path
+}
+
+// checkReplaceable reports, unless path is empty, why the file that flag
+// names could not be replaced by a new one, as Trainer.Save replaces a
+// checkpoint (a temporary file beside it, then renamed): something there
+// other than a regular file or a link, or a folder around it that is
+// missing or refuses a new file.
+func checkReplaceable(flag, path string) error {
 	if path == "" {
 		return nil
 	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("--%s %s is a folder", flag, path)
+	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() && st.Mode()&os.ModeSymlink == 0 {
+		if st.IsDir() {
+			return fmt.Errorf("--%s %s is a folder", flag, path)
+		}
+		return fmt.Errorf("--%s %s is not a regular file", flag, path)
 	}
+	return checkFolder(flag, path)
+}
+
+// checkOpenable reports, unless path is empty, why the file that flag names
+// could not be written in place: an existing one that does not open for
+// writing (it is not truncated), or else a folder that refuses a new file.
+func checkOpenable(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
+		return fmt.Errorf("--%s %s is a folder", flag, path)
+	case err == nil:
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("--%s %s: %w", flag, path, pathless(err))
+		}
+		return f.Close()
+	}
+	return checkFolder(flag, path)
+}
+
+// checkFolder reports why the folder of path, which flag names, refuses a
+// new file: it is missing, or not writable.
+func checkFolder(flag, path string) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".dnitrain-check-*")
 	if err != nil {
@@ -340,20 +374,6 @@ func checkWritable(flag, path string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
-}
-
-// checkAppendable is checkWritable for a file the run appends to: one that
-// exists need only open for appending, whatever its folder allows.
-func checkAppendable(flag, path string) error {
-	st, err := os.Stat(path)
-	if err != nil || st.IsDir() {
-		return checkWritable(flag, path)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return fmt.Errorf("--%s %s: %w", flag, path, pathless(err))
-	}
-	return f.Close()
 }
 
 // pathless returns the cause of a file operation's error without the path

@@ -145,16 +145,22 @@ func (w *worker) lastHidden() int {
 	return w.last
 }
 
-func (w *worker) run(ctx context.Context) (err error) {
+// run runs the worker's steps of the epoch until they are done or ctx is
+// cancelled, and reports its first failure to fail: at once, so that the
+// other workers stop and the run's error is the earliest, then waits for
+// its finisher.
+func (w *worker) run(ctx context.Context, fail func(error)) {
 	w.net.cores.Acquire() // the worker holds a place while it computes
 	defer w.net.cores.Release(1)
 	w.finisher = startFinisher(w.net, true)
-	defer func() {
-		// Every learning step ends before the epoch does, even a failed one.
-		if ferr := w.finisher.stop(); err == nil {
-			err = ferr
-		}
-	}()
+	fail(w.steps(ctx))
+	// Every learning step ends before the epoch does, even a failed one.
+	fail(w.finisher.stop())
+}
+
+// steps runs the worker's steps until they are done, ctx is cancelled or
+// one fails.
+func (w *worker) steps(ctx context.Context) error {
 	for {
 		m, ok, err := w.receive(ctx)
 		if err != nil || !ok {
@@ -688,7 +694,7 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fail(w.run(ctx))
+			w.run(ctx, fail)
 		}()
 	}
 	wg.Wait()

@@ -475,3 +475,39 @@ func TestHead(t *testing.T) {
 		t.Error("Head does not clamp n")
 	}
 }
+
+func TestSetCheck(t *testing.T) {
+	good := func() *Set {
+		return &Set{Name: "train", Pixels: make([]uint8, 3*4), Labels: []uint8{0, 1, 2}, N: 3, Rows: 2, Cols: 2, Classes: 3}
+	}
+	if err := good().Check(); err != nil {
+		t.Fatalf("a good set: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		spoil func(s *Set)
+		want  string
+	}{
+		{"short pixels", func(s *Set) { s.Pixels = s.Pixels[:11] }, "11 pixel bytes"},
+		{"long labels", func(s *Set) { s.Labels = append(s.Labels, 0) }, "4 labels for 3 samples"},
+		{"label out of range", func(s *Set) { s.Labels[1] = 3 }, "label 3 of sample 1"},
+		{"no columns", func(s *Set) { s.Cols = 0 }, "out of range"},
+		{"negative count", func(s *Set) { s.N = -1 }, "out of range"},
+	} {
+		s := good()
+		tc.spoil(s)
+		if err := s.Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	if err := (*Set)(nil).Check(); err == nil {
+		t.Error("a nil set passed")
+	}
+	// A head is a set of its own: appending to it leaves its parent alone.
+	s := good()
+	h := s.Head(2)
+	h.Labels = append(h.Labels, 0)
+	if s.Labels[2] != 2 {
+		t.Errorf("appending to a head changed its parent's labels: %v", s.Labels)
+	}
+}

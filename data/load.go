@@ -303,12 +303,35 @@ func newSet(setName, imgName, lblName string, img, lbl decoded) (*Set, error) {
 }
 
 // Head returns a set holding the first n samples of s (all of them if n is
-// larger), sharing its memory.
+// larger), sharing its memory; appending to its slices copies them.
 func (s *Set) Head(n int) *Set {
 	n = max(0, min(n, s.N))
 	h := *s
 	h.N = n
-	h.Pixels = s.Pixels[:n*s.Features()]
-	h.Labels = s.Labels[:n]
+	h.Pixels = s.Pixels[: n*s.Features() : n*s.Features()]
+	h.Labels = s.Labels[:n:n]
 	return &h
+}
+
+// Check reports the first inconsistency of s, for a set built in memory
+// (those LoadMNIST and LoadDir return are checked already): sizes out of
+// range, Pixels and Labels of other lengths than N says, or a label that is
+// not less than Classes.
+func (s *Set) Check() error {
+	switch {
+	case s == nil:
+		return fmt.Errorf("no data set")
+	case s.N < 0 || s.Rows < 1 || s.Cols < 1 || s.Classes < 1 || s.Classes > 256:
+		return fmt.Errorf("%s set: %d samples of %d×%d, %d classes: out of range", s.Name, s.N, s.Rows, s.Cols, s.Classes)
+	case len(s.Pixels) != s.N*s.Features():
+		return fmt.Errorf("%s set: %d pixel bytes for %d samples of %d×%d", s.Name, len(s.Pixels), s.N, s.Rows, s.Cols)
+	case len(s.Labels) != s.N:
+		return fmt.Errorf("%s set: %d labels for %d samples", s.Name, len(s.Labels), s.N)
+	}
+	for i, l := range s.Labels {
+		if int(l) >= s.Classes {
+			return fmt.Errorf("%s set: label %d of sample %d is not below the %d classes", s.Name, l, i, s.Classes)
+		}
+	}
+	return nil
 }

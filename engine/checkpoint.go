@@ -102,6 +102,9 @@ func newCheckpoint(path string, f *safetensors.File) (*Checkpoint, error) {
 	if f.Metadata[metaFormat] != checkpointFormat {
 		return nil, fmt.Errorf("%s: not a dnitrain checkpoint (format %q, want %q)", path, f.Metadata[metaFormat], checkpointFormat)
 	}
+	if !f.Checksummed() { // Save always writes one
+		return nil, fmt.Errorf("%s: the checkpoint has no checksum: it was changed after it was written", path)
+	}
 	c := &Checkpoint{path: path, file: f}
 	// Checkpoints from before the input models had a shape of their own
 	// built them as synthesizers: absent fields keep these marks.

@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -888,5 +890,46 @@ func TestBatchOfOneWithBatchNorm(t *testing.T) {
 	tr = newTrainer(t, cfg, toySet("train", 2*cfg.Batch+1, 1))
 	if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
 		t.Errorf("RunEpoch without batch norm: %v", err)
+	}
+}
+
+// A trainer refuses to run past its epochs and sets that do not hold
+// together; a checkpoint whose checksum is gone is refused.
+func TestTrainerRefusals(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.Epochs = 1
+	set := toySet("train", 64, 1)
+	tr := newTrainer(t, cfg, set)
+	if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.RunEpoch(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "all its 1 epochs") {
+		t.Errorf("RunEpoch past the epochs: %v", err)
+	}
+
+	bad := *set.Head(10)
+	bad.Labels = append([]uint8(nil), bad.Labels...)
+	bad.Labels[9] = uint8(set.Classes)
+	if _, err := tr.Evaluate(&bad); err == nil || !strings.Contains(err.Error(), "label 3 of sample 9") {
+		t.Errorf("Evaluate with a label out of range: %v", err)
+	}
+	if _, err := NewTrainer(tr.Network(), &bad); err == nil {
+		t.Error("NewTrainer took a label out of range")
+	}
+
+	path := filepath.Join(t.TempDir(), "run.safetensors")
+	if err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeCheckpoint(path, b); err != nil {
+		t.Fatal(err)
+	}
+	renamed := bytes.Replace(b, []byte(`"sha256"`), []byte(`"sha000"`), 1) // the header stays valid
+	if _, err := DecodeCheckpoint(path, renamed); err == nil || !strings.Contains(err.Error(), "no checksum") {
+		t.Errorf("checkpoint without its checksum: %v", err)
 	}
 }

@@ -18,6 +18,9 @@ import (
 // progress state is the number of steps taken: the order of every epoch is
 // derived from the seed and the epoch number, so a run resumed from a
 // checkpoint sees exactly the batches an uninterrupted one would.
+//
+// A Trainer is not safe for concurrent use: one goroutine at a time calls
+// its methods (an asynchronous epoch runs its own workers inside RunEpoch).
 type Trainer struct {
 	net   *Network
 	train *data.Set
@@ -37,8 +40,9 @@ type batch struct {
 	classes   []uint8       // the labels as class indices
 }
 
-// NewTrainer returns a trainer for net on the training set train, which must
-// match the network's input and class counts.
+// NewTrainer returns a trainer for net on the training set train, which
+// must pass data.Set.Check, have the network's inputs per sample, and no
+// more classes than it has outputs.
 func NewTrainer(net *Network, train *data.Set) (*Trainer, error) {
 	if err := checkSet(net.cfg, train); err != nil {
 		return nil, err
@@ -47,6 +51,9 @@ func NewTrainer(net *Network, train *data.Set) (*Trainer, error) {
 }
 
 func checkSet(cfg Config, s *data.Set) error {
+	if err := s.Check(); err != nil {
+		return err
+	}
 	if s.Features() != cfg.Inputs {
 		return fmt.Errorf("%s set has %d features per sample (%d×%d), the model expects %d", s.Name, s.Features(), s.Rows, s.Cols, cfg.Inputs)
 	}
@@ -105,9 +112,13 @@ type Progress struct {
 
 // RunEpoch trains the remaining steps of the current epoch. It stops early,
 // between steps, when ctx is cancelled, returning ctx's error with the stats
-// so far. onStep, when not nil, is called after every step. A model with
-// batch norm refuses a training set whose last batch would hold one sample.
+// so far. onStep, when not nil, is called after every step. It refuses to
+// train past the configured epochs, and, for a model with batch norm, a
+// training set whose last batch would hold one sample.
 func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochStats, err error) {
+	if t.Done() {
+		return EpochStats{}, fmt.Errorf("the run has trained all its %d epochs (raise Config.Epochs to go on)", t.net.cfg.Epochs)
+	}
 	if t.train.N%t.net.cfg.Batch == 1 && t.net.cfg.batchNormed() {
 		return EpochStats{}, fmt.Errorf("the %d training samples leave a last batch of one sample, which batch norm normalises to zero: use another --batch", t.train.N)
 	}

@@ -35,6 +35,7 @@ func (bn BatchNorm) ForwardTrain(z, xhat, mean, invStd, gamma, beta, runMean, ru
 // ss, per column, for a batch of rows rows; it folds them into the running
 // statistics and overwrites ss with 1/√(σ²+ε).
 func (bn BatchNorm) Statistics(mean, ss, runMean, runVar []float32, rows, cols int) {
+	mustHold("BatchNorm.Statistics", cols, mean, ss, runMean, runVar)
 	unbias := float64(rows) / math.Max(float64(rows)-1, 1)
 	for j, v := range ss[:cols] {
 		variance := float64(v) / float64(rows)
@@ -47,6 +48,8 @@ func (bn BatchNorm) Statistics(mean, ss, runMean, runVar []float32, rows, cols i
 // SquaredDeviations sets ss[j] to Σ(z − mean[j])² over the rows of column j
 // of the rows×cols matrix z.
 func SquaredDeviations(ss, z, mean []float32, rows, cols int) {
+	mustHold("SquaredDeviations", cols, ss, mean)
+	mustHold("SquaredDeviations", rows*cols, z)
 	clear(ss[:cols])
 	addSquaredDeviations(ss, z, mean, rows, cols)
 }
@@ -71,6 +74,8 @@ func addSquaredDeviations(ss, z, mean []float32, rows, cols int) {
 // for the rows×cols matrices z and xhat, column j using element j of the
 // four vectors.
 func NormalizeAffine(z, xhat, mean, invStd, gamma, beta []float32, rows, cols int) {
+	mustHold("NormalizeAffine", cols, mean, invStd, gamma, beta)
+	mustHold("NormalizeAffine", rows*cols, z, xhat)
 	if normalizeAffineVector(z, xhat, mean, invStd, gamma, beta, rows, cols) {
 		return
 	}
@@ -92,6 +97,8 @@ func NormalizeAffine(z, xhat, mean, invStd, gamma, beta []float32, rows, cols in
 // column's 1/√(σ²+ε) is computed once, into a buffer on the stack, not once
 // per element (wider layers go by blocks of columns).
 func (bn BatchNorm) ForwardEval(z, gamma, beta, runMean, runVar []float32, rows, cols int) {
+	mustHold("BatchNorm.ForwardEval", cols, gamma, beta, runMean, runVar)
+	mustHold("BatchNorm.ForwardEval", rows*cols, z)
 	var buf [1024]float32
 	for j0 := 0; j0 < cols; j0 += len(buf) {
 		inv := buf[:min(len(buf), cols-j0)]
@@ -125,6 +132,8 @@ func (bn BatchNorm) Backward(dy, xhat, invStd, gamma, gammaGrad, betaGrad []floa
 // BatchNormGradSums sets, per column j of the rows×cols matrices dy and
 // xhat, betaGrad[j] to Σdy and gammaGrad[j] to Σdy·x̂.
 func BatchNormGradSums(betaGrad, gammaGrad, dy, xhat []float32, rows, cols int) {
+	mustHold("BatchNormGradSums", cols, betaGrad, gammaGrad)
+	mustHold("BatchNormGradSums", rows*cols, dy, xhat)
 	gammaGrad, betaGrad = gammaGrad[:cols], betaGrad[:cols]
 	clear(gammaGrad)
 	clear(betaGrad)
@@ -137,6 +146,8 @@ func BatchNormGradSums(betaGrad, gammaGrad, dy, xhat []float32, rows, cols int) 
 // n, with ∂L/∂z = γ·invStd/n·(n·dy − Σdy − x̂·Σ(dy·x̂)), given the batch's
 // sums Σdy in betaGrad and Σdy·x̂ in gammaGrad.
 func BatchNormInputGrad(dy, xhat, invStd, gamma, gammaGrad, betaGrad []float32, n, rows, cols int) {
+	mustHold("BatchNormInputGrad", cols, invStd, gamma, gammaGrad, betaGrad)
+	mustHold("BatchNormInputGrad", rows*cols, dy, xhat)
 	if rows <= 0 {
 		return
 	}

@@ -14,12 +14,29 @@ const (
 	Sigmoid
 )
 
+// mustHold panics, naming the kernel fn, unless every slice in s holds at
+// least n elements. The assembly loops do not check bounds, and a Go
+// reslice s[:n] checks only the capacity: without it a slice too short for
+// the sizes given would be read or written past its end, into whatever
+// shares its array.
+func mustHold[T any](fn string, n int, s ...[]T) {
+	for _, x := range s {
+		if len(x) < n {
+			panic("kernels: " + fn + ": a slice is shorter than the sizes given")
+		}
+	}
+}
+
 // BiasActivate applies h = act(z + bias) row by row, in place: z is rows×cols
 // row-major, bias has cols elements (nil: no bias). It is the epilogue of the
 // dense forward pass, one pass over the GEMM's output. Identity and ReLU run
 // eight columns at a time where the CPU has AVX; the results are those of the
 // plain loop (ReLU may give +0 where it gives −0).
 func BiasActivate(z []float32, rows, cols int, bias []float32, act Activation) {
+	mustHold("BiasActivate", rows*cols, z)
+	if bias != nil {
+		mustHold("BiasActivate", cols, bias)
+	}
 	if (act == Identity || act == ReLU) && biasActivateVector(z, rows, cols, bias, act == ReLU) {
 		return
 	}
@@ -82,7 +99,9 @@ func activate(v []float32, act Activation) {
 // same pass. dz may alias g. Identity and ReLU run eight columns at a time
 // where the CPU has AVX, with the results of the plain loop.
 func ActivationBackward(dz, g, h []float32, rows, cols int, act Activation, biasGrad []float32) {
+	mustHold("ActivationBackward", rows*cols, dz, g, h)
 	if biasGrad != nil {
+		mustHold("ActivationBackward", cols, biasGrad)
 		clear(biasGrad[:cols])
 	}
 	if (act == Identity || act == ReLU) && activationBackwardVector(dz, g, h, rows, cols, act == ReLU, biasGrad) {
@@ -135,6 +154,8 @@ func positiveMask(y float32) uint32 {
 
 // ColumnSums sets sums[j] to the sum of column j of the rows×cols matrix m.
 func ColumnSums(sums, m []float32, rows, cols int) {
+	mustHold("ColumnSums", cols, sums)
+	mustHold("ColumnSums", rows*cols, m)
 	clear(sums[:cols])
 	addColumns(sums, m, rows, cols)
 }
@@ -156,6 +177,7 @@ func addColumns(sums, m []float32, rows, cols int) {
 // Add adds src to dst, element by element; it panics if src is shorter.
 // It sums the parts of a gradient computed in parts of a batch.
 func Add(dst, src []float32) {
+	mustHold("Add", len(dst), src)
 	if len(dst) > 0 {
 		addColumns(dst, src[:len(dst)], 1, len(dst))
 	}
@@ -222,6 +244,7 @@ func Scale(v []float32, s float32) {
 // 256 values computed the same way holds, bit for bit. It standardises a
 // batch of pixel bytes. It panics if dst is shorter than src.
 func ScaleBytes(dst []float32, src []byte, div, sub, mul float32) {
+	mustHold("ScaleBytes", len(src), dst)
 	dst = dst[:len(src)]
 	tail := scaleBytesVector(dst, src, div, sub, mul)
 	dst, src = dst[tail:], src[tail:]

@@ -21,6 +21,10 @@ func SoftmaxCrossEntropy(grad, logits, labels []float32, rows, classes int) floa
 // of batch rows: it returns the sum of the rows' cross-entropies, and sets
 // grad to the gradient of the batch's mean, (softmax(logits) − labels)/batch.
 func SoftmaxCrossEntropyPart(grad, logits, labels []float32, rows, classes, batch int) (lossSum float64) {
+	mustHold("SoftmaxCrossEntropy", rows*classes, logits, labels)
+	if grad != nil {
+		mustHold("SoftmaxCrossEntropy", rows*classes, grad)
+	}
 	inv := 1 / float32(batch)
 	for r := 0; r < rows; r++ {
 		o := r * classes
@@ -72,6 +76,10 @@ func SoftmaxCrossEntropyPart(grad, logits, labels []float32, rows, classes, batc
 // consecutive additions do not wait for one another: it is rounded
 // differently from one running sum, within float64 rounding.
 func SquaredErrorLoss(grad, pred, target []float32, weight float64) (loss float64) {
+	mustHold("SquaredErrorLoss", len(pred), target)
+	if grad != nil {
+		mustHold("SquaredErrorLoss", len(pred), grad)
+	}
 	w2 := float32(2 * weight)
 	target = target[:len(pred)]
 	i, s0 := squaredErrorVector(grad, pred, target, w2)

@@ -3,7 +3,8 @@
 // on other CPUs and under -tags noasm) that shares its work among helper
 // goroutines, and the fused elementwise passes, batch norm, loss and Adam
 // around it. Each fast kernel sits beside a plain reference loop over slices,
-// which its tests compare it with.
+// which its tests compare it with. A slice shorter than a kernel's sizes say
+// is a programming error, and the kernel panics, as gonum's blas does.
 package kernels
 
 import "math"
@@ -15,6 +16,7 @@ type Float interface{ ~float32 | ~float64 }
 // given their gradient g, updating the first and second moment estimates m and
 // v in place. t is the 1-based step count used for bias correction.
 func AdamStep[T Float](w, g, m, v []T, lr, beta1, beta2, eps float64, t int) {
+	mustHold("AdamStep", len(w), g, m, v)
 	c1 := 1 - math.Pow(beta1, float64(t))
 	c2 := 1 - math.Pow(beta2, float64(t))
 	// Fold the bias corrections into the step size and epsilon:
@@ -36,6 +38,7 @@ func AdamStep[T Float](w, g, m, v []T, lr, beta1, beta2, eps float64, t int) {
 // reference loop on 784×256 weights (0.062 ms against 0.87 ms per update on
 // a 2-core AVX-512 EPYC; go test -bench Adam ./kernels/).
 func AdamStep32(w, g, m, v []float32, lr, beta1, beta2, eps float64, t int) {
+	mustHold("AdamStep32", len(w), g, m, v)
 	stepSize, invSqrtC2 := AdamScalars(lr, beta1, beta2, t)
 	c := adamConsts{
 		b1: float32(beta1), b2: float32(beta2), eps: float32(eps),
@@ -66,6 +69,7 @@ type adamConsts struct {
 // MomentumStep applies one step of SGD with heavy-ball momentum:
 // vel ← μ·vel + g; w ← w − lr·vel.
 func MomentumStep[T Float](w, g, vel []T, lr, mu float64) {
+	mustHold("MomentumStep", len(w), g, vel)
 	l, u := T(lr), T(mu)
 	for i := range w {
 		vel[i] = u*vel[i] + g[i]

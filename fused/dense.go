@@ -39,7 +39,11 @@ func NewDense(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt opt
 		return nil, err
 	}
 	g := o.gemm()
-	d := &Dense{Affine: a, Learner: newLearner(a.Params(), opt, g), name: name, inputGrad: inputGrad,
+	l, err := newLearner(name, a.Params(), opt, g)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dense{Affine: a, Learner: l, name: name, inputGrad: inputGrad,
 		gemm: g, buffers: map[cacheKey]*denseBuffers{}}
 	d.finish = d.finishBackward
 	return d, nil

@@ -9,6 +9,8 @@
 package fused
 
 import (
+	"fmt"
+
 	"gorgonia.org/tensor"
 
 	"github.com/dnitrain/dnitrain/graph"
@@ -34,12 +36,15 @@ func (o Options) gemm() *kernels.Gemm {
 	return &kernels.Gemm{Threads: o.Threads, Cores: o.Cores, TF32: o.TF32}
 }
 
-// newLearner returns a learner of params whose updates share out their
-// work through g as g's products do (kernels.Gemm.Split).
-func newLearner(params []*graph.Param, opt optim.Config, g *kernels.Gemm) *graph.Learner {
-	l := graph.NewLearner(params, opt)
+// newLearner returns a learner of the params of module name whose updates
+// share out their work through g as g's products do (kernels.Gemm.Shards).
+func newLearner(name string, params []*graph.Param, opt optim.Config, g *kernels.Gemm) (*graph.Learner, error) {
+	l, err := graph.NewLearner(params, opt)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	l.Optimizer().SetSplit(g)
-	return l
+	return l, nil
 }
 
 // batchNorm are the constants shared with graph's batch norm.

@@ -36,7 +36,11 @@ func NewOutput(name string, in, classes int, inputGrad bool, rng *rand.Rand, opt
 		return nil, err
 	}
 	g := o.gemm()
-	return &Output{Affine: a, Learner: newLearner(a.Params(), opt, g), name: name, inputGrad: inputGrad,
+	l, err := newLearner(name, a.Params(), opt, g)
+	if err != nil {
+		return nil, err
+	}
+	return &Output{Affine: a, Learner: l, name: name, inputGrad: inputGrad,
 		gemm: g, buffers: map[cacheKey]*outputBuffers{}}, nil
 }
 

@@ -58,7 +58,9 @@ func NewSynthesizer(name string, cfg synth.Config, rng *rand.Rand, opt optim.Con
 		}
 		s.Stack = append(s.Stack, a)
 	}
-	s.Learner = newLearner(s.Params(), opt, s.gemm)
+	if s.Learner, err = newLearner(name, s.Params(), opt, s.gemm); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -35,7 +35,11 @@ func NewDense(name string, s Spec, inputGrad bool, dt tensor.Dtype, rng *rand.Ra
 	if err != nil {
 		return nil, err
 	}
-	return &Dense{Affine: a, Learner: NewLearner(a.Params(), opt), name: name, dt: dt,
+	l, err := NewLearner(a.Params(), opt)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &Dense{Affine: a, Learner: l, name: name, dt: dt,
 		inputGrad: inputGrad, programs: map[programKey]*denseProgram{}}, nil
 }
 

@@ -35,7 +35,11 @@ func NewOutput(name string, in, classes int, inputGrad bool, dt tensor.Dtype, rn
 	if err != nil {
 		return nil, err
 	}
-	return &Output{Affine: a, Learner: NewLearner(a.Params(), opt), name: name, dt: dt,
+	l, err := NewLearner(a.Params(), opt)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &Output{Affine: a, Learner: l, name: name, dt: dt,
 		inputGrad: inputGrad, programs: map[programKey]*outputProgram{}}, nil
 }
 

@@ -98,15 +98,19 @@ type Learner struct {
 	opt    *optim.Optimizer
 }
 
-// NewLearner returns a learner updating params with a fresh optimizer.
-func NewLearner(params []*Param, cfg optim.Config) *Learner {
+// NewLearner returns a learner updating params with a fresh optimizer; the
+// error is optim.New's.
+func NewLearner(params []*Param, cfg optim.Config) (*Learner, error) {
 	l := &Learner{params: params}
 	for _, p := range params {
 		l.values = append(l.values, p.Value)
 		l.grads = append(l.grads, p.Grad)
 	}
-	l.opt = optim.New(cfg, l.values)
-	return l
+	var err error
+	if l.opt, err = optim.New(cfg, l.values); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // Update applies one optimizer step from the gradients of the last backward

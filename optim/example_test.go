@@ -15,7 +15,10 @@ import (
 func ExampleOptimizer_Step() {
 	w := tensor.New(tensor.WithShape(1), tensor.WithBacking([]float64{0}))
 	g := tensor.New(tensor.WithShape(1), tensor.Of(tensor.Float64))
-	opt := optim.New(optim.DefaultAdam(0.1), []*tensor.Dense{w})
+	opt, err := optim.New(optim.DefaultAdam(0.1), []*tensor.Dense{w})
+	if err != nil {
+		log.Fatal(err)
+	}
 	for range 300 {
 		g.Float64s()[0] = 2 * (w.Float64s()[0] - 3)
 		if err := opt.Step([]*tensor.Dense{w}, []*tensor.Dense{g}); err != nil {

@@ -51,8 +51,8 @@ func (c Config) Validate() error {
 		if !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1) {
 			return fmt.Errorf("adam betas must be in [0,1), got %v and %v", c.Beta1, c.Beta2)
 		}
-		if !(c.Eps > 0) {
-			return fmt.Errorf("adam epsilon must be positive, got %v", c.Eps)
+		if !(c.Eps > 0) || math.IsInf(c.Eps, 1) {
+			return fmt.Errorf("adam epsilon must be a positive number, got %v", c.Eps)
 		}
 	case SGD:
 		if !(c.Momentum >= 0 && c.Momentum < 1) {
@@ -135,15 +135,22 @@ func (o *Optimizer) SetSplit(g *kernels.Gemm) {
 	}
 }
 
-// New returns an optimizer for parameters shaped and typed like params.
-func New(cfg Config, params []*tensor.Dense) *Optimizer {
+// New returns an optimizer for parameters shaped and typed like params
+// (float32 or float64), after checking cfg.
+func New(cfg Config, params []*tensor.Dense) (*Optimizer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	o := &Optimizer{cfg: cfg, slots: make([][]*tensor.Dense, len(params))}
 	for k, p := range params {
+		if dt := p.Dtype(); dt != tensor.Float32 && dt != tensor.Float64 {
+			return nil, fmt.Errorf("optimizer: unsupported parameter type %v", dt)
+		}
 		for range o.SlotNames() {
 			o.slots[k] = append(o.slots[k], tensor.New(tensor.WithShape(p.Shape().Clone()...), tensor.Of(p.Dtype())))
 		}
 	}
-	return o
+	return o, nil
 }
 
 // SlotNames names the state tensors kept per parameter, in order.
@@ -172,6 +179,13 @@ func (o *Optimizer) Config() Config { return o.cfg }
 func (o *Optimizer) Step(params, grads []*tensor.Dense) error {
 	if len(params) != len(o.slots) || len(grads) != len(o.slots) {
 		return fmt.Errorf("optimizer holds state for %d parameters, got %d parameters and %d gradients", len(o.slots), len(params), len(grads))
+	}
+	for k, p := range params {
+		s, g := o.slots[k][0], grads[k]
+		if p.Dtype() != s.Dtype() || g.Dtype() != s.Dtype() || p.Size() != s.Size() || g.Size() != s.Size() {
+			return fmt.Errorf("optimizer: parameter %d is %v of %d elements and its gradient %v of %d, want %v of %d",
+				k, p.Dtype(), p.Size(), g.Dtype(), g.Size(), s.Dtype(), s.Size())
+		}
 	}
 	lr := o.cfg.RateAt(o.steps)
 	o.steps++

@@ -3,6 +3,7 @@ package optim
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -45,7 +46,10 @@ func TestValidate(t *testing.T) {
 func TestStepUsesScheduleAndOwnState(t *testing.T) {
 	w := tensor.New(tensor.WithShape(2), tensor.WithBacking([]float64{0, 0}))
 	g := tensor.New(tensor.WithShape(2), tensor.WithBacking([]float64{1, 1}))
-	o := New(Config{Kind: SGD, LR: 1, DecaySteps: []int{1}, DecayFactor: 0.5}, []*tensor.Dense{w})
+	o, err := New(Config{Kind: SGD, LR: 1, DecaySteps: []int{1}, DecayFactor: 0.5}, []*tensor.Dense{w})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 2; i++ {
 		if err := o.Step([]*tensor.Dense{w}, []*tensor.Dense{g}); err != nil {
 			t.Fatal(err)
@@ -78,7 +82,14 @@ func TestStepSplitGivesTheSameBits(t *testing.T) {
 			params[1] = append(params[1], p.Clone().(*tensor.Dense))
 			grads = append(grads, g)
 		}
-		plain, split := New(cfg, params[0]), New(cfg, params[1])
+		plain, err := New(cfg, params[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		split, err := New(cfg, params[1])
+		if err != nil {
+			t.Fatal(err)
+		}
 		split.SetSplit(&kernels.Gemm{Threads: 2, Cores: kernels.NewCores(2)})
 		for step := 0; step < 3; step++ {
 			for _, g := range grads {
@@ -101,5 +112,32 @@ func TestStepSplitGivesTheSameBits(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// New refuses a bad config and parameter types it cannot update; Step
+// refuses gradients of another type or size than their parameters.
+func TestOptimizerRefusals(t *testing.T) {
+	w := tensor.New(tensor.WithShape(4), tensor.Of(tensor.Float32))
+	if _, err := New(Config{}, []*tensor.Dense{w}); err == nil {
+		t.Error("New took a zero Config")
+	}
+	if _, err := New(DefaultAdam(1e-3), []*tensor.Dense{tensor.New(tensor.WithShape(2), tensor.Of(tensor.Int))}); err == nil {
+		t.Error("New took int parameters")
+	}
+	o, err := New(DefaultAdam(1e-3), []*tensor.Dense{w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, g := range map[string]*tensor.Dense{
+		"float64 gradient": tensor.New(tensor.WithShape(4), tensor.Of(tensor.Float64)),
+		"short gradient":   tensor.New(tensor.WithShape(2), tensor.Of(tensor.Float32)),
+	} {
+		if err := o.Step([]*tensor.Dense{w}, []*tensor.Dense{g}); err == nil || !strings.Contains(err.Error(), "gradient") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if o.Steps() != 0 {
+		t.Errorf("refused steps counted: %d", o.Steps())
 	}
 }

@@ -136,7 +136,9 @@ func New(name string, cfg Config, dt tensor.Dtype, rng *rand.Rand, opt optim.Con
 		}
 		s.Stack = append(s.Stack, a)
 	}
-	s.Learner = graph.NewLearner(s.Params(), opt)
+	if s.Learner, err = graph.NewLearner(s.Params(), opt); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	return s, nil
 }
 

@@ -56,7 +56,10 @@ func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg opti
 	for _, p := range params {
 		values = append(values, p.Value)
 	}
-	s.opt = optim.New(cfg, values)
+	var err error
+	if s.opt, err = optim.New(cfg, values); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	// A synthesizer's work is on the step's critical path (a layer waits
 	// for its ĝ), an update is not: synthesizers get the urgent streams, so
 	// that their kernels start ahead of an update's pending blocks.
@@ -64,7 +67,6 @@ func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg opti
 	if kind == SynthSpan {
 		newStream = s.dev.NewUrgentStream
 	}
-	var err error
 	if s.stream, err = newStream(); err == nil {
 		s.uploaded, err = s.dev.NewEvent()
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 
@@ -194,5 +195,13 @@ func (c *Checkpoint) int(name string) (int, error) {
 	return int(v[0]), nil
 }
 
-// Resume sets the step count of a trainer built on a checkpoint's network.
-func (t *Trainer) Resume(c *Checkpoint) { t.step = c.Step }
+// Resume sets the step count of a trainer built on the network of c
+// (Checkpoint.Network). It refuses another network: one whose config differs
+// from c's in more than how the run executes and its number of epochs.
+func (t *Trainer) Resume(c *Checkpoint) error {
+	if !reflect.DeepEqual(c.Config.model(), t.net.cfg.model()) {
+		return fmt.Errorf("%s: the trainer's network is not the checkpoint's: build it with Checkpoint.Network", c.path)
+	}
+	t.step = c.Step
+	return nil
+}

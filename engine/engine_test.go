@@ -392,7 +392,9 @@ func testResume(t *testing.T, mode Mode, bn bool, opt optim.Kind, device string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resumed.Resume(ck)
+	if err := resumed.Resume(ck); err != nil {
+		t.Fatal(err)
+	}
 	for !resumed.Done() {
 		if _, err := resumed.RunEpoch(context.Background(), nil); err != nil {
 			t.Fatal(err)
@@ -925,11 +927,47 @@ func TestTrainerRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := DecodeCheckpoint(path, b); err != nil {
+	ck, err := DecodeCheckpoint(path, b)
+	if err != nil {
 		t.Fatal(err)
+	}
+	other := newTrainer(t, smallConfig(DNI), set)
+	if err := other.Resume(ck); err == nil || !strings.Contains(err.Error(), "not the checkpoint's") {
+		t.Errorf("Resume on another network: %v", err)
 	}
 	renamed := bytes.Replace(b, []byte(`"sha256"`), []byte(`"sha000"`), 1) // the header stays valid
 	if _, err := DecodeCheckpoint(path, renamed); err == nil || !strings.Contains(err.Error(), "no checksum") {
 		t.Errorf("checkpoint without its checksum: %v", err)
+	}
+}
+
+// Predict's classes are those Evaluate counts right and wrong.
+func TestPredictAgreesWithEvaluate(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.Epochs = 1
+	train, test := toySet("train", 96, 1), toySet("test", 50, 2)
+	tr := newTrainer(t, cfg, train)
+	if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := tr.Evaluate(test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred, err := tr.Predict(test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := 0
+	for i, c := range pred {
+		if c != int(test.Labels[i]) {
+			wrong++
+		}
+	}
+	if len(pred) != test.N || 100*float64(wrong)/float64(test.N) != ev.Error {
+		t.Errorf("%d predictions, %d wrong; Evaluate says %.2f%% of %d", len(pred), wrong, ev.Error, ev.N)
+	}
+	if _, err := tr.Predict(nil); err == nil {
+		t.Error("Predict(nil) gave no error")
 	}
 }

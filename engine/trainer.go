@@ -376,22 +376,27 @@ const fillAhead = 8
 
 // countWrong counts the rows whose largest logit is not the label's.
 func countWrong(logits *tensor.Dense, classes []uint8) int {
-	v := logits.Float32s()
-	c := logits.Shape()[1]
 	wrong := 0
 	for r, label := range classes {
-		row := v[r*c : (r+1)*c]
-		best := 0
-		for j, x := range row {
-			if x > row[best] {
-				best = j
-			}
-		}
-		if best != int(label) {
+		if argmax(logits, r) != int(label) {
 			wrong++
 		}
 	}
 	return wrong
+}
+
+// argmax returns the class of the largest logit of row r (the first of
+// equals).
+func argmax(logits *tensor.Dense, r int) int {
+	c := logits.Shape()[1]
+	row := logits.Float32s()[r*c : (r+1)*c]
+	best := 0
+	for j, x := range row {
+		if x > row[best] {
+			best = j
+		}
+	}
+	return best
 }
 
 // Evaluation is a model's loss and error rate on a data set.
@@ -403,26 +408,58 @@ type Evaluation struct {
 
 // Evaluate runs the network in inference mode over all of s.
 func (t *Trainer) Evaluate(s *data.Set) (Evaluation, error) {
-	if err := checkSet(t.net.cfg, s); err != nil {
+	var lossSum float64
+	var wrong int
+	err := t.infer(s, "evaluate", func(lo int, b *batch, loss float64, logits *tensor.Dense) {
+		lossSum += loss * float64(len(b.classes))
+		wrong += countWrong(logits, b.classes)
+	})
+	if err != nil {
 		return Evaluation{}, err
+	}
+	return Evaluation{Loss: lossSum / float64(s.N), Error: 100 * float64(wrong) / float64(s.N), N: s.N}, nil
+}
+
+// Predict runs the network in inference mode over all of s and returns the
+// class it predicts for each sample (the largest logit). The set's labels
+// are not used but must be valid (data.Set.Check): zeros will do.
+func (t *Trainer) Predict(s *data.Set) ([]int, error) {
+	if err := s.Check(); err != nil {
+		return nil, err
+	}
+	classes := make([]int, s.N)
+	err := t.infer(s, "predict", func(lo int, b *batch, _ float64, logits *tensor.Dense) {
+		for r := range b.classes {
+			classes[lo+r] = argmax(logits, r)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return classes, nil
+}
+
+// infer runs the network in inference mode over s, batch after batch of at
+// most EvalBatch samples, and hands each batch's loss and logits to use
+// with the index of its first sample; verb names the caller in errors.
+func (t *Trainer) infer(s *data.Set, verb string, use func(lo int, b *batch, loss float64, logits *tensor.Dense)) error {
+	if err := checkSet(t.net.cfg, s); err != nil {
+		return err
 	}
 	cache := map[int]*batch{}
 	idx := make([]int, s.N)
 	for i := range idx {
 		idx[i] = i
 	}
-	var lossSum float64
-	var wrong int
 	for lo := 0; lo < s.N; lo += t.net.cfg.EvalBatch {
 		hi := min(lo+t.net.cfg.EvalBatch, s.N)
 		b := t.buffers(cache, hi-lo)
 		fillBatch(b, s, idx[lo:hi], t.net.cfg)
 		loss, logits, err := t.net.evaluate(b.x, b.labels)
 		if err != nil {
-			return Evaluation{}, fmt.Errorf("evaluate %s set: %w", s.Name, err)
+			return fmt.Errorf("%s %s set: %w", verb, s.Name, err)
 		}
-		lossSum += loss * float64(hi-lo)
-		wrong += countWrong(logits, b.classes)
+		use(lo, b, loss, logits)
 	}
-	return Evaluation{Loss: lossSum / float64(s.N), Error: 100 * float64(wrong) / float64(s.N), N: s.N}, nil
+	return nil
 }

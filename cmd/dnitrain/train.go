@@ -150,7 +150,9 @@ func newRun(m *modelFlags, pair *data.Pair, ck *engine.Checkpoint) (*engine.Trai
 	if err != nil {
 		return nil, err
 	}
-	tr.Resume(ck)
+	if err := tr.Resume(ck); err != nil {
+		return nil, err
+	}
 	return tr, nil
 }
 

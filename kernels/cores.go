@@ -5,7 +5,8 @@ package kernels
 // once than it has places: a goroutine takes a place before it computes and
 // gives it back when it stops or waits. A Gemm with Cores set takes the
 // places of its helper goroutines from it (helpers that spin for the next
-// call, briefly, hold none).
+// call, briefly, hold none). Make one with NewCores: the zero Cores has no
+// places, and Acquire on it would wait for ever.
 type Cores struct {
 	places chan struct{}
 }
@@ -37,9 +38,14 @@ func (c *Cores) TryAcquire(n int) int {
 // free reports whether a place is free; false for a nil Cores.
 func (c *Cores) free() bool { return c != nil && len(c.places) < cap(c.places) }
 
-// Release gives back n places.
+// Release gives back n places; it panics if fewer are taken, a programming
+// error that would otherwise wait for ever.
 func (c *Cores) Release(n int) {
 	for range n {
-		<-c.places
+		select {
+		case <-c.places:
+		default:
+			panic("kernels: Cores.Release: more places than are taken")
+		}
 	}
 }

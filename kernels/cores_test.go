@@ -26,6 +26,13 @@ func TestCores(t *testing.T) {
 	if NewCores(0).Len() != 1 {
 		t.Fatal("NewCores(0) has no place")
 	}
+	// Two are taken: giving back four is a programming error.
+	defer func() {
+		if r := recover(); r == nil {
+			t.Error("Release of more places than taken did not panic")
+		}
+	}()
+	c.Release(4)
 }
 
 // A helper spins for sgemmSpin after its last phase, and on while a place

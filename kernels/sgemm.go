@@ -210,8 +210,12 @@ func (g *Gemm) Shards(n int, c Sharder) {
 // ShardRange returns the bounds of part p of n parts of total elements.
 // The parts start at multiples of unit, tile 0..total in order, and are
 // as even as that allows: each holds a share of the units that cover
-// total, within one unit of the others', the last cut short at total.
+// total, within one unit of the others', the last cut short at total. unit
+// and n must be positive.
 func ShardRange(total, unit, p, n int) (lo, hi int) {
+	if unit < 1 || n < 1 {
+		panic("kernels: ShardRange: unit and n must be positive")
+	}
 	units := (total + unit - 1) / unit
 	lo = min(total, units*p/n*unit)
 	hi = min(total, units*(p+1)/n*unit)

@@ -99,7 +99,10 @@ func (c Config) model() Config {
 // the given number of input features and classes: a 3-layer network of 256
 // ReLU units with batch norm (as in the paper's fully connected networks,
 // whose synthesizers' hidden layers have batch norm too), trained with cDNI
-// and a linear synthesizer, Adam at 3e-4.
+// and a linear synthesizer, Adam at 3e-4. Two of the CLI's defaults depend
+// on more than the sizes, and are left to the caller: it standardises the
+// inputs (InputMean and InputStd from InputStats of the training set; here
+// 0 and 1), and gives --mode dni synthesizers of 2 hidden layers (SGHidden).
 func DefaultConfig(inputs, classes int) Config {
 	return Config{
 		Mode: CDNI, Backend: CPU, Exec: ExecSync, Queue: 2, Inputs: inputs, Classes: classes,

@@ -44,6 +44,9 @@ type batch struct {
 // must pass data.Set.Check, have the network's inputs per sample, and no
 // more classes than it has outputs.
 func NewTrainer(net *Network, train *data.Set) (*Trainer, error) {
+	if net == nil {
+		return nil, fmt.Errorf("no network")
+	}
 	if err := checkSet(net.cfg, train); err != nil {
 		return nil, err
 	}

@@ -71,14 +71,13 @@ func mnistTrainer(b *testing.B, pair *data.Pair, mode engine.Mode, sgHidden int,
 	cfg := engine.DefaultConfig(pair.Train.Features(), pair.Train.Classes)
 	cfg.Mode, cfg.SGHidden, cfg.Epochs, cfg.Device = mode, sgHidden, 100000, device
 	cfg.InputMean, cfg.InputStd = engine.InputStats(pair.Train)
-	subset := *pair.Train
-	subset.N = stepsPerRun * cfg.Batch
+	subset := pair.Train.Head(stepsPerRun * cfg.Batch)
 	net, err := newNetwork(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { net.Close() })
-	tr, err := engine.NewTrainer(net, &subset)
+	tr, err := engine.NewTrainer(net, subset)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -935,6 +935,12 @@ func TestTrainerRefusals(t *testing.T) {
 	if err := other.Resume(ck); err == nil || !strings.Contains(err.Error(), "not the checkpoint's") {
 		t.Errorf("Resume on another network: %v", err)
 	}
+	// How the run executes, and its epochs, may change.
+	moved := ck.Config
+	moved.Threads, moved.Exec, moved.Workers, moved.Queue, moved.Epochs, moved.Backend = 1, ExecAsync, 2, 1, 3, Reference
+	if err := newTrainer(t, moved, set).Resume(ck); err != nil {
+		t.Errorf("Resume with another execution: %v", err)
+	}
 	renamed := bytes.Replace(b, []byte(`"sha256"`), []byte(`"sha000"`), 1) // the header stays valid
 	if _, err := DecodeCheckpoint(path, renamed); err == nil || !strings.Contains(err.Error(), "no checksum") {
 		t.Errorf("checkpoint without its checksum: %v", err)

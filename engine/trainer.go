@@ -41,8 +41,9 @@ type batch struct {
 }
 
 // NewTrainer returns a trainer for net on the training set train, which
-// must pass data.Set.Check, have the network's inputs per sample, and no
-// more classes than it has outputs.
+// must pass data.Set.Check, be non-empty, have the network's inputs per
+// sample, and no more classes than it has outputs. Evaluate and Predict ask
+// the same of their sets.
 func NewTrainer(net *Network, train *data.Set) (*Trainer, error) {
 	if net == nil {
 		return nil, fmt.Errorf("no network")

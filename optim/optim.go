@@ -203,7 +203,7 @@ func (o *Optimizer) Step(params, grads []*tensor.Dense) error {
 				u.Shard(0)
 				continue
 			}
-			u.parts = o.split.Threads
+			u.parts = max(1, o.split.Threads)
 			o.updates[k] = u
 			o.split.Shards(u.parts, &o.updates[k])
 		case tensor.Float64:

@@ -141,3 +141,24 @@ func TestOptimizerRefusals(t *testing.T) {
 		t.Errorf("refused steps counted: %d", o.Steps())
 	}
 }
+
+// A zero Gemm, ready to use, shares an update out in one part: the large
+// parameter is updated.
+func TestStepWithZeroGemm(t *testing.T) {
+	w := tensor.New(tensor.WithShape(4*splitGrain), tensor.Of(tensor.Float32))
+	g := tensor.New(tensor.WithShape(4*splitGrain), tensor.Of(tensor.Float32))
+	for i := range g.Float32s() {
+		g.Float32s()[i] = 1
+	}
+	o, err := New(DefaultAdam(0.1), []*tensor.Dense{w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.SetSplit(&kernels.Gemm{})
+	if err := o.Step([]*tensor.Dense{w}, []*tensor.Dense{g}); err != nil {
+		t.Fatal(err)
+	}
+	if v := w.Float32s(); v[0] >= 0 || v[len(v)-1] >= 0 {
+		t.Errorf("weights not updated: %v … %v", v[0], v[len(v)-1])
+	}
+}

@@ -31,9 +31,9 @@ type modelFlags struct {
 	seed                                 uint64
 }
 
-// flagsFixedByCheckpoint are the model flags a run takes from the checkpoint
-// it resumes or describes; where it runs (--epochs, --backend, --device, --threads,
-// --exec, --workers, --queue) may change.
+// flagsFixedByCheckpoint are the model flags a run takes from the
+// checkpoint it resumes or describes; where it runs (--epochs, --backend,
+// --device, --threads, --exec, --workers, --queue) may change.
 var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", "batchnorm", "sg-hidden",
 	"sg-width", "sg-batchnorm", "sg-scale", "batch", "eval-batch", "optimizer", "lr", "sg-lr", "momentum",
 	"lr-decay", "lr-decay-factor", "seed", "normalize", "sg-warmup", "lambda", "update-prob", "unlock",

@@ -414,7 +414,7 @@ type Evaluation struct {
 func (t *Trainer) Evaluate(s *data.Set) (Evaluation, error) {
 	var lossSum float64
 	var wrong int
-	err := t.infer(s, "evaluate", func(lo int, b *batch, loss float64, logits *tensor.Dense) {
+	err := t.infer(s, "evaluate", func(b *batch, loss float64, logits *tensor.Dense) {
 		lossSum += loss * float64(len(b.classes))
 		wrong += countWrong(logits, b.classes)
 	})
@@ -428,13 +428,10 @@ func (t *Trainer) Evaluate(s *data.Set) (Evaluation, error) {
 // class it predicts for each sample (the largest logit). The set's labels
 // are not used but must be valid (data.Set.Check): zeros will do.
 func (t *Trainer) Predict(s *data.Set) ([]int, error) {
-	if err := s.Check(); err != nil {
-		return nil, err
-	}
-	classes := make([]int, s.N)
-	err := t.infer(s, "predict", func(lo int, b *batch, _ float64, logits *tensor.Dense) {
+	var classes []int // infer goes through the batches in order
+	err := t.infer(s, "predict", func(b *batch, _ float64, logits *tensor.Dense) {
 		for r := range b.classes {
-			classes[lo+r] = argmax(logits, r)
+			classes = append(classes, argmax(logits, r))
 		}
 	})
 	if err != nil {
@@ -444,9 +441,9 @@ func (t *Trainer) Predict(s *data.Set) ([]int, error) {
 }
 
 // infer runs the network in inference mode over s, batch after batch of at
-// most EvalBatch samples, and hands each batch's loss and logits to use
-// with the index of its first sample; verb names the caller in errors.
-func (t *Trainer) infer(s *data.Set, verb string, use func(lo int, b *batch, loss float64, logits *tensor.Dense)) error {
+// most EvalBatch samples in order, and hands each batch's loss and logits
+// to use; verb names the caller in errors.
+func (t *Trainer) infer(s *data.Set, verb string, use func(b *batch, loss float64, logits *tensor.Dense)) error {
 	if err := checkSet(t.net.cfg, s); err != nil {
 		return err
 	}
@@ -463,7 +460,7 @@ func (t *Trainer) infer(s *data.Set, verb string, use func(lo int, b *batch, los
 		if err != nil {
 			return fmt.Errorf("%s %s set: %w", verb, s.Name, err)
 		}
-		use(lo, b, loss, logits)
+		use(b, loss, logits)
 	}
 	return nil
 }

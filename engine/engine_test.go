@@ -814,11 +814,17 @@ func TestNonFiniteTensorIsNamed(t *testing.T) {
 
 func TestMemoryEstimate(t *testing.T) {
 	cfg := DefaultConfig(784, 10)
-	cfg.Mode, cfg.SGHidden = DNI, 2
+	cfg.Mode, cfg.SGHidden, cfg.Threads = DNI, 2, 1
 	// 3.42M parameters ×4 (value, gradient, two Adam moments) ×4 bytes is
 	// 55 MB; buffers add a few MB.
-	if got := EstimateMemory(cfg); got < 50<<20 || got > 100<<20 {
-		t.Errorf("estimate %d bytes for the default dni model", got)
+	got := EstimateMemory(cfg)
+	if got < 50<<20 || got > 100<<20 {
+		t.Errorf("estimate %d bytes for the default dni model on one thread", got)
+	}
+	// Each further thread's part of a batch keeps its own weight gradients.
+	cfg.Threads = 16
+	if many := EstimateMemory(cfg); many <= got {
+		t.Errorf("estimate %d bytes on 16 threads, %d on one", many, got)
 	}
 	if err := checkMemory(cfg, 1<<30, "memory available"); err != nil {
 		t.Errorf("the default model does not fit 1 GiB: %v", err)

@@ -96,7 +96,7 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 }
 
 // Backward takes the upstream gradient g_i for the batch of the last
-// training Forward, computes the parameter gradients on the device and
+// training Forward, queues the parameter gradients on the device and
 // returns δ_{i-1} (nil when the layer was built without an input
 // gradient).
 func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
@@ -113,18 +113,19 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 	if err := d.markUploads(); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
-	if err := d.backward(d.Affine, b.affineBuffers, b.x, b.g, b.dx, b.rows); err != nil {
-		return nil, fmt.Errorf("%s: backward: %w", d.name, err)
+	err := d.backward(d.Affine, b.affineBuffers, b.g, b.dx, b.rows)
+	if err == nil && !b.dx.Nil() {
+		err = d.stream.Download(data(b.dxOut), b.dx) // waits for δ_{i-1}, not for ∂L/∂W
 	}
-	if b.dx.Nil() {
+	if err == nil {
+		err = d.weightGradient(d.Affine, b.affineBuffers, b.x, b.rows)
+	}
+	if err == nil && b.dx.Nil() {
 		// Nothing to download: the gradients stay on the device, and the
 		// kernels run on while the caller goes on.
-		if err := d.waitUploads(); err != nil {
-			return nil, fmt.Errorf("%s: backward: %w", d.name, err)
-		}
-		return nil, nil
+		err = d.waitUploads()
 	}
-	if err := d.stream.Download(data(b.dxOut), b.dx); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("%s: backward: %w", d.name, err)
 	}
 	return b.dxOut, nil

@@ -176,7 +176,7 @@ func (s *state) markUploads() error { return s.stream.Record(s.uploaded) }
 func (s *state) waitUploads() error { return s.uploaded.Sync() }
 
 // sum64 returns the sum of v in float64: how the losses computed per
-// sample or per element on the device are added up on the host.
+// sample or per column on the device are added up on the host.
 func sum64(v []float32) float64 {
 	var sum float64
 	for _, x := range v {
@@ -310,9 +310,13 @@ func (s *state) forward(a *graph.Affine, buf *affineBuffers, x cuda.Buffer, rows
 	return s.stream.BiasActivate(buf.h, cuda.Buffer{}, rows, a.Out, act)
 }
 
-// backward queues the parameter gradients of a from the upstream gradient
-// g of buf.h and, unless dx is the null buffer, dx = ∂L/∂x.
-func (s *state) backward(a *graph.Affine, buf *affineBuffers, x, g, dx cuda.Buffer, rows int) error {
+// backward queues, from the upstream gradient g of buf.h, the gradient dz
+// before the activation, the bias (or batch-norm) gradients and, unless dx
+// is the null buffer, dx = ∂L/∂x; weightGradient queues ∂L/∂W after it.
+// They are apart so that a caller that downloads dx waits for dx alone:
+// only the update reads ∂L/∂W, so it is queued after the download and
+// computed while the host goes on.
+func (s *state) backward(a *graph.Affine, buf *affineBuffers, g, dx cuda.Buffer, rows int) error {
 	act := int(a.Act)
 	if err := s.stream.ActivationBackward(buf.dz, g, buf.h, rows, a.Out, act); err != nil {
 		return err
@@ -323,17 +327,17 @@ func (s *state) backward(a *graph.Affine, buf *affineBuffers, x, g, dx cuda.Buff
 	} else {
 		err = s.stream.ColumnSums(s.grad[a.B], buf.dz, rows, a.Out)
 	}
-	if err != nil {
+	if err != nil || dx.Nil() {
 		return err
 	}
-	// ∂L/∂W = xᵀ·dz (x is rows×In); ∂L/∂x = dz·Wᵀ (W is In×Out).
-	if err := s.stream.Gemm(s.grad[a.W], x, buf.dz, cuda.Buffer{}, a.In, a.Out, rows, a.In, a.Out, a.Out, true, false, 0, 0); err != nil {
-		return err
-	}
-	if dx.Nil() {
-		return nil
-	}
+	// ∂L/∂x = dz·Wᵀ (W is In×Out).
 	return s.stream.Gemm(dx, buf.dz, s.value[a.W], cuda.Buffer{}, rows, a.In, a.Out, a.Out, a.Out, a.In, false, true, 0, 0)
+}
+
+// weightGradient queues ∂L/∂W = xᵀ·dz for the input x (rows×In) of the
+// batch whose dz backward computed.
+func (s *state) weightGradient(a *graph.Affine, buf *affineBuffers, x cuda.Buffer, rows int) error {
+	return s.stream.Gemm(s.grad[a.W], x, buf.dz, cuda.Buffer{}, a.In, a.Out, rows, a.In, a.Out, a.Out, true, false, 0, 0)
 }
 
 // checkInput checks that x is a float32 matrix with cols columns and

@@ -71,7 +71,7 @@ func (o *Output) buffersFor(rows int, train bool) (*outputBuffers, error) {
 }
 
 // Train runs forward and backward on a training batch with one-hot labels.
-// It computes the parameter gradients on the device and returns the mean
+// It queues the parameter gradients on the device and returns the mean
 // loss, the logits and ∂L/∂h (nil without an input gradient), owned by the
 // layer until its next call with the same batch size.
 func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tensor.Dense, err error) {
@@ -79,7 +79,7 @@ func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tenso
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	if err := o.backward(o.Affine, b.affineBuffers, b.x, b.grad, b.dx, rows); err != nil {
+	if err := o.backward(o.Affine, b.affineBuffers, b.grad, b.dx, rows); err != nil {
 		return 0, nil, nil, fmt.Errorf("%s: backward: %w", o.name, err)
 	}
 	if loss, err = o.results(b); err != nil {
@@ -89,6 +89,11 @@ func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tenso
 		if err := o.stream.Download(data(b.dxOut), b.dx); err != nil {
 			return 0, nil, nil, fmt.Errorf("%s: %w", o.name, err)
 		}
+	}
+	// The downloads waited for the results the caller reads, not for ∂L/∂W,
+	// which only the update reads.
+	if err := o.weightGradient(o.Affine, b.affineBuffers, b.x, rows); err != nil {
+		return 0, nil, nil, fmt.Errorf("%s: backward: %w", o.name, err)
 	}
 	return loss, b.out, b.dxOut, nil
 }

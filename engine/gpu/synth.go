@@ -34,7 +34,8 @@ type synthBuffers struct {
 	layers            []*affineBuffers
 	dIn               []cuda.Buffer // dIn[l]: ∂loss/∂(input of layer l), l > 0
 	grad, sqerr       cuda.Buffer   // ∂loss/∂out and the squared errors
-	sqerrHost         []float32
+	sqerrSums         cuda.Buffer   // the squared errors' column sums
+	sqerrSumsHost     []float32
 }
 
 // NewSynthesizer returns a synthesizer whose last layer starts at zero.
@@ -71,7 +72,8 @@ func (s *Synthesizer) buffersFor(rows int) (*synthBuffers, error) {
 	}
 	al := s.allocator()
 	out := rows * s.cfg.OutWidth()
-	b := &synthBuffers{h: al.get(rows * s.cfg.In), target: al.get(out), grad: al.get(out), sqerr: al.get(out), sqerrHost: al.pinned(out)}
+	b := &synthBuffers{h: al.get(rows * s.cfg.In), target: al.get(out), grad: al.get(out), sqerr: al.get(out)}
+	b.sqerrSums, b.sqerrSumsHost = al.get(s.cfg.OutWidth()), al.pinned(s.cfg.OutWidth())
 	b.input = b.h
 	if s.cfg.Classes > 0 {
 		b.labels = al.get(rows * s.cfg.Classes)
@@ -152,7 +154,7 @@ func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
 	return last.out, done()
 }
 
-// Learn computes, on the device, the gradients of the L2 loss between
+// Learn queues, on the device, the gradients of the L2 loss between
 // ĝ = M(h, labels) and the target δ_i, and returns the loss; Update
 // applies them. The forward pass of the last Predict is reused when it saw
 // the same h and labels.
@@ -172,13 +174,21 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		}
 	}
 	last := len(s.Stack) - 1
-	n := rows * s.cfg.OutWidth()
+	out := s.cfg.OutWidth()
 	weight, scale := s.cfg.LossWeight(rows), s.cfg.PredictionScale(rows)
 	// pred = out·scale and loss = weight·Σ(pred − δ)², so
-	// ∂loss/∂out = 2·weight·scale·(pred − δ).
+	// ∂loss/∂out = 2·weight·scale·(pred − δ). The host waits for the loss
+	// alone: the backward pass is queued after its download and runs on
+	// while the caller goes on (the target is on the device by then).
 	err = s.stream.Upload(b.target, data(target))
 	if err == nil {
-		err = s.stream.SquaredError(b.grad, b.sqerr, b.layers[last].h, b.target, n, 2*weight*scale)
+		err = s.stream.SquaredError(b.grad, b.sqerr, b.layers[last].h, b.target, rows*out, 2*weight*scale)
+	}
+	if err == nil {
+		err = s.stream.ColumnSums(b.sqerrSums, b.sqerr, rows, out)
+	}
+	if err == nil {
+		err = s.stream.Download(b.sqerrSumsHost, b.sqerrSums)
 	}
 	g := b.grad
 	for l := last; l >= 0 && err == nil; l-- {
@@ -186,11 +196,10 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		if l > 0 {
 			in = b.layers[l-1].h
 		}
-		err = s.backward(s.Stack[l], b.layers[l], in, g, b.dIn[l], rows)
+		if err = s.backward(s.Stack[l], b.layers[l], g, b.dIn[l], rows); err == nil {
+			err = s.weightGradient(s.Stack[l], b.layers[l], in, rows)
+		}
 		g = b.dIn[l]
-	}
-	if err == nil {
-		err = s.stream.Download(b.sqerrHost, b.sqerr)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: learn: %w", s.name, err)
@@ -200,7 +209,7 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 	if err := done(); err != nil {
 		return 0, err
 	}
-	return weight * sum64(b.sqerrHost), nil
+	return weight * sum64(b.sqerrSumsHost), nil
 }
 
 // Update applies the gradients of the last Learn, without waiting.

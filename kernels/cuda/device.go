@@ -62,6 +62,10 @@ func Open(ordinal int) (*Device, error) {
 	if d.ctx, err = dev.RetainPrimaryCtx(); err != nil {
 		return nil, fmt.Errorf("cuda:%d: context: %w", ordinal, err)
 	}
+	if got := fmt.Sprintf("0x%x", uintptr(handle(&d.ctx))); got != d.ctx.String() {
+		d.Close()
+		return nil, fmt.Errorf("cuda:%d: this gorgonia.org/cu wraps its handles otherwise (context %s read as %s)", ordinal, d.ctx, got)
+	}
 	err = d.do(func() error {
 		if d.mod, err = cu.LoadData(ptx); err != nil {
 			return fmt.Errorf("loading the kernels' PTX (the driver JIT-compiles it): %w", err)

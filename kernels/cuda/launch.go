@@ -5,7 +5,6 @@ package cuda
 import (
 	"fmt"
 	"math"
-	"unsafe"
 )
 
 // maxGridY is the largest y dimension of a grid.
@@ -17,8 +16,8 @@ func grid1D(n int) int { return min(ceilDiv(n, blockThreads), maxGrid1D) }
 
 // launch queues kernel name on s with grid gx×gy blocks of bx threads
 // (nothing for an empty grid: no elements). Every argument travels as 8
-// bytes, as cu's Launch copies them: buffers as device pointers, ints as
-// int64, float64 as double, bools as 0/1.
+// bytes: buffers as device pointers, ints as int64, float64 as double,
+// bools as 0/1.
 func (s *Stream) launch(name string, gx, gy, bx int, args ...any) error {
 	return s.launch3(name, gx, gy, 1, bx, args...)
 }
@@ -28,35 +27,34 @@ func (s *Stream) launch3(name string, gx, gy, gz, bx int, args ...any) error {
 	if gx <= 0 || gy <= 0 || gz <= 0 {
 		return nil
 	}
-	params := make([]unsafe.Pointer, len(args))
+	var argv [maxArgs]uint64
+	if len(args) > maxArgs {
+		return fmt.Errorf("cuda: kernel %s: %d arguments (at most %d)", name, len(args), maxArgs)
+	}
 	for i, a := range args {
-		var v uint64
 		switch a := a.(type) {
 		case Buffer:
-			v = uint64(a.ptr)
+			argv[i] = uint64(a.ptr)
 		case int:
-			v = uint64(int64(a))
+			argv[i] = uint64(int64(a))
 		case bool:
 			if a {
-				v = 1
+				argv[i] = 1
 			}
 		case float64:
-			v = math.Float64bits(a)
+			argv[i] = math.Float64bits(a)
 		default:
 			panic(fmt.Sprintf("cuda: kernel %s: argument %d of type %T", name, i, a))
 		}
-		params[i] = unsafe.Pointer(&v)
 	}
 	fn, ok := s.d.fns[name]
 	if !ok {
 		return fmt.Errorf("cuda: no kernel %s", name)
 	}
-	return s.d.do(func() error {
-		if err := fn.Launch(gx, gy, gz, bx, 1, 1, 0, s.s, params); err != nil {
-			return fmt.Errorf("cuda: launching %s: %w", name, err)
-		}
-		return nil
-	})
+	if err := s.d.rawLaunch(fn, s.s, gx, gy, gz, bx, argv[:len(args)]); err != nil {
+		return fmt.Errorf("cuda: launching %s: %w", name, err)
+	}
+	return nil
 }
 
 // Gemm queues C = act(op(A)·op(B) + beta·C + bias) on the tensor cores

@@ -27,8 +27,8 @@ func (d *Device) AllocPinned(n int) (*Pinned, error) {
 	}
 	p := &Pinned{d: d}
 	err := d.do(func() error {
-		if r := C.cuMemAllocHost(&p.p, C.size_t(4*n)); r != C.CUDA_SUCCESS {
-			return fmt.Errorf("cuda:%d: pinning %d bytes of host memory: CUresult %d", d.Ordinal, 4*n, int(r))
+		if err := resultError(C.cuMemAllocHost(&p.p, C.size_t(4*n))); err != nil {
+			return fmt.Errorf("cuda:%d: pinning %d bytes of host memory: %w", d.Ordinal, 4*n, err)
 		}
 		return nil
 	})
@@ -48,8 +48,8 @@ func (p *Pinned) Free() error {
 		return nil
 	}
 	return p.d.do(func() error {
-		if r := C.cuMemFreeHost(p.p); r != C.CUDA_SUCCESS {
-			return fmt.Errorf("cuda:%d: freeing pinned memory: CUresult %d", p.d.Ordinal, int(r))
+		if err := resultError(C.cuMemFreeHost(p.p)); err != nil {
+			return fmt.Errorf("cuda:%d: freeing pinned memory: %w", p.d.Ordinal, err)
 		}
 		p.p, p.f = nil, nil
 		return nil

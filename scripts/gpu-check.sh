@@ -7,6 +7,9 @@
 #   scripts/gpu-check.sh run [DIR]     on the GPU host (no Go needed): runs
 #                                       what DIR holds and prints the table
 #   scripts/gpu-check.sh [DIR]         both, on a GPU host with Go
+#   scripts/gpu-check.sh compare BEFORE AFTER
+#                                       on the GPU host: two builds' MNIST
+#                                       steps and epochs, interleaved
 #
 # The run keeps every command's output in $GPU_CHECK_LOGS when that is set
 # (a folder it creates), else in a temporary folder.
@@ -20,6 +23,14 @@ mode=all
 case "${1:-}" in
 build | run)
 	mode=$1
+	shift
+	;;
+compare)
+	if [ $# -ne 3 ]; then
+		echo "usage: $0 compare BEFORE AFTER (two folders made by $0 build)" >&2
+		exit 2
+	fi
+	mode=compare
 	shift
 	;;
 esac
@@ -118,9 +129,49 @@ run() {
 	return $status
 }
 
+# compare times two builds on the GPU in turns, two rounds of each: the
+# MNIST step benchmarks (ms per step) and two-epoch training runs (the
+# epochs' samples/s), one line per measurement, then each figure's mean
+# for either build and after/before. Compare only figures of one run: the
+# same build moves by several per cent between runs and hosts.
+compare() {
+	before=$1 after=$2
+	for b in "$before" "$after"; do
+		for f in bench.test dnitrain; do
+			[ -x "$b/$f" ] || { echo "$b/$f: missing (make it with: $0 build $b)" >&2; exit 2; }
+		done
+	done
+	nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/device: /' || true
+	date -u +'date: %Y-%m-%d %H:%M UTC'
+	out=$(mktemp)
+	for round in 1 2; do
+		for b in "$before" "$after"; do
+			v=after
+			[ "$b" = "$before" ] && v=before
+			"$b/bench.test" -test.run '^$' -test.bench 'Step/.*/cuda0' -test.benchtime 200x 2>&1 |
+				awk -v v=$v '/ms\/step/ {for (i = 2; i <= NF; i++) if ($i == "ms/step") {sub(/^BenchmarkStep\//, "", $1); sub(/\/cuda0.*/, "", $1); print v, "step", $1, $(i-1)}}' >>"$out"
+			for m in bprop cdni dni "cdni --exec async --workers 2"; do
+				# shellcheck disable=SC2086 # m holds the mode and its flags
+				"$b/dnitrain" train --device cuda:0 --epochs 2 --mode $m 2>&1 |
+					awk -v v=$v -v m="$(echo "$m" | sed 's/ --/ /g; s/ /_/g')" '/samples\/s/ {print v, "epoch", m, $(NF-1)}' >>"$out"
+			done
+		done
+	done
+	cat "$out"
+	echo
+	echo "| figure | before (mean) | after (mean) | after/before |"
+	echo "| --- | --- | --- | --- |"
+	awk '{k = $2 " " $3; s[$1, k] += $4; n[$1, k]++; if (!(k in seen)) {seen[k] = 1; keys[++nk] = k}}
+		END {for (i = 1; i <= nk; i++) {k = keys[i]; b = s["before", k] / n["before", k]; a = s["after", k] / n["after", k]
+			f = k ~ /^step/ ? "| %s ms | %.4f | %.4f | %.3f |\n" : "| %s samples/s | %.0f | %.0f | %.3f |\n"
+			printf f, k, b, a, a / b}}' "$out"
+	rm -f "$out"
+}
+
 case $mode in
 build) build ;;
 run) run ;;
+compare) compare "$1" "$2" ;;
 all)
 	(build)
 	run

@@ -5,9 +5,10 @@
 // hold the two together within TF32 tolerances.
 //
 // Every module owns a stream: its kernels run in order there, and the
-// modules' streams overlap one another, so that a layer's update (queued
-// without waiting) runs while a synthesizer predicts or learns on its own
-// stream. Parameters, gradients, batch-norm statistics and optimizer state
+// modules' streams overlap one another. A call waits only for what it
+// downloads (an output, δ, a loss): a layer's weight gradient and update,
+// and a synthesizer's backward pass and update, are queued without waiting
+// and run while the next modules compute on their own streams. Parameters, gradients, batch-norm statistics and optimizer state
 // live on the device; their host tensors (what checkpoints read and write)
 // are a mirror that SyncHost and SyncDevice bring up to date. Activations
 // and gradients cross to the host and back at every module call, since the

@@ -15,5 +15,6 @@
 // engine hands host tensors from module to module.
 //
 // Without the gpu build tag the package holds only the interval arithmetic
-// of its timeline, which is tested on every machine.
+// of its timeline and the layout of a module's parameters in its buffers,
+// which are tested on every machine.
 package gpu

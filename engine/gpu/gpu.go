@@ -42,9 +42,13 @@ type state struct {
 	value    map[*graph.Param]cuda.Buffer
 	grad     map[*graph.Param]cuda.Buffer
 	slots    [][]cuda.Buffer // slots[k]: the optimizer state of params[k]
-	uploaded *cuda.Event     // recorded after a call's uploads, see waitUploads
-	owned    []cuda.Buffer   // every device buffer of the module, for Close
-	pinned   []*cuda.Pinned  // every pinned host buffer of the module
+	// The parameters' values, gradients and optimizer slots each lie in
+	// one buffer (see paramOffsets), so that one kernel updates them all.
+	allValues, allGrads cuda.Buffer
+	allSlots            []cuda.Buffer
+	uploaded            *cuda.Event    // recorded after a call's uploads, see waitUploads
+	owned               []cuda.Buffer  // every device buffer of the module, for Close
+	pinned              []*cuda.Pinned // every pinned host buffer of the module
 }
 
 // newState allocates the device side of a module and uploads the initial
@@ -74,11 +78,25 @@ func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg opti
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	al := s.allocator()
+	sizes := make([]int, len(params))
 	for k, p := range params {
-		s.value[p], s.grad[p] = al.get(p.Size()), al.get(p.Size())
+		sizes[k] = p.Size()
+	}
+	offsets, total := paramOffsets(sizes)
+	if total > 0 {
+		s.allValues, s.allGrads = al.get(total), al.get(total)
+		for range s.opt.Slots(0) {
+			s.allSlots = append(s.allSlots, al.get(total))
+		}
+	}
+	for k, p := range params {
+		if al.err != nil {
+			break
+		}
+		s.value[p], s.grad[p] = s.allValues.Slice(offsets[k], p.Size()), s.allGrads.Slice(offsets[k], p.Size())
 		s.slots = append(s.slots, nil)
-		for range s.opt.Slots(k) {
-			s.slots[k] = append(s.slots[k], al.get(p.Size()))
+		for _, all := range s.allSlots {
+			s.slots[k] = append(s.slots[k], all.Slice(offsets[k], p.Size()))
 		}
 	}
 	for _, p := range stats {
@@ -99,24 +117,25 @@ func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg opti
 func (s *state) Optimizer() *optim.Optimizer { return s.opt }
 
 // Update queues one optimizer step of every parameter on the module's
-// stream, without waiting for it: the next call on the module runs after
-// it, and other modules' work overlaps it.
+// stream, one kernel for them all, without waiting for it: the next call
+// on the module runs after it, and other modules' work overlaps it.
 func (s *state) Update() error {
 	done := s.timeline.begin(s.stream, s.spanKind, s.name)
 	cfg := s.opt.Config()
 	lr := cfg.RateAt(s.opt.Steps())
 	s.opt.SetSteps(s.opt.Steps() + 1)
 	stepSize, invSqrtC2 := kernels.AdamScalars(lr, cfg.Beta1, cfg.Beta2, s.opt.Steps())
-	for k, p := range s.params {
-		var err error
-		if cfg.Kind == optim.SGD {
-			err = s.stream.MomentumStep(s.value[p], s.grad[p], s.slots[k][0], lr, cfg.Momentum)
-		} else {
-			err = s.stream.AdamStep(s.value[p], s.grad[p], s.slots[k][0], s.slots[k][1], cfg.Beta1, cfg.Beta2, cfg.Eps, stepSize, invSqrtC2)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: update: %w", s.name, err)
-		}
+	if s.allValues.Nil() {
+		return done()
+	}
+	var err error
+	if cfg.Kind == optim.SGD {
+		err = s.stream.MomentumStep(s.allValues, s.allGrads, s.allSlots[0], lr, cfg.Momentum)
+	} else {
+		err = s.stream.AdamStep(s.allValues, s.allGrads, s.allSlots[0], s.allSlots[1], cfg.Beta1, cfg.Beta2, cfg.Eps, stepSize, invSqrtC2)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: update: %w", s.name, err)
 	}
 	return done()
 }

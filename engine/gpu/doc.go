@@ -10,10 +10,11 @@
 // a layer's weight gradient and update, and a synthesizer's backward pass
 // and update, are queued after the call's downloads and run while the next
 // modules compute on their own streams. Parameters, gradients, batch-norm
-// statistics and optimizer state live on the device; their host tensors (what checkpoints read and write)
-// are a mirror that SyncHost and SyncDevice bring up to date. Activations
-// and gradients cross to the host and back at every module call, since the
-// engine hands host tensors from module to module.
+// statistics and optimizer state live on the device; their host tensors
+// (what checkpoints read and write) are a mirror that SyncHost and
+// SyncDevice bring up to date. Activations and gradients cross to the host
+// and back at every module call, since the engine hands host tensors from
+// module to module.
 //
 // Without the gpu build tag the package holds only the interval arithmetic
 // of its timeline, which is tested on every machine.

@@ -6,13 +6,15 @@
 //
 // Every module owns a stream: its kernels run in order there, and the
 // modules' streams overlap one another. A call waits only for what it
-// downloads (an output, δ, a loss): a layer's weight gradient and update,
-// and a synthesizer's backward pass and update, are queued without waiting
-// and run while the next modules compute on their own streams. Parameters, gradients, batch-norm statistics and optimizer state
-// live on the device; their host tensors (what checkpoints read and write)
-// are a mirror that SyncHost and SyncDevice bring up to date. Activations
-// and gradients cross to the host and back at every module call, since the
-// engine hands host tensors from module to module.
+// downloads (an output, δ, a loss) and the module's work queued before it:
+// a layer's weight gradient and update, and a synthesizer's backward pass
+// and update, are queued after the call's downloads and run while the next
+// modules compute on their own streams. Parameters, gradients, batch-norm
+// statistics and optimizer state live on the device; their host tensors
+// (what checkpoints read and write) are a mirror that SyncHost and
+// SyncDevice bring up to date. Activations and gradients cross to the host
+// and back at every module call, since the engine hands host tensors from
+// module to module.
 //
 // Without the gpu build tag the package holds only the interval arithmetic
 // of its timeline and the layout of a module's parameters in its buffers,

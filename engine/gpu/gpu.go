@@ -184,8 +184,9 @@ func (s *state) each(f func(*tensor.Dense, cuda.Buffer) error) error {
 // markUploads records, on the module's stream, the point after the
 // uploads queued so far; waitUploads waits for that point, that is until
 // the uploads have read their host memory, but not for the kernels queued
-// after them. A call that returns without downloading anything (which
-// would wait for everything) marks its uploads before queuing its kernels
+// after them. A call that returns without downloading anything (a
+// download waits for everything queued before it, the uploads included)
+// marks its uploads before queuing its kernels
 // and waits for them before returning, so that its caller may change the
 // tensors it passed while the kernels run on. (Uploads from pinned memory,
 // the outputs of other GPU modules, are asynchronous DMA transfers.)

@@ -9,10 +9,15 @@ package cuda
 #include <cuda.h>
 #include <stdint.h>
 
+#define DNITRAIN_MAX_ARGS 32
+
 // dnitrain_launch makes ctx current on the calling thread and queues f on
 // s with the n 8-byte arguments of argv: one call into C per launch.
 static CUresult dnitrain_launch(CUcontext ctx, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, CUstream s, uint64_t *argv, int n) {
-	void *argp[32];
+	void *argp[DNITRAIN_MAX_ARGS];
+	if (n < 1 || n > DNITRAIN_MAX_ARGS) {
+		return CUDA_ERROR_INVALID_VALUE;
+	}
 	CUresult r = cuCtxSetCurrent(ctx);
 	if (r != CUDA_SUCCESS) {
 		return r;
@@ -34,7 +39,18 @@ import (
 
 // maxArgs is the most arguments a kernel launch takes (dnitrain_launch's
 // array).
-const maxArgs = 32
+const maxArgs = C.DNITRAIN_MAX_ARGS
+
+// cu's CUContext, Function and Stream must each be one pointer, the
+// driver's handle (see handle): these fail to compile otherwise.
+const (
+	_ = uint(unsafe.Sizeof(cu.CUContext{}) - unsafe.Sizeof(uintptr(0)))
+	_ = uint(unsafe.Sizeof(uintptr(0)) - unsafe.Sizeof(cu.CUContext{}))
+	_ = uint(unsafe.Sizeof(cu.Function{}) - unsafe.Sizeof(uintptr(0)))
+	_ = uint(unsafe.Sizeof(uintptr(0)) - unsafe.Sizeof(cu.Function{}))
+	_ = uint(unsafe.Sizeof(cu.Stream{}) - unsafe.Sizeof(uintptr(0)))
+	_ = uint(unsafe.Sizeof(uintptr(0)) - unsafe.Sizeof(cu.Stream{}))
+)
 
 // rawLaunch queues fn on stream s of d with a grid of gx×gy×gz blocks of bx
 // threads and the arguments argv. It calls the driver directly, in one

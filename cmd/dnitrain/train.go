@@ -30,6 +30,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the training epochs here (for go tool pprof)")
 	tracePath := fs.String("trace", "", "write an execution trace of the training epochs here (for go tool trace)")
+	agreement := fs.Bool("sg-agreement", false, "after every epoch, compare each synthetic gradient with the true gradient on a batch of the test set (cosine, norm ratio; dni, cdni)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -43,6 +44,14 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	ck, err := m.start(setFlags(fs), *resumePath)
 	if err != nil {
 		return err
+	}
+	if mode := m.mode; *agreement {
+		if ck != nil {
+			mode = string(ck.Config.Mode)
+		}
+		if mode == string(engine.Backprop) {
+			return usageError{"--sg-agreement has no effect with --mode bprop: it has no synthetic gradients"}
+		}
 	}
 	pair, err := loadData(*dataDir)
 	if err != nil {
@@ -110,6 +119,16 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		rec := newRecord(cfg, tr, stats, ev)
+		if *agreement {
+			a, err := tr.SGAgreement(pair.Test)
+			if err != nil {
+				return err
+			}
+			for _, x := range a {
+				rec.SGCosine = append(rec.SGCosine, x.Cosine)
+				rec.SGNormRatio = append(rec.SGNormRatio, x.NormRatio)
+			}
+		}
 		fmt.Fprintln(out, rec.line(cfg.Epochs))
 		if metrics != nil {
 			if err := rec.append(metrics); err != nil {
@@ -235,6 +254,10 @@ type record struct {
 	Steps         int     `json:"steps"`
 	// WorkerBusy is engine.EpochStats.WorkerBusy: async only.
 	WorkerBusy []float64 `json:"worker_busy,omitempty"`
+	// SGCosine and SGNormRatio are engine.Trainer.SGAgreement's figures,
+	// a hidden layer each from the bottom up: with --sg-agreement only.
+	SGCosine    []float64 `json:"sg_cosine,omitempty"`
+	SGNormRatio []float64 `json:"sg_norm_ratio,omitempty"`
 }
 
 func newRecord(cfg engine.Config, tr *engine.Trainer, s engine.EpochStats, ev engine.Evaluation) record {
@@ -254,6 +277,12 @@ func (r record) line(epochs int) string {
 		l += "  workers busy"
 		for _, b := range r.WorkerBusy {
 			l += fmt.Sprintf(" %.0f%%", 100*b)
+		}
+	}
+	if len(r.SGCosine) > 0 {
+		l += "\n  synthetic against true gradient (cosine, norm ratio):"
+		for i, c := range r.SGCosine {
+			l += fmt.Sprintf("  layer%d %.3f %.3f", i, c, r.SGNormRatio[i])
 		}
 	}
 	return l

@@ -24,10 +24,14 @@ type Agreement struct {
 // backpropagation through the current network gives, on the first Batch
 // samples of s (all of them when s holds fewer). The layers run in
 // training mode, as in a training step, so batch norm uses the batch's
-// statistics; the running statistics that this moves are put back, and
-// nothing else that training reads changes: a run that calls SGAgreement
-// between epochs trains as one that does not. Only the decoupled modes
-// have synthesizers.
+// statistics, and each takes the real output of the layer below (with
+// unlocked inputs too, where training gives the layers above the first
+// the input models' predictions). The running statistics that the
+// forward passes move are put back; the gradients and forward caches it
+// overwrites are computed afresh by every training step before it reads
+// them; no update is applied: a run that calls SGAgreement between epochs
+// trains bit for bit as one that does not. Only the decoupled modes have
+// synthesizers.
 func (t *Trainer) SGAgreement(s *data.Set) ([]Agreement, error) {
 	cfg := t.net.cfg
 	if !cfg.Mode.Decoupled() {
@@ -37,7 +41,7 @@ func (t *Trainer) SGAgreement(s *data.Set) ([]Agreement, error) {
 		return nil, err
 	}
 	n := min(cfg.Batch, s.N)
-	if n == 1 && cfg.batchNormed() {
+	if n == 1 && (cfg.BatchNorm || cfg.SGHidden > 0 && cfg.SGBatchNorm) {
 		return nil, errors.New("a batch of one sample, which batch norm normalises to zero, cannot be compared")
 	}
 	idx := make([]int, n)
@@ -74,7 +78,10 @@ func (n *Network) agreement(x, labels *tensor.Dense) (_ []Agreement, err error) 
 	}
 	out := make([]Agreement, len(n.hidden))
 	for i, h := range hs {
-		gHat, err := n.models[i].Predict(h, labels)
+		if k, v := firstNonFinite(grads[i]); k >= 0 {
+			return nil, fmt.Errorf("the true gradient of layer%d has %v at element %d", i, v, k)
+		}
+		gHat, err := n.predict(i, h, labels) // checked to be finite
 		if err != nil {
 			return nil, err
 		}
@@ -133,33 +140,22 @@ func agreementOf(gHat, g []float32) Agreement {
 	return out
 }
 
-// keepStats saves the batch-norm running statistics of the hidden layers
-// and the gradient models (brought to the host first where they live on a
-// device) and returns the function that puts them back.
+// keepStats saves the batch-norm running statistics of the network's
+// modules (brought to the host first where they live on a device) and
+// returns the function that puts them back.
 func (n *Network) keepStats() (restore func() error, err error) {
-	var ms []module
-	for _, d := range n.hidden {
-		ms = append(ms, d)
-	}
-	for _, m := range n.models {
-		if s, ok := m.(module); ok {
-			ms = append(ms, s)
-		}
+	if err := n.syncHost(); err != nil {
+		return nil, err
 	}
 	var saved [][]float32
-	for _, m := range ms {
-		if d, ok := m.(deviceModule); ok {
-			if err := d.SyncHost(); err != nil {
-				return nil, err
-			}
-		}
+	for _, m := range n.modules() {
 		for _, p := range m.Stats() {
 			saved = append(saved, slices.Clone(p.Value.Float32s()))
 		}
 	}
 	return func() error {
 		k := 0
-		for _, m := range ms {
+		for _, m := range n.modules() {
 			for _, p := range m.Stats() {
 				copy(p.Value.Float32s(), saved[k])
 				k++

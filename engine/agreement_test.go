@@ -69,20 +69,29 @@ func TestSGAgreementOfKnownGradients(t *testing.T) {
 // puts back the batch-norm statistics its forward passes move.
 func TestSGAgreementLeavesTrainingAlone(t *testing.T) {
 	type run struct {
-		backend, device string
-		mode            Mode
-		unlock          bool
+		name string
+		set  func(*Config)
 	}
-	runs := []run{{CPU, "cpu", DNI, false}, {CPU, "cpu", CDNI, true}, {Reference, "cpu", DNI, false}}
-	for _, dev := range testDevices {
-		runs = append(runs, run{CPU, dev, CDNI, false})
+	runs := []run{
+		{"cdni in parts of rows", func(*Config) {}},
+		{"dni overlapped", func(c *Config) { c.Mode, c.SGHidden, c.SGWidth = DNI, 2, 24 }},
+		{"lambda", func(c *Config) { c.Lambda = 0.5 }},
+		{"update-prob and warm-up", func(c *Config) { c.UpdateProb, c.SGWarmup = []float64{0.5}, 5 }},
+		{"unlocked", func(c *Config) { c.Unlock = true }},
+		{"async, 1 worker", func(c *Config) { c.Exec, c.Workers = ExecAsync, 1 }},
+		{"reference", func(c *Config) { c.Backend = Reference }},
+	}
+	for _, dev := range testDevices[1:] {
+		runs = append(runs, run{dev, func(c *Config) { c.Device, c.Threads = dev, 0 }})
 	}
 	for _, tc := range runs {
-		t.Run(fmt.Sprint(tc.backend, tc.device, tc.mode, tc.unlock), func(t *testing.T) {
-			train, test := toySet("train", 96, 1), toySet("test", 40, 2)
-			cfg := smallConfig(tc.mode)
-			cfg.Backend, cfg.Device, cfg.Layers, cfg.Unlock = tc.backend, tc.device, 4, tc.unlock
-			cfg.Threads = 2 // batches in parts, with the loop's finisher
+		t.Run(tc.name, func(t *testing.T) {
+			train, test := toySet("train", 400, 1), toySet("test", 100, 2)
+			cfg := smallConfig(CDNI)
+			// Batches of 64 on 2 threads: two parts of rows, and the loop's
+			// finisher.
+			cfg.Layers, cfg.Hidden, cfg.Batch, cfg.Threads = 4, 32, 64, 2
+			tc.set(&cfg)
 			plain, compared := newTrainer(t, cfg, train), newTrainer(t, cfg, train)
 			for !plain.Done() {
 				want, err := plain.RunEpoch(t.Context(), nil)
@@ -108,6 +117,19 @@ func TestSGAgreementLeavesTrainingAlone(t *testing.T) {
 			}
 			requireEqual(t, "state after training", state(compared.net), state(plain.net), 0)
 		})
+	}
+}
+
+// A synthesizer whose prediction is not finite is reported, as in
+// training, rather than compared.
+func TestSGAgreementOfDivergedSynthesizer(t *testing.T) {
+	tr := newTrainer(t, smallConfig(CDNI), toySet("train", 64, 1))
+	if _, err := tr.RunEpoch(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	tr.net.models[0].(module).Params()[0].Value.Float32s()[0] = float32(math.Inf(1))
+	if _, err := tr.SGAgreement(toySet("test", 40, 2)); err == nil || !strings.Contains(err.Error(), "diverged") {
+		t.Errorf("error %v, want the divergence", err)
 	}
 }
 

@@ -106,6 +106,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--queue", "4"}, exitUsage, "--queue has no effect with --exec sync"},
 		{[]string{"train", "--mode", "bprop", "--sg-scale", "5"}, exitUsage, "--sg-scale has no effect with --mode bprop"},
 		{[]string{"train", "--mode", "bprop", "--sg-agreement"}, exitUsage, "--sg-agreement has no effect with --mode bprop"},
+		{[]string{"train", "--mode", "bprop", "--sg-agreement=false"}, exitUsage, "--sg-agreement has no effect with --mode bprop"},
 		{[]string{"train", "--mode", "cdni", "--sg-width", "512"}, exitUsage, "--sg-width has no effect with --sg-hidden 0"},
 		{[]string{"train", "--sg-batchnorm=false"}, exitUsage, "--sg-batchnorm has no effect"},
 		{[]string{"train", "--input-width", "9"}, exitUsage, "--input-width has no effect with no --unlock"},

@@ -41,17 +41,9 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err := checkOutputs(outputs, *resumePath); err != nil {
 		return err
 	}
-	ck, err := m.start(setFlags(fs), *resumePath)
+	ck, err := m.start(setFlags(fs), *resumePath, "sg-agreement")
 	if err != nil {
 		return err
-	}
-	if mode := m.mode; *agreement {
-		if ck != nil {
-			mode = string(ck.Config.Mode)
-		}
-		if mode == string(engine.Backprop) {
-			return usageError{"--sg-agreement has no effect with --mode bprop: it has no synthetic gradients"}
-		}
 	}
 	pair, err := loadData(*dataDir)
 	if err != nil {
@@ -64,6 +56,13 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	defer tr.Network().Close()
 	if tr.Done() {
 		return usageError{fmt.Sprintf("the run has already trained %s; raise --epochs to continue", count(tr.Epoch(), "epoch"))}
+	}
+	if *agreement {
+		// A comparison that cannot be made fails here, not after an
+		// epoch's training; it changes nothing that training reads.
+		if _, err := tr.SGAgreement(pair.Test); err != nil {
+			return err
+		}
 	}
 	var metrics *os.File
 	if *metricsPath != "" {
@@ -119,11 +118,10 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		rec := newRecord(cfg, tr, stats, ev)
+		var agreementErr error // reported once the epoch is saved
 		if *agreement {
-			a, err := tr.SGAgreement(pair.Test)
-			if err != nil {
-				return err
-			}
+			var a []engine.Agreement
+			a, agreementErr = tr.SGAgreement(pair.Test)
 			for _, x := range a {
 				rec.SGCosine = append(rec.SGCosine, x.Cosine)
 				rec.SGNormRatio = append(rec.SGNormRatio, x.NormRatio)
@@ -139,6 +137,9 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			if err := tr.Save(*ckptPath); err != nil {
 				return err
 			}
+		}
+		if agreementErr != nil {
+			return agreementErr
 		}
 		if ctx.Err() != nil { // a signal came at the epoch's end: it is saved
 			return sig.interrupted(tr, *ckptPath, false)
@@ -282,7 +283,7 @@ func (r record) line(epochs int) string {
 	if len(r.SGCosine) > 0 {
 		l += "\n  synthetic against true gradient (cosine, norm ratio):"
 		for i, c := range r.SGCosine {
-			l += fmt.Sprintf("  layer%d %.3f %.3f", i, c, r.SGNormRatio[i])
+			l += fmt.Sprintf("  layer%d %.3g %.3g", i, c, r.SGNormRatio[i])
 		}
 	}
 	return l

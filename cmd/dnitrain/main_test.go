@@ -253,6 +253,12 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "step 9") || !strings.Contains(stdout, "error") {
 		t.Errorf("eval: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	// The comparison of the last epoch's record, made again from the
+	// checkpoint that epoch wrote: the same figures.
+	code, stdout, stderr = runCLI("eval", "--checkpoint", ckpt, "--data", dir, "--sg-agreement")
+	if want := agreementLine(agreementsOf(recs[2])); code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("eval --sg-agreement: exit %d, stdout %q (want %q), stderr %q", code, stdout, want, stderr)
+	}
 	code, stdout, stderr = runCLI("info", "--data", dir, "--mode", "dni", "--hidden", "16", "--sg-width", "8")
 	if code != 0 || !strings.Contains(stdout, "2×8 relu") || !strings.Contains(stdout, "96 training and 40 test images of 4×4") {
 		t.Errorf("info: exit %d, stdout %q, stderr %q", code, stdout, stderr)

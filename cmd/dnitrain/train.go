@@ -281,10 +281,27 @@ func (r record) line(epochs int) string {
 		}
 	}
 	if len(r.SGCosine) > 0 {
-		l += "\n  synthetic against true gradient (cosine, norm ratio):"
-		for i, c := range r.SGCosine {
-			l += fmt.Sprintf("  layer%d %.3g %.3g", i, c, r.SGNormRatio[i])
-		}
+		l += "\n" + agreementLine(agreementsOf(r))
+	}
+	return l
+}
+
+// agreementsOf returns the record's synthetic-against-true-gradient
+// figures.
+func agreementsOf(r record) []engine.Agreement {
+	a := make([]engine.Agreement, len(r.SGCosine))
+	for i := range a {
+		a[i] = engine.Agreement{Cosine: r.SGCosine[i], NormRatio: r.SGNormRatio[i]}
+	}
+	return a
+}
+
+// agreementLine describes engine.Trainer.SGAgreement's figures, a hidden
+// layer each from the bottom up.
+func agreementLine(a []engine.Agreement) string {
+	l := "  synthetic against true gradient (cosine, norm ratio):"
+	for i, x := range a {
+		l += fmt.Sprintf("  layer%d %.3g %.3g", i, x.Cosine, x.NormRatio)
 	}
 	return l
 }

@@ -1,7 +1,9 @@
 // Package bench is dnitrain's benchmark suite and its benchmarks.
 //
 // Run trains the networks the suite compares and returns a Report: each
-// CPU's speed alone, the learning curves of every mode, the throughput of
+// CPU's speed alone, the learning curves of every mode (with, in the
+// decoupled modes, the agreement of synthetic and true gradients after
+// every epoch), the throughput of
 // 4-layer cDNI under each execution set-up (the synchronous loop on one
 // thread and on all, async on 1, 2, … workers, two separate jobs), the
 // async-against-sync check built on those runs, with the ratios round by

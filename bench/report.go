@@ -20,8 +20,8 @@ import (
 
 // Write saves the report into dir: report.md (the summary), report.json
 // (every figure), and the plots of the sections that ran:
-// error_vs_time.png and error_vs_steps.png (curves), throughput.png; it
-// removes those of sections that did not.
+// error_vs_time.png, error_vs_steps.png and sg_agreement.png (curves),
+// throughput.png; it removes those of sections that did not.
 func (r *Report) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -46,6 +46,7 @@ func (r *Report) Write(dir string) error {
 		{"error_vs_steps.png", len(r.Curves) > 0, func(path string) error {
 			return r.plotCurves(path, "steps", false, func(p Point) float64 { return float64(p.Step) })
 		}},
+		{"sg_agreement.png", r.agreementMeasured(), r.plotAgreement},
 		{"throughput.png", len(r.Throughput) > 0, r.plotThroughput},
 	}
 	for _, p := range plots {
@@ -104,13 +105,24 @@ func (r *Report) writeCurves(b *strings.Builder) {
 		return
 	}
 	b.WriteString("## Learning curves (3 layers)\n\n![test error against time](error_vs_time.png) ![test error against steps](error_vs_steps.png)\n\n")
-	b.WriteString("| run | epochs | steps | training s | test error | peak heap (MiB) |\n|---|---|---|---|---|---|\n")
+	if r.agreementMeasured() {
+		b.WriteString("![synthetic against true gradients](sg_agreement.png)\n\n")
+	}
+	b.WriteString("| run | epochs | steps | training s | test error | synthetic · true gradient (cosine, by layer) | peak heap (MiB) |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Curves {
 		if len(c.Points) == 0 {
 			continue
 		}
 		p := c.Points[len(c.Points)-1]
-		fmt.Fprintf(b, "| %s | %d | %d | %.1f | %.2f%% | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, c.PeakHeapMiB)
+		cosines := "–"
+		if len(p.SGCosine) > 0 {
+			each := make([]string, len(p.SGCosine))
+			for i, x := range p.SGCosine {
+				each[i] = fmt.Sprintf("%.3f", x)
+			}
+			cosines = strings.Join(each, ", ")
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %.1f | %.2f%% | %s | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, cosines, c.PeakHeapMiB)
 	}
 	fmt.Fprintf(b, "\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state, evaluation buffers and garbage not yet collected), above what was live before it (the data set among it); sampled every %v.\n\n", heapSampleEvery)
 }
@@ -260,6 +272,60 @@ func (r *Report) plotCurves(path, xLabel string, logX bool, x func(Point) float6
 		}
 	}
 	p.X.Label.Text = xLabel
+	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+}
+
+// agreementMeasured reports whether a curve holds the agreement of
+// synthetic and true gradients (the decoupled modes' curves do).
+func (r *Report) agreementMeasured() bool {
+	for _, c := range r.Curves {
+		for _, p := range c.Points {
+			if len(p.SGCosine) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// plotAgreement plots, for each curve of a decoupled mode, the cosine
+// between each hidden layer's synthetic and true gradient after every
+// epoch: a colour per curve, solid for the bottom layer, dashed above.
+// The legend names the curves alone, so that it covers less of the plot.
+func (r *Report) plotAgreement(path string) error {
+	p := plot.New()
+	p.Title.Text = "MNIST, 3 layers: synthetic against true gradient"
+	p.X.Label.Text = "epoch"
+	p.Y.Label.Text = "cosine (solid: layer0, dashed: layer1)"
+	for i, c := range r.Curves {
+		layers := 0
+		for _, pt := range c.Points {
+			layers = max(layers, len(pt.SGCosine))
+		}
+		for l := range layers {
+			var xys plotter.XYs
+			for _, pt := range c.Points {
+				if l < len(pt.SGCosine) {
+					xys = append(xys, plotter.XY{X: float64(pt.Epoch), Y: pt.SGCosine[l]})
+				}
+			}
+			line, points, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return err
+			}
+			line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
+			points.Shape = plotutil.Shape(i)
+			if l > 0 {
+				line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			}
+			p.Add(line, points)
+			if l == 0 {
+				p.Legend.Add(c.Name, line, points)
+			}
+		}
+	}
+	p.Legend.Top = true
+	p.Y.Max = 1
 	return p.Save(6*vg.Inch, 4*vg.Inch, path)
 }
 

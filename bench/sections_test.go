@@ -148,7 +148,7 @@ func TestRunStoppedEarly(t *testing.T) {
 // time plot cannot take a log scale, and must not panic.)
 func TestWriteRemovesStalePlots(t *testing.T) {
 	dir := t.TempDir()
-	full := &Report{Curves: []Curve{{Name: "bprop", Points: []Point{{1, 10, 1, 9}}}},
+	full := &Report{Curves: []Curve{{Name: "cdni", Points: []Point{{Epoch: 1, Step: 10, Seconds: 1, TestError: 9, SGCosine: []float64{0.5}}}}},
 		Throughput: []Throughput{{Name: "async, 1 worker", Exec: "async", Workers: 1, Threads: 1, SamplesPerSec: 10, Rounds: []float64{10}}}}
 	if err := full.Write(dir); err != nil {
 		t.Fatal(err)
@@ -157,7 +157,7 @@ func TestWriteRemovesStalePlots(t *testing.T) {
 	if err := tableOnly.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"error_vs_time.png", "error_vs_steps.png", "throughput.png"} {
+	for _, name := range []string{"error_vs_time.png", "error_vs_steps.png", "sg_agreement.png", "throughput.png"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			t.Errorf("%s of the earlier report is still there", name)
 		}

@@ -122,6 +122,10 @@ type Point struct {
 	Step      int     `json:"step"`
 	Seconds   float64 `json:"seconds"` // training time so far
 	TestError float64 `json:"test_error"`
+	// SGCosine is, in the decoupled modes, the cosine between each hidden
+	// layer's synthetic and true gradient (engine.Trainer.SGAgreement),
+	// from the bottom up.
+	SGCosine []float64 `json:"sg_cosine,omitempty"`
 }
 
 // Throughput is the training speed of one execution set-up: one epoch in
@@ -283,7 +287,17 @@ func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Durat
 		if err != nil {
 			return nil, 0, err
 		}
-		points = append(points, Point{Epoch: stats.Epoch, Step: tr.Step(), Seconds: seconds, TestError: ev.Error})
+		pt := Point{Epoch: stats.Epoch, Step: tr.Step(), Seconds: seconds, TestError: ev.Error}
+		if cfg.Mode.Decoupled() {
+			a, err := tr.SGAgreement(r.pair.Test)
+			if err != nil {
+				return nil, 0, err
+			}
+			for _, x := range a {
+				pt.SGCosine = append(pt.SGCosine, x.Cosine)
+			}
+		}
+		points = append(points, pt)
 		if outOfTime {
 			break
 		}

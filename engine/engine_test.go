@@ -138,25 +138,9 @@ func (m exactModel) Update() error                                     { return 
 // without updating anything.
 func trueGradients(t *testing.T, n *Network, x, labels *tensor.Dense) []*tensor.Dense {
 	t.Helper()
-	h := x
-	var err error
-	for _, l := range n.hidden {
-		if h, err = l.Forward(h, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, _, g, err := n.top.Train(h, labels)
+	_, grads, err := n.backpropGradients(x, labels)
 	if err != nil {
 		t.Fatal(err)
-	}
-	grads := make([]*tensor.Dense, len(n.hidden))
-	for i := len(n.hidden) - 1; i >= 0; i-- {
-		grads[i] = g.Clone().(*tensor.Dense)
-		if i > 0 {
-			if g, err = n.hidden[i].Backward(g); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 	return grads
 }

@@ -48,3 +48,36 @@ func ExampleTrainer() {
 	// sync: 64 steps, test error under 30%: true
 	// async, 2 workers (layers 0; 1–2): 64 steps, test error under 30%: true
 }
+
+// Comparing each synthesizer's gradient with the true gradient of the
+// loss after an epoch of cDNI: the top hidden layer's synthesizer, which
+// learns from the true gradient itself, points the same way as it.
+func ExampleTrainer_SGAgreement() {
+	pair, err := data.LoadMNIST()
+	if err != nil {
+		log.Fatal(err)
+	}
+	train, test := pair.Train.Head(8192), pair.Test.Head(1000)
+	cfg := engine.DefaultConfig(train.Features(), train.Classes)
+	cfg.Epochs = 1
+	net, err := engine.NewNetwork(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer net.Close()
+	tr, err := engine.NewTrainer(net, train)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+		log.Fatal(err)
+	}
+	a, err := tr.SGAgreement(test)
+	if err != nil {
+		log.Fatal(err)
+	}
+	top := a[len(a)-1]
+	fmt.Printf("%d hidden layers compared; the top one's cosine above 0.3: %v\n", len(a), top.Cosine > 0.3)
+	// Output:
+	// 2 hidden layers compared; the top one's cosine above 0.3: true
+}

@@ -82,8 +82,9 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 // (ckpt == "") it checks them all; for the model of the checkpoint at ckpt,
 // which it loads and returns, it refuses the flags the checkpoint fixes and
 // applies those of how the run executes. Either way it refuses a flag that
-// would have no effect, and a device this build cannot train on.
-func (m *modelFlags) start(set map[string]bool, ckpt string) (*engine.Checkpoint, error) {
+// would have no effect, the model's and the command's own flags named in
+// more, and a device this build cannot train on.
+func (m *modelFlags) start(set map[string]bool, ckpt string, more ...string) (*engine.Checkpoint, error) {
 	var c engine.Config
 	var ck *engine.Checkpoint
 	var err error
@@ -106,7 +107,7 @@ func (m *modelFlags) start(set map[string]bool, ckpt string) (*engine.Checkpoint
 		}
 		c = ck.Config
 	}
-	for _, name := range slices.Concat(flagsFixedByCheckpoint, []string{"workers", "queue"}) {
+	for _, name := range slices.Concat(flagsFixedByCheckpoint, []string{"workers", "queue"}, more) {
 		if why := ineffective(c, name); set[name] && why != "" {
 			return nil, usageError{fmt.Sprintf("--%s has no effect with %s", name, why)}
 		}

@@ -105,6 +105,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--workers", "3"}, exitUsage, "--workers has no effect with --exec sync"},
 		{[]string{"train", "--queue", "4"}, exitUsage, "--queue has no effect with --exec sync"},
 		{[]string{"train", "--mode", "bprop", "--sg-scale", "5"}, exitUsage, "--sg-scale has no effect with --mode bprop"},
+		{[]string{"train", "--mode", "bprop", "--sg-agreement"}, exitUsage, "--sg-agreement has no effect with --mode bprop"},
+		{[]string{"train", "--mode", "bprop", "--sg-agreement=false"}, exitUsage, "--sg-agreement has no effect with --mode bprop"},
 		{[]string{"train", "--mode", "cdni", "--sg-width", "512"}, exitUsage, "--sg-width has no effect with --sg-hidden 0"},
 		{[]string{"train", "--sg-batchnorm=false"}, exitUsage, "--sg-batchnorm has no effect"},
 		{[]string{"train", "--input-width", "9"}, exitUsage, "--input-width has no effect with no --unlock"},
@@ -191,8 +193,8 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 		t.Errorf("train output lacks the epoch lines:\n%s", stdout)
 	}
 	// Resuming with more epochs continues from step 6 (3 steps per epoch),
-	// here on two async workers.
-	code, _, stderr = runCLI("train", "--resume", ckpt, "--epochs", "3", "--exec", "async", "--workers", "2", "--data", dir, "--metrics", metrics, "--checkpoint", ckpt, "--quiet")
+	// here on two async workers, comparing its synthetic gradients.
+	code, _, stderr = runCLI("train", "--resume", ckpt, "--epochs", "3", "--exec", "async", "--workers", "2", "--data", dir, "--metrics", metrics, "--checkpoint", ckpt, "--quiet", "--sg-agreement")
 	if code != 0 {
 		t.Fatalf("resume: exit %d: %s", code, stderr)
 	}
@@ -216,12 +218,18 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 		t.Fatalf("%d metrics records, want 3", len(recs))
 	}
 	for i, r := range recs {
-		workers := 0 // sync
+		workers, compared := 0, 0 // sync, without --sg-agreement
 		if i == 2 {
-			workers = 2
+			workers, compared = 2, 2
 		}
-		if r.Epoch != i+1 || r.Step != 3*(i+1) || r.Mode != "cdni" || !(r.Seconds > 0) || !(r.SamplesPerSec > 0) || len(r.WorkerBusy) != workers {
+		if r.Epoch != i+1 || r.Step != 3*(i+1) || r.Mode != "cdni" || !(r.Seconds > 0) || !(r.SamplesPerSec > 0) || len(r.WorkerBusy) != workers ||
+			len(r.SGCosine) != compared || len(r.SGNormRatio) != compared {
 			t.Errorf("record %d: %+v", i, r)
+		}
+		for k, c := range r.SGCosine {
+			if !(c >= -1 && c <= 1) || !(r.SGNormRatio[k] >= 0) {
+				t.Errorf("record %d: layer%d cosine %v, norm ratio %v", i, k, c, r.SGNormRatio[k])
+			}
 		}
 		for _, b := range r.WorkerBusy {
 			if !(b >= 0 && b <= 1) {
@@ -244,6 +252,12 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 	code, stdout, stderr = runCLI("eval", "--checkpoint", ckpt, "--data", dir)
 	if code != 0 || !strings.Contains(stdout, "step 9") || !strings.Contains(stdout, "error") {
 		t.Errorf("eval: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// The comparison of the last epoch's record, made again from the
+	// checkpoint that epoch wrote: the same figures.
+	code, stdout, stderr = runCLI("eval", "--checkpoint", ckpt, "--data", dir, "--sg-agreement")
+	if want := agreementLine(agreementsOf(recs[2])); code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("eval --sg-agreement: exit %d, stdout %q (want %q), stderr %q", code, stdout, want, stderr)
 	}
 	code, stdout, stderr = runCLI("info", "--data", dir, "--mode", "dni", "--hidden", "16", "--sg-width", "8")
 	if code != 0 || !strings.Contains(stdout, "2×8 relu") || !strings.Contains(stdout, "96 training and 40 test images of 4×4") {

@@ -30,6 +30,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the training epochs here (for go tool pprof)")
 	tracePath := fs.String("trace", "", "write an execution trace of the training epochs here (for go tool trace)")
+	agreement := fs.Bool("sg-agreement", false, "after every epoch, compare each synthetic gradient with the true gradient on a batch of the test set (cosine, norm ratio; dni, cdni)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err := checkOutputs(outputs, *resumePath); err != nil {
 		return err
 	}
-	ck, err := m.start(setFlags(fs), *resumePath)
+	ck, err := m.start(setFlags(fs), *resumePath, "sg-agreement")
 	if err != nil {
 		return err
 	}
@@ -55,6 +56,13 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	defer tr.Network().Close()
 	if tr.Done() {
 		return usageError{fmt.Sprintf("the run has already trained %s; raise --epochs to continue", count(tr.Epoch(), "epoch"))}
+	}
+	if *agreement {
+		// A comparison that cannot be made fails here, not after an
+		// epoch's training; it changes nothing that training reads.
+		if _, err := tr.SGAgreement(pair.Test); err != nil {
+			return err
+		}
 	}
 	var metrics *os.File
 	if *metricsPath != "" {
@@ -110,6 +118,15 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		rec := newRecord(cfg, tr, stats, ev)
+		var agreementErr error // reported once the epoch is saved
+		if *agreement {
+			var a []engine.Agreement
+			a, agreementErr = tr.SGAgreement(pair.Test)
+			for _, x := range a {
+				rec.SGCosine = append(rec.SGCosine, x.Cosine)
+				rec.SGNormRatio = append(rec.SGNormRatio, x.NormRatio)
+			}
+		}
 		fmt.Fprintln(out, rec.line(cfg.Epochs))
 		if metrics != nil {
 			if err := rec.append(metrics); err != nil {
@@ -120,6 +137,9 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			if err := tr.Save(*ckptPath); err != nil {
 				return err
 			}
+		}
+		if agreementErr != nil {
+			return agreementErr
 		}
 		if ctx.Err() != nil { // a signal came at the epoch's end: it is saved
 			return sig.interrupted(tr, *ckptPath, false)
@@ -235,6 +255,10 @@ type record struct {
 	Steps         int     `json:"steps"`
 	// WorkerBusy is engine.EpochStats.WorkerBusy: async only.
 	WorkerBusy []float64 `json:"worker_busy,omitempty"`
+	// SGCosine and SGNormRatio are engine.Trainer.SGAgreement's figures,
+	// a hidden layer each from the bottom up: with --sg-agreement only.
+	SGCosine    []float64 `json:"sg_cosine,omitempty"`
+	SGNormRatio []float64 `json:"sg_norm_ratio,omitempty"`
 }
 
 func newRecord(cfg engine.Config, tr *engine.Trainer, s engine.EpochStats, ev engine.Evaluation) record {
@@ -255,6 +279,29 @@ func (r record) line(epochs int) string {
 		for _, b := range r.WorkerBusy {
 			l += fmt.Sprintf(" %.0f%%", 100*b)
 		}
+	}
+	if len(r.SGCosine) > 0 {
+		l += "\n" + agreementLine(agreementsOf(r))
+	}
+	return l
+}
+
+// agreementsOf returns the record's synthetic-against-true-gradient
+// figures.
+func agreementsOf(r record) []engine.Agreement {
+	a := make([]engine.Agreement, len(r.SGCosine))
+	for i := range a {
+		a[i] = engine.Agreement{Cosine: r.SGCosine[i], NormRatio: r.SGNormRatio[i]}
+	}
+	return a
+}
+
+// agreementLine describes engine.Trainer.SGAgreement's figures, a hidden
+// layer each from the bottom up.
+func agreementLine(a []engine.Agreement) string {
+	l := "  synthetic against true gradient (cosine, norm ratio):"
+	for i, x := range a {
+		l += fmt.Sprintf("  layer%d %.3g %.3g", i, x.Cosine, x.NormRatio)
 	}
 	return l
 }

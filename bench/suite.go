@@ -196,6 +196,9 @@ type TableRow struct {
 	Epochs    int     `json:"epochs"`
 	TestError float64 `json:"test_error"`
 	Paper     float64 `json:"paper_test_error"` // 0 when the paper gives none
+	// SGCosine is the last Point's: the decoupled modes' agreement of
+	// synthetic and true gradients, a hidden layer each from the bottom.
+	SGCosine []float64 `json:"sg_cosine,omitempty"`
 }
 
 // Run runs the suite's sections (o.Sections, or all of them). When one
@@ -521,7 +524,8 @@ func (r *Report) table(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("table %d layers %s: %w", layers, m, err)
 			}
-			row := TableRow{Layers: layers, Mode: string(m), Epochs: cfg.Epochs, TestError: points[len(points)-1].TestError, Paper: paperMNIST[paperKey{layers, m}]}
+			last := points[len(points)-1]
+			row := TableRow{Layers: layers, Mode: string(m), Epochs: cfg.Epochs, TestError: last.TestError, Paper: paperMNIST[paperKey{layers, m}], SGCosine: last.SGCosine}
 			r.Table = append(r.Table, row)
 			r.logf("table %d layers %-5s %.2f%%", layers, m, row.TestError)
 		}

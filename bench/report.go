@@ -116,7 +116,7 @@ func (r *Report) writeCurves(b *strings.Builder) {
 		p := c.Points[len(c.Points)-1]
 		fmt.Fprintf(b, "| %s | %d | %d | %.1f | %.2f%% | %s | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, cosines(p.SGCosine), c.PeakHeapMiB)
 	}
-	fmt.Fprintf(b, "\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state, evaluation buffers and garbage not yet collected), above what was live before it (the data set among it); sampled every %v.\n\n", heapSampleEvery)
+	fmt.Fprintf(b, "\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state, the buffers of the evaluations and gradient comparisons, and garbage not yet collected), above what was live before it (the data set among it); sampled every %v.\n\n", heapSampleEvery)
 }
 
 // writeThroughput writes the section of the throughput runs, if they ran.

@@ -112,7 +112,8 @@ type Curve struct {
 	// PeakHeapMiB is the most memory the Go heap held for the run: its
 	// network, buffers and optimizer state, above what was live before
 	// it (the data set among it), sampled every heapSampleEvery; the
-	// evaluations' buffers count too.
+	// buffers of the evaluations and of the gradient comparisons count
+	// too.
 	PeakHeapMiB float64 `json:"peak_heap_mib"`
 }
 
@@ -291,7 +292,7 @@ func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Durat
 			return nil, 0, err
 		}
 		pt := Point{Epoch: stats.Epoch, Step: tr.Step(), Seconds: seconds, TestError: ev.Error}
-		if cfg.Mode.Decoupled() {
+		if cfg.Mode.Decoupled() && budget == 0 { // a budget run keeps its error alone
 			a, err := tr.SGAgreement(r.pair.Test)
 			if err != nil {
 				return nil, 0, err

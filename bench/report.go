@@ -114,17 +114,9 @@ func (r *Report) writeCurves(b *strings.Builder) {
 			continue
 		}
 		p := c.Points[len(c.Points)-1]
-		cosines := "–"
-		if len(p.SGCosine) > 0 {
-			each := make([]string, len(p.SGCosine))
-			for i, x := range p.SGCosine {
-				each[i] = fmt.Sprintf("%.3f", x)
-			}
-			cosines = strings.Join(each, ", ")
-		}
-		fmt.Fprintf(b, "| %s | %d | %d | %.1f | %.2f%% | %s | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, cosines, c.PeakHeapMiB)
+		fmt.Fprintf(b, "| %s | %d | %d | %.1f | %.2f%% | %s | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, cosines(p.SGCosine), c.PeakHeapMiB)
 	}
-	fmt.Fprintf(b, "\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state, evaluation buffers and garbage not yet collected), above what was live before it (the data set among it); sampled every %v.\n\n", heapSampleEvery)
+	fmt.Fprintf(b, "\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state, the buffers of the evaluations and gradient comparisons, and garbage not yet collected), above what was live before it (the data set among it); sampled every %v.\n\n", heapSampleEvery)
 }
 
 // writeThroughput writes the section of the throughput runs, if they ran.
@@ -237,6 +229,30 @@ func (r *Report) writeTable(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s | %d |\n", layers, cells["bprop"], cells["dni"], cells["cdni"], paper["bprop"], paper["dni"], paper["cdni"], epochs)
 	}
+	var agreement strings.Builder
+	for _, row := range r.Table {
+		if len(row.SGCosine) > 0 {
+			fmt.Fprintf(&agreement, "| %d | %s | %s |\n", row.Layers, row.Mode, cosines(row.SGCosine))
+		}
+	}
+	if agreement.Len() > 0 {
+		b.WriteString("\nSynthetic against true gradients at the end of these runs (engine.Trainer.SGAgreement):\n\n")
+		b.WriteString("| layers | mode | cosine, hidden layers from the bottom |\n|---|---|---|\n")
+		b.WriteString(agreement.String())
+	}
+}
+
+// cosines formats the agreement of synthetic and true gradients, a layer
+// each, or a dash for none.
+func cosines(xs []float64) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	each := make([]string, len(xs))
+	for i, x := range xs {
+		each[i] = fmt.Sprintf("%.3f", x)
+	}
+	return strings.Join(each, ", ")
 }
 
 // plotCurves plots the curves' test errors against x, on a log scale when

@@ -112,7 +112,8 @@ type Curve struct {
 	// PeakHeapMiB is the most memory the Go heap held for the run: its
 	// network, buffers and optimizer state, above what was live before
 	// it (the data set among it), sampled every heapSampleEvery; the
-	// evaluations' buffers count too.
+	// buffers of the evaluations and of the gradient comparisons count
+	// too.
 	PeakHeapMiB float64 `json:"peak_heap_mib"`
 }
 
@@ -196,6 +197,9 @@ type TableRow struct {
 	Epochs    int     `json:"epochs"`
 	TestError float64 `json:"test_error"`
 	Paper     float64 `json:"paper_test_error"` // 0 when the paper gives none
+	// SGCosine is the last Point's: the decoupled modes' agreement of
+	// synthetic and true gradients, a hidden layer each from the bottom.
+	SGCosine []float64 `json:"sg_cosine,omitempty"`
 }
 
 // Run runs the suite's sections (o.Sections, or all of them). When one
@@ -288,7 +292,7 @@ func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Durat
 			return nil, 0, err
 		}
 		pt := Point{Epoch: stats.Epoch, Step: tr.Step(), Seconds: seconds, TestError: ev.Error}
-		if cfg.Mode.Decoupled() {
+		if cfg.Mode.Decoupled() && budget == 0 { // a budget run keeps its error alone
 			a, err := tr.SGAgreement(r.pair.Test)
 			if err != nil {
 				return nil, 0, err
@@ -521,7 +525,8 @@ func (r *Report) table(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("table %d layers %s: %w", layers, m, err)
 			}
-			row := TableRow{Layers: layers, Mode: string(m), Epochs: cfg.Epochs, TestError: points[len(points)-1].TestError, Paper: paperMNIST[paperKey{layers, m}]}
+			last := points[len(points)-1]
+			row := TableRow{Layers: layers, Mode: string(m), Epochs: cfg.Epochs, TestError: last.TestError, Paper: paperMNIST[paperKey{layers, m}], SGCosine: last.SGCosine}
 			r.Table = append(r.Table, row)
 			r.logf("table %d layers %-5s %.2f%%", layers, m, row.TestError)
 		}

@@ -44,17 +44,24 @@ func (t *Trainer) SGAgreement(s *data.Set) ([]Agreement, error) {
 	if n == 1 && (cfg.BatchNorm || cfg.SGHidden > 0 && cfg.SGBatchNorm) {
 		return nil, errors.New("a batch of one sample, which batch norm normalises to zero, cannot be compared")
 	}
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	b := t.buffers(map[int]*batch{}, n)
-	fillBatch(b, s, idx, cfg)
+	b := t.headBatch(s, n)
 	a, err := t.net.agreement(b.x, b.labels)
 	if err != nil {
 		return nil, fmt.Errorf("compare synthetic gradients on the %s set: %w", s.Name, err)
 	}
 	return a, nil
+}
+
+// headBatch returns a batch of the first n samples of s, in buffers of
+// its own.
+func (t *Trainer) headBatch(s *data.Set, n int) *batch {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	b := t.buffers(map[int]*batch{}, n)
+	fillBatch(b, s, idx, t.net.cfg)
+	return b
 }
 
 // agreement computes SGAgreement's figures on the batch x with one-hot

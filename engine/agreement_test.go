@@ -5,25 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
-
-	"gorgonia.org/tensor"
 )
-
-// scaledModel predicts a fixed gradient times a factor.
-type scaledModel struct {
-	grad   *tensor.Dense
-	factor float32
-}
-
-func (m scaledModel) Predict(_, _ *tensor.Dense) (*tensor.Dense, error) {
-	out := m.grad.Clone().(*tensor.Dense)
-	for i := range out.Float32s() {
-		out.Float32s()[i] *= m.factor
-	}
-	return out, nil
-}
-func (m scaledModel) Learn(_, _, _ *tensor.Dense) (float64, error) { return 0, nil }
-func (m scaledModel) Update() error                                { return nil }
 
 // Synthesizers that predict the true gradient times a factor agree with it
 // as the factor says: cosine ±1, norm ratio |factor|.
@@ -38,14 +20,9 @@ func TestSGAgreementOfKnownGradients(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The batch SGAgreement takes: the set's first Batch samples.
-			idx := make([]int, cfg.Batch)
-			for i := range idx {
-				idx[i] = i
-			}
-			b := tr.buffers(map[int]*batch{}, cfg.Batch)
-			fillBatch(b, test, idx, cfg)
+			b := tr.headBatch(test, cfg.Batch)
 			for i, g := range trueGradients(t, tr.net, b.x, b.labels) {
-				tr.net.models[i] = scaledModel{g, factor}
+				tr.net.models[i] = exactModel{g, factor}
 			}
 			got, err := tr.SGAgreement(test)
 			if err != nil {

@@ -127,12 +127,25 @@ func requireEqual(t *testing.T, what string, got, want map[string][]float32, tol
 }
 
 // exactModel is a synthesizer that knows the answer: it returns the true
-// gradient ∂L/∂h recorded from a backprop pass on the same batch.
-type exactModel struct{ grad *tensor.Dense }
+// gradient ∂L/∂h recorded from a backprop pass on the same batch, times a
+// factor (1 unless set).
+type exactModel struct {
+	grad   *tensor.Dense
+	factor float32
+}
 
-func (m exactModel) Predict(h, _ *tensor.Dense) (*tensor.Dense, error) { return m.grad, nil }
-func (m exactModel) Learn(_, _, _ *tensor.Dense) (float64, error)      { return 0, nil }
-func (m exactModel) Update() error                                     { return nil }
+func (m exactModel) Predict(_, _ *tensor.Dense) (*tensor.Dense, error) {
+	if m.factor == 0 || m.factor == 1 {
+		return m.grad, nil
+	}
+	out := m.grad.Clone().(*tensor.Dense)
+	for i := range out.Float32s() {
+		out.Float32s()[i] *= m.factor
+	}
+	return out, nil
+}
+func (m exactModel) Learn(_, _, _ *tensor.Dense) (float64, error) { return 0, nil }
+func (m exactModel) Update() error                                { return nil }
 
 // trueGradients returns ∂L/∂h_i for every hidden layer of n on one batch,
 // without updating anything.
@@ -167,7 +180,7 @@ func TestExactSynthesizerStepEqualsBackpropStep(t *testing.T) {
 			b := bp.loadBatch(0, 0)
 			grads := trueGradients(t, oracle.net, b.x, b.labels)
 			for i, g := range grads {
-				dni.net.models[i] = exactModel{g}
+				dni.net.models[i] = exactModel{grad: g}
 			}
 			if _, err := bp.net.trainStep(nil, b.x, b.labels, 0); err != nil {
 				t.Fatal(err)

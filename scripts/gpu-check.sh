@@ -153,7 +153,7 @@ compare() {
 			for m in bprop cdni dni "cdni --exec async --workers 2"; do
 				# shellcheck disable=SC2086 # m holds the mode and its flags
 				"$b/dnitrain" train --device cuda:0 --epochs 2 --mode $m 2>&1 |
-					awk -v v=$v -v m="$(echo "$m" | sed 's/ --/ /g; s/ /_/g')" '/samples\/s/ {print v, "epoch", m, $(NF-1)}' >>"$out"
+					awk -v v=$v -v m="$(echo "$m" | sed 's/ --/ /g; s/ /_/g')" '/samples\/s/ {for (i = 2; i <= NF; i++) if ($i == "samples/s") print v, "epoch", m, $(i-1)}' >>"$out"
 			done
 		done
 	done
@@ -162,7 +162,12 @@ compare() {
 	echo "| figure | before (mean) | after (mean) | after/before |"
 	echo "| --- | --- | --- | --- |"
 	awk '{k = $2 " " $3; s[$1, k] += $4; n[$1, k]++; if (!(k in seen)) {seen[k] = 1; keys[++nk] = k}}
-		END {for (i = 1; i <= nk; i++) {k = keys[i]; b = s["before", k] / n["before", k]; a = s["after", k] / n["after", k]
+		END {for (i = 1; i <= nk; i++) {k = keys[i]
+			if (!n["before", k] || !n["after", k]) { # the runs of one build failed
+				printf "| %s | %s | %s | ? |\n", k, n["before", k] ? "measured" : "failed", n["after", k] ? "measured" : "failed"
+				continue
+			}
+			b = s["before", k] / n["before", k]; a = s["after", k] / n["after", k]
 			f = k ~ /^step/ ? "| %s ms | %.4f | %.4f | %.3f |\n" : "| %s samples/s | %.0f | %.0f | %.3f |\n"
 			printf f, k, b, a, a / b}}' "$out"
 	rm -f "$out"

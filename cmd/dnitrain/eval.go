@@ -30,8 +30,8 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *agreement && !ck.Config.Mode.Decoupled() {
-		return usageError{fmt.Sprintf("--sg-agreement has no effect with --mode %s, which has no synthesizers", ck.Config.Mode)}
+	if why := ineffective(ck.Config, "sg-agreement"); setFlags(fs)["sg-agreement"] && why != "" {
+		return usageError{"--sg-agreement has no effect with " + why}
 	}
 	ck.Config.Device = *device
 	net, err := ck.Network()

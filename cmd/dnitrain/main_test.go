@@ -368,3 +368,20 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
+
+// eval refuses --sg-agreement, set either way, for a model without
+// synthesizers.
+func TestEvalAgreementNeedsSynthesizers(t *testing.T) {
+	dir := t.TempDir()
+	writeIDX(t, dir, 96, 40)
+	ckpt := filepath.Join(dir, "bprop.safetensors")
+	if code, _, stderr := runCLI("train", "--mode", "bprop", "--epochs", "1", "--hidden", "16", "--batch", "32", "--data", dir, "--checkpoint", ckpt, "--quiet"); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	for _, flag := range []string{"--sg-agreement", "--sg-agreement=false"} {
+		code, _, stderr := runCLI("eval", "--checkpoint", ckpt, "--data", dir, flag)
+		if code != exitUsage || !strings.Contains(stderr, "--sg-agreement has no effect with --mode bprop") {
+			t.Errorf("eval %s: exit %d, %q", flag, code, stderr)
+		}
+	}
+}

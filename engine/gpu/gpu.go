@@ -186,10 +186,10 @@ func (s *state) each(f func(*tensor.Dense, cuda.Buffer) error) error {
 // the uploads have read their host memory, but not for the kernels queued
 // after them. A call that returns without downloading anything (a
 // download waits for everything queued before it, the uploads included)
-// marks its uploads before queuing its kernels
-// and waits for them before returning, so that its caller may change the
-// tensors it passed while the kernels run on. (Uploads from pinned memory,
-// the outputs of other GPU modules, are asynchronous DMA transfers.)
+// marks its uploads before queuing its kernels and waits for them before
+// returning, so that its caller may change the tensors it passed while the
+// kernels run on. (Uploads from pinned memory, the outputs of other GPU
+// modules, are asynchronous DMA transfers.)
 func (s *state) markUploads() error { return s.stream.Record(s.uploaded) }
 
 // waitUploads waits for the point markUploads recorded.

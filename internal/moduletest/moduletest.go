@@ -267,8 +267,9 @@ func (c Checker) Synthesizer(t *testing.T, ref, got Synthesizer, cfg synth.Confi
 }
 
 // poison fills the tensors given to the module under test with NaN once
-// its call has returned: whatever it reads of them afterwards (work left
-// queued on a device, say) spoils the comparisons that follow. The
+// its call has returned: a module that keeps one and reads it again later
+// (in its next call, or in work left queued on a device that copies from
+// that host memory when it runs) spoils the comparisons that follow. The
 // reference is done with them by then. Nil tensors are skipped.
 func poison(ts ...*tensor.Dense) {
 	for _, t := range ts {

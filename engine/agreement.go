@@ -37,17 +37,50 @@ func (t *Trainer) SGAgreement(s *data.Set) ([]Agreement, error) {
 	if !cfg.Mode.Decoupled() {
 		return nil, fmt.Errorf("mode %s has no synthetic gradients to compare", cfg.Mode)
 	}
+	return t.compareOn(s, "synthetic gradients", cfg.SGHidden > 0 && cfg.SGBatchNorm, t.net.agreement)
+}
+
+// InputAgreement compares, for every layer above the first, the synthetic
+// input Î(x) that it trains on with unlocked inputs against the real
+// output of the layer below, from the bottom up (the top layer's input
+// last), as SGAgreement does its gradients: on the first Batch samples of
+// s, the layers in training mode, nothing updated and the batch-norm
+// running statistics put back. Only a run with unlocked inputs has input
+// models.
+func (t *Trainer) InputAgreement(s *data.Set) ([]Agreement, error) {
+	cfg := t.net.cfg
+	if !cfg.Unlock {
+		return nil, errors.New("a run without unlocked inputs has no synthetic inputs to compare")
+	}
+	return t.compareOn(s, "synthetic inputs", cfg.InputHidden > 0 && cfg.SGBatchNorm, t.net.inputAgreement)
+}
+
+// compareOn runs compare on a batch of the first Batch samples of s (all
+// of them when s holds fewer) with the network's batch-norm running
+// statistics kept and put back afterwards; what names the comparison in
+// errors, and modelBN says whether the models it runs use batch norm.
+func (t *Trainer) compareOn(s *data.Set, what string, modelBN bool, compare func(x, labels *tensor.Dense) ([]Agreement, error)) (_ []Agreement, err error) {
+	cfg := t.net.cfg
 	if err := checkSet(cfg, s); err != nil {
 		return nil, err
 	}
 	n := min(cfg.Batch, s.N)
-	if n == 1 && (cfg.BatchNorm || cfg.SGHidden > 0 && cfg.SGBatchNorm) {
+	if n == 1 && (cfg.BatchNorm || modelBN) {
 		return nil, errors.New("a batch of one sample, which batch norm normalises to zero, cannot be compared")
 	}
 	b := t.headBatch(s, n)
-	a, err := t.net.agreement(b.x, b.labels)
+	restore, err := t.net.keepStats()
 	if err != nil {
-		return nil, fmt.Errorf("compare synthetic gradients on the %s set: %w", s.Name, err)
+		return nil, err
+	}
+	defer func() {
+		if rerr := restore(); err == nil {
+			err = rerr
+		}
+	}()
+	a, err := compare(b.x, b.labels)
+	if err != nil {
+		return nil, fmt.Errorf("compare %s on the %s set: %w", what, s.Name, err)
 	}
 	return a, nil
 }
@@ -67,18 +100,8 @@ func (t *Trainer) headBatch(s *data.Set, n int) *batch {
 // agreement computes SGAgreement's figures on the batch x with one-hot
 // labels: a forward pass through the layers, the true gradient from the
 // top layer down through their backward passes, and each synthesizer's
-// prediction. No update is applied; the batch-norm running statistics are
-// restored.
-func (n *Network) agreement(x, labels *tensor.Dense) (_ []Agreement, err error) {
-	restore, err := n.keepStats()
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if rerr := restore(); err == nil {
-			err = rerr
-		}
-	}()
+// prediction.
+func (n *Network) agreement(x, labels *tensor.Dense) ([]Agreement, error) {
 	hs, grads, err := n.backpropGradients(x, labels)
 	if err != nil {
 		return nil, err
@@ -97,18 +120,55 @@ func (n *Network) agreement(x, labels *tensor.Dense) (_ []Agreement, err error) 
 	return out, nil
 }
 
+// inputAgreement computes InputAgreement's figures on the batch x: a
+// forward pass through the layers, and each input model's prediction of
+// the layer output it stands for.
+func (n *Network) inputAgreement(x, _ *tensor.Dense) ([]Agreement, error) {
+	hs, err := n.trainForward(x)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Agreement, len(n.inputs))
+	for i, h := range hs {
+		in, err := n.inputs[i].Predict(x, nil)
+		if err != nil {
+			return nil, err
+		}
+		if k, v := firstNonFinite(in); k >= 0 {
+			return nil, fmt.Errorf("the run diverged: synthetic input of layer%d has %v at element %d", i+1, v, k)
+		}
+		out[i] = agreementOf(in.Float32s(), h.Float32s())
+	}
+	return out, nil
+}
+
+// trainForward runs the hidden layers on the batch x in training mode and
+// returns each one's output h_i. It moves the batch-norm running
+// statistics.
+func (n *Network) trainForward(x *tensor.Dense) ([]*tensor.Dense, error) {
+	hs := make([]*tensor.Dense, len(n.hidden))
+	h := x
+	var err error
+	for i, layer := range n.hidden {
+		if h, err = layer.Forward(h, true); err != nil {
+			return nil, err
+		}
+		hs[i] = h
+	}
+	return hs, nil
+}
+
 // backpropGradients runs the hidden layers on the batch x in training mode
 // and the true gradient of the loss down from the top layer: it returns
 // each hidden layer's output h_i and a copy of ∂L/∂h_i. It applies no
 // update, but the forward passes move the batch-norm running statistics.
 func (n *Network) backpropGradients(x, labels *tensor.Dense) (hs, grads []*tensor.Dense, err error) {
-	hs = make([]*tensor.Dense, len(n.hidden))
+	if hs, err = n.trainForward(x); err != nil {
+		return nil, nil, err
+	}
 	h := x
-	for i, layer := range n.hidden {
-		if h, err = layer.Forward(h, true); err != nil {
-			return nil, nil, err
-		}
-		hs[i] = h
+	if len(hs) > 0 {
+		h = hs[len(hs)-1]
 	}
 	_, _, g, err := n.top.Train(h, labels)
 	if err != nil {

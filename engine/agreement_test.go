@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"gorgonia.org/tensor"
 )
 
 // Synthesizers that predict the true gradient times a factor agree with it
@@ -86,6 +88,13 @@ func TestSGAgreementLeavesTrainingAlone(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if cfg.Unlock {
+					in, err := compared.InputAgreement(test)
+					if err != nil {
+						t.Fatal(err)
+					}
+					a = append(a, in...)
+				}
 				for i, x := range a {
 					if math.IsNaN(x.Cosine) || math.IsNaN(x.NormRatio) || x.Cosine < -1-1e-9 || x.Cosine > 1+1e-9 {
 						t.Errorf("epoch %d, layer%d: %+v", got.Epoch, i, x)
@@ -110,10 +119,53 @@ func TestSGAgreementOfDivergedSynthesizer(t *testing.T) {
 	}
 }
 
+// Input models that predict the real outputs of the layers below agree
+// with them exactly.
+func TestInputAgreementOfKnownInputs(t *testing.T) {
+	test := toySet("test", 40, 2)
+	cfg := smallConfig(CDNI)
+	cfg.Layers, cfg.Unlock = 4, true
+	tr := newTrainer(t, cfg, toySet("train", 64, 1))
+	if _, err := tr.RunEpoch(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	b := tr.headBatch(test, cfg.Batch)
+	hs, err := tr.net.trainForward(b.x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range hs {
+		tr.net.inputs[i] = knownInput{tr.net.inputs[i], h.Clone().(*tensor.Dense)}
+	}
+	got, err := tr.InputAgreement(test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != cfg.Layers-1 {
+		t.Fatalf("%d inputs compared, want %d", len(got), cfg.Layers-1)
+	}
+	for i, a := range got {
+		if math.Abs(a.Cosine-1) > 1e-6 || math.Abs(a.NormRatio-1) > 1e-6 {
+			t.Errorf("input of layer%d: %+v, want 1, 1", i+1, a)
+		}
+	}
+}
+
+// knownInput is an input model that predicts a fixed batch.
+type knownInput struct {
+	Synthesizer
+	h *tensor.Dense
+}
+
+func (m knownInput) Predict(_, _ *tensor.Dense) (*tensor.Dense, error) { return m.h, nil }
+
 func TestSGAgreementRefusals(t *testing.T) {
 	tr := newTrainer(t, smallConfig(Backprop), toySet("train", 64, 1))
 	if _, err := tr.SGAgreement(toySet("test", 40, 2)); err == nil || !strings.Contains(err.Error(), "bprop") {
 		t.Errorf("bprop: %v", err)
+	}
+	if _, err := tr.InputAgreement(toySet("test", 40, 2)); err == nil || !strings.Contains(err.Error(), "unlocked") {
+		t.Errorf("without unlocked inputs: %v", err)
 	}
 	tr = newTrainer(t, smallConfig(CDNI), toySet("train", 64, 1))
 	if _, err := tr.SGAgreement(toySet("test", 1, 2)); err == nil || !strings.Contains(err.Error(), "one sample") {

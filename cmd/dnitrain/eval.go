@@ -13,7 +13,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data", "", "folder with the four MNIST-layout files (default: the embedded MNIST)")
 	which := fs.String("set", "test", "which set to evaluate: test or train")
 	device := fs.String("device", "cpu", "where to evaluate: cpu, or cuda:N for GPU N (needs a build with -tags gpu), whatever the checkpoint was trained on")
-	agreement := fs.Bool("sg-agreement", false, "also compare each synthetic gradient with the true gradient on a batch of the set (cosine, norm ratio; dni, cdni)")
+	agreement := fs.Bool("sg-agreement", false, "also compare each synthetic gradient with the true gradient, and with --unlock each synthetic input with the real one, on a batch of the set (cosine, norm ratio; dni, cdni)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -58,11 +58,11 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s set of %s (%d samples), %s model at step %d: error %.2f%%, loss %.4f\n",
 		*which, pair.Source, ev.N, ck.Config.Mode, ck.Step, ev.Error, ev.Loss)
 	if *agreement {
-		a, err := tr.SGAgreement(set)
+		a, err := compareSynthetic(tr, set)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, agreementLine(a))
+		fmt.Fprintln(stdout, a)
 	}
 	return nil
 }

@@ -256,7 +256,7 @@ func TestTrainResumeEvalInfo(t *testing.T) {
 	// The comparison of the last epoch's record, made again from the
 	// checkpoint that epoch wrote: the same figures.
 	code, stdout, stderr = runCLI("eval", "--checkpoint", ckpt, "--data", dir, "--sg-agreement")
-	if want := agreementLine(agreementsOf(recs[2])); code != 0 || !strings.Contains(stdout, want) {
+	if want := recs[2].agreements().String(); code != 0 || want == "" || !strings.Contains(stdout, want) {
 		t.Errorf("eval --sg-agreement: exit %d, stdout %q (want %q), stderr %q", code, stdout, want, stderr)
 	}
 	code, stdout, stderr = runCLI("info", "--data", dir, "--mode", "dni", "--hidden", "16", "--sg-width", "8")
@@ -383,5 +383,31 @@ func TestEvalAgreementNeedsSynthesizers(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, "--sg-agreement has no effect with --mode bprop") {
 			t.Errorf("eval %s: exit %d, %q", flag, code, stderr)
 		}
+	}
+}
+
+// With unlocked inputs, --sg-agreement compares the synthetic inputs too,
+// a layer each from layer1 up.
+func TestAgreementOfUnlockedInputs(t *testing.T) {
+	dir := t.TempDir()
+	writeIDX(t, dir, 96, 40)
+	metrics := filepath.Join(dir, "m.jsonl")
+	code, stdout, stderr := runCLI("train", "--unlock", "--layers", "4", "--epochs", "1", "--hidden", "16", "--batch", "32", "--data", dir, "--sg-agreement", "--metrics", metrics)
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	raw, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.SGCosine) != 3 || len(r.InputCosine) != 3 || len(r.InputNormRatio) != 3 {
+		t.Errorf("record %+v: want 3 gradients and 3 inputs compared", r)
+	}
+	if want := r.agreements().String(); !strings.Contains(stdout, want) || !strings.Contains(want, "real input (cosine, norm ratio):  layer1 ") {
+		t.Errorf("output lacks %q:\n%s", want, stdout)
 	}
 }

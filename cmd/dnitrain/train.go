@@ -30,7 +30,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the training epochs here (for go tool pprof)")
 	tracePath := fs.String("trace", "", "write an execution trace of the training epochs here (for go tool trace)")
-	agreement := fs.Bool("sg-agreement", false, "after every epoch, compare each synthetic gradient with the true gradient on a batch of the test set (cosine, norm ratio; dni, cdni)")
+	agreement := fs.Bool("sg-agreement", false, "after every epoch, compare each synthetic gradient with the true gradient, and with --unlock each synthetic input with the real one, on a batch of the test set (cosine, norm ratio; dni, cdni)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if *agreement {
 		// A comparison that cannot be made fails here, not after an
 		// epoch's training; it changes nothing that training reads.
-		if _, err := tr.SGAgreement(pair.Test); err != nil {
+		if _, err := compareSynthetic(tr, pair.Test); err != nil {
 			return err
 		}
 	}
@@ -120,12 +120,10 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		rec := newRecord(cfg, tr, stats, ev)
 		var agreementErr error // reported once the epoch is saved
 		if *agreement {
-			var a []engine.Agreement
-			a, agreementErr = tr.SGAgreement(pair.Test)
-			for _, x := range a {
-				rec.SGCosine = append(rec.SGCosine, x.Cosine)
-				rec.SGNormRatio = append(rec.SGNormRatio, x.NormRatio)
-			}
+			var a agreements
+			a, agreementErr = compareSynthetic(tr, pair.Test)
+			rec.SGCosine, rec.SGNormRatio = split(a.gradients)
+			rec.InputCosine, rec.InputNormRatio = split(a.inputs)
 		}
 		fmt.Fprintln(out, rec.line(cfg.Epochs))
 		if metrics != nil {
@@ -256,9 +254,13 @@ type record struct {
 	// WorkerBusy is engine.EpochStats.WorkerBusy: async only.
 	WorkerBusy []float64 `json:"worker_busy,omitempty"`
 	// SGCosine and SGNormRatio are engine.Trainer.SGAgreement's figures,
-	// a hidden layer each from the bottom up: with --sg-agreement only.
-	SGCosine    []float64 `json:"sg_cosine,omitempty"`
-	SGNormRatio []float64 `json:"sg_norm_ratio,omitempty"`
+	// a hidden layer each from the bottom up, and InputCosine and
+	// InputNormRatio engine.Trainer.InputAgreement's, a layer each from
+	// layer1 up: with --sg-agreement only (the inputs with --unlock).
+	SGCosine       []float64 `json:"sg_cosine,omitempty"`
+	SGNormRatio    []float64 `json:"sg_norm_ratio,omitempty"`
+	InputCosine    []float64 `json:"input_cosine,omitempty"`
+	InputNormRatio []float64 `json:"input_norm_ratio,omitempty"`
 }
 
 func newRecord(cfg engine.Config, tr *engine.Trainer, s engine.EpochStats, ev engine.Evaluation) record {
@@ -280,30 +282,16 @@ func (r record) line(epochs int) string {
 			l += fmt.Sprintf(" %.0f%%", 100*b)
 		}
 	}
-	if len(r.SGCosine) > 0 {
-		l += "\n" + agreementLine(agreementsOf(r))
+	if a := r.agreements().String(); a != "" {
+		l += "\n" + a
 	}
 	return l
 }
 
-// agreementsOf returns the record's synthetic-against-true-gradient
-// figures.
-func agreementsOf(r record) []engine.Agreement {
-	a := make([]engine.Agreement, len(r.SGCosine))
-	for i := range a {
-		a[i] = engine.Agreement{Cosine: r.SGCosine[i], NormRatio: r.SGNormRatio[i]}
-	}
-	return a
-}
-
-// agreementLine describes engine.Trainer.SGAgreement's figures, a hidden
-// layer each from the bottom up.
-func agreementLine(a []engine.Agreement) string {
-	l := "  synthetic against true gradient (cosine, norm ratio):"
-	for i, x := range a {
-		l += fmt.Sprintf("  layer%d %.3g %.3g", i, x.Cosine, x.NormRatio)
-	}
-	return l
+// agreements returns the record's comparisons of synthetic and real
+// gradients and inputs.
+func (r record) agreements() agreements {
+	return agreements{join(r.SGCosine, r.SGNormRatio), join(r.InputCosine, r.InputNormRatio)}
 }
 
 func (r record) append(f *os.File) error {

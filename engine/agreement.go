@@ -11,9 +11,11 @@ import (
 	"github.com/dnitrain/dnitrain/data"
 )
 
-// Agreement is how a synthetic gradient ĝ_i = M_i(h_i) compares with the
-// true gradient g_i = ∂L/∂h_i of its hidden layer's output on one batch,
-// each taken over the whole batch as one vector.
+// Agreement is how a synthetic quantity compares with the real one on one
+// batch, each taken over the whole batch as one vector: a synthetic
+// gradient ĝ_i = M_i(h_i) with the true gradient g_i = ∂L/∂h_i
+// (SGAgreement), or a synthetic input Î(x) with the real output of the
+// layer below (InputAgreement).
 type Agreement struct {
 	Cosine    float64 // cos(ĝ, g): 1 when they point alike, 0 when unrelated (or either is zero)
 	NormRatio float64 // ‖ĝ‖/‖g‖ (0 when g is zero)
@@ -58,8 +60,13 @@ func (t *Trainer) InputAgreement(s *data.Set) ([]Agreement, error) {
 // compareOn runs compare on a batch of the first Batch samples of s (all
 // of them when s holds fewer) with the network's batch-norm running
 // statistics kept and put back afterwards; what names the comparison in
-// errors, and modelBN says whether the models it runs use batch norm.
-func (t *Trainer) compareOn(s *data.Set, what string, modelBN bool, compare func(x, labels *tensor.Dense) ([]Agreement, error)) (_ []Agreement, err error) {
+// its errors, and modelBN says whether the models it runs use batch norm.
+func (t *Trainer) compareOn(s *data.Set, what string, modelBN bool, compare func(x, labels *tensor.Dense) ([]Agreement, error)) (a []Agreement, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("compare %s on the %s set: %w", what, s.Name, err)
+		}
+	}()
 	cfg := t.net.cfg
 	if err := checkSet(cfg, s); err != nil {
 		return nil, err
@@ -78,11 +85,7 @@ func (t *Trainer) compareOn(s *data.Set, what string, modelBN bool, compare func
 			err = rerr
 		}
 	}()
-	a, err := compare(b.x, b.labels)
-	if err != nil {
-		return nil, fmt.Errorf("compare %s on the %s set: %w", what, s.Name, err)
-	}
-	return a, nil
+	return compare(b.x, b.labels)
 }
 
 // headBatch returns a batch of the first n samples of s, in buffers of
@@ -130,12 +133,15 @@ func (n *Network) inputAgreement(x, _ *tensor.Dense) ([]Agreement, error) {
 	}
 	out := make([]Agreement, len(n.inputs))
 	for i, h := range hs {
+		if k, v := firstNonFinite(h); k >= 0 {
+			return nil, fmt.Errorf("the run diverged: the output of layer%d has %v at element %d (try a smaller --lr)", i, v, k)
+		}
 		in, err := n.inputs[i].Predict(x, nil)
 		if err != nil {
 			return nil, err
 		}
 		if k, v := firstNonFinite(in); k >= 0 {
-			return nil, fmt.Errorf("the run diverged: synthetic input of layer%d has %v at element %d", i+1, v, k)
+			return nil, fmt.Errorf("the run diverged: synthetic input of layer%d has %v at element %d (try a smaller --lr or --sg-lr)", i+1, v, k)
 		}
 		out[i] = agreementOf(in.Float32s(), h.Float32s())
 	}
@@ -186,8 +192,8 @@ func (n *Network) backpropGradients(x, labels *tensor.Dense) (hs, grads []*tenso
 	return hs, grads, nil
 }
 
-// agreementOf returns the cosine and norm ratio of gHat against g, summed
-// in float64. Where a vector is zero, so that a figure is undefined, it is
+// agreementOf returns the cosine and norm ratio of gHat against g, both
+// finite, summed in float64. Where a vector is zero, so that a figure is undefined, it is
 // 0: the cosine when either is, the norm ratio when g is.
 func agreementOf(gHat, g []float32) Agreement {
 	var dot, nh, ng float64

@@ -58,7 +58,9 @@ func TestSGAgreementLeavesTrainingAlone(t *testing.T) {
 		{"update-prob and warm-up", func(c *Config) { c.UpdateProb, c.SGWarmup = []float64{0.5}, 5 }},
 		{"unlocked", func(c *Config) { c.Unlock = true }},
 		{"async, 1 worker", func(c *Config) { c.Exec, c.Workers = ExecAsync, 1 }},
+		{"unlocked async, 1 worker", func(c *Config) { c.Exec, c.Workers, c.Unlock = ExecAsync, 1, true }},
 		{"reference", func(c *Config) { c.Backend = Reference }},
+		{"unlocked reference", func(c *Config) { c.Backend, c.Unlock = Reference, true }},
 	}
 	for _, dev := range testDevices[1:] {
 		runs = append(runs, run{dev, func(c *Config) { c.Device, c.Threads = dev, 0 }})
@@ -158,6 +160,25 @@ type knownInput struct {
 }
 
 func (m knownInput) Predict(_, _ *tensor.Dense) (*tensor.Dense, error) { return m.h, nil }
+
+// A layer output that is not finite is reported rather than compared with
+// its synthetic input.
+func TestInputAgreementOfDivergedLayer(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.Layers, cfg.Unlock = 4, true
+	tr := newTrainer(t, cfg, toySet("train", 64, 1))
+	if _, err := tr.RunEpoch(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	w := tr.net.hidden[1].Params()[0].Value.Float32s()
+	for i := range w {
+		w[i] = float32(math.Inf(1))
+	}
+	_, err := tr.InputAgreement(toySet("test", 40, 2))
+	if err == nil || !strings.Contains(err.Error(), "diverged") || !strings.Contains(err.Error(), "compare synthetic inputs") {
+		t.Errorf("error %v, want the divergence", err)
+	}
+}
 
 func TestSGAgreementRefusals(t *testing.T) {
 	tr := newTrainer(t, smallConfig(Backprop), toySet("train", 64, 1))

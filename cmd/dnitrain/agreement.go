@@ -15,7 +15,8 @@ type agreements struct {
 	gradients, inputs []engine.Agreement
 }
 
-// compareSynthetic makes the comparisons of --sg-agreement on s.
+// compareSynthetic makes the comparisons of --sg-agreement on s, and
+// returns those it made before an error with it.
 func compareSynthetic(tr *engine.Trainer, s *data.Set) (agreements, error) {
 	var a agreements
 	var err error
@@ -23,11 +24,9 @@ func compareSynthetic(tr *engine.Trainer, s *data.Set) (agreements, error) {
 		return agreements{}, err
 	}
 	if tr.Network().Config().Unlock {
-		if a.inputs, err = tr.InputAgreement(s); err != nil {
-			return agreements{}, err
-		}
+		a.inputs, err = tr.InputAgreement(s) // the gradients' figures stand either way
 	}
-	return a, nil
+	return a, err
 }
 
 // String describes the comparisons in a line each, indented: the

@@ -112,7 +112,7 @@ func (n *Network) agreement(x, labels *tensor.Dense) ([]Agreement, error) {
 	out := make([]Agreement, len(n.hidden))
 	for i, h := range hs {
 		if k, v := firstNonFinite(grads[i]); k >= 0 {
-			return nil, fmt.Errorf("the true gradient of layer%d has %v at element %d", i, v, k)
+			return nil, fmt.Errorf("the run diverged: the true gradient of layer%d has %v at element %d (try a smaller --lr)", i, v, k)
 		}
 		gHat, err := n.predict(i, h, labels) // checked to be finite
 		if err != nil {

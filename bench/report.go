@@ -108,13 +108,13 @@ func (r *Report) writeCurves(b *strings.Builder) {
 	if r.agreementMeasured() {
 		b.WriteString("![synthetic against true gradients](sg_agreement.png)\n\n")
 	}
-	b.WriteString("| run | epochs | steps | training s | test error | synthetic · true gradient (cosine, by layer) | peak heap (MiB) |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| run | epochs | steps | training s | test error | synthetic · true gradient (cosine, by layer) | synthetic · real input (cosine, by layer) | peak heap (MiB) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Curves {
 		if len(c.Points) == 0 {
 			continue
 		}
 		p := c.Points[len(c.Points)-1]
-		fmt.Fprintf(b, "| %s | %d | %d | %.1f | %.2f%% | %s | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, cosines(p.SGCosine), c.PeakHeapMiB)
+		fmt.Fprintf(b, "| %s | %d | %d | %.1f | %.2f%% | %s | %s | %.1f |\n", c.Name, p.Epoch, p.Step, p.Seconds, p.TestError, cosines(p.SGCosine), cosines(p.InputCosine), c.PeakHeapMiB)
 	}
 	fmt.Fprintf(b, "\nPeak heap: the most memory the Go heap held during the run (network, buffers, optimizer state, the buffers of the evaluations and gradient comparisons, and garbage not yet collected), above what was live before it (the data set among it); sampled every %v.\n\n", heapSampleEvery)
 }

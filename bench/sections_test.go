@@ -86,6 +86,31 @@ func TestRunSections(t *testing.T) {
 	}
 }
 
+// The curves record the gradient comparisons of the decoupled runs, and
+// the inputs' comparisons of the unlocked run alone.
+func TestCurvesRecordAgreement(t *testing.T) {
+	r, err := Run(context.Background(), Options{Profile: Profile{Name: "test", Epochs: 1}, Data: tinyPair(), Sections: []string{"curves"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Curves {
+		p := c.Points[len(c.Points)-1]
+		sg, inputs := 2, 0 // 3 layers: two hidden layers, two layers above the first
+		if c.Name == "bprop" {
+			sg = 0
+		}
+		if strings.Contains(c.Name, "unlocked") {
+			inputs = 2
+		}
+		if len(p.SGCosine) != sg || len(p.InputCosine) != inputs {
+			t.Errorf("%s: gradient cosines %v, input cosines %v; want %d and %d", c.Name, p.SGCosine, p.InputCosine, sg, inputs)
+		}
+	}
+	if len(r.Curves) != 5 {
+		t.Errorf("%d curves, want 5", len(r.Curves))
+	}
+}
+
 // cancelOn is a log that cancels a context once a line contains text.
 type cancelOn struct {
 	text   string

@@ -127,6 +127,10 @@ type Point struct {
 	// layer's synthetic and true gradient (engine.Trainer.SGAgreement),
 	// from the bottom up.
 	SGCosine []float64 `json:"sg_cosine,omitempty"`
+	// InputCosine is, with unlocked inputs, the cosine between each layer's
+	// synthetic input and the real output of the layer below
+	// (engine.Trainer.InputAgreement), from the second layer up.
+	InputCosine []float64 `json:"input_cosine,omitempty"`
 }
 
 // Throughput is the training speed of one execution set-up: one epoch in
@@ -297,9 +301,14 @@ func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Durat
 			if err != nil {
 				return nil, 0, err
 			}
-			for _, x := range a {
-				pt.SGCosine = append(pt.SGCosine, x.Cosine)
+			pt.SGCosine = cosinesOf(a)
+		}
+		if cfg.Unlock && budget == 0 {
+			a, err := tr.InputAgreement(r.pair.Test)
+			if err != nil {
+				return nil, 0, err
 			}
+			pt.InputCosine = cosinesOf(a)
 		}
 		points = append(points, pt)
 		if outOfTime {
@@ -307,6 +316,15 @@ func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Durat
 		}
 	}
 	return points, 0, nil
+}
+
+// cosinesOf returns the cosines of a.
+func cosinesOf(a []engine.Agreement) []float64 {
+	c := make([]float64, len(a))
+	for i, x := range a {
+		c[i] = x.Cosine
+	}
+	return c
 }
 
 // curves records test error against steps and time for each mode, and for

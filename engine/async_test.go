@@ -341,7 +341,19 @@ func TestAsyncWorkerFailureStopsTheRun(t *testing.T) {
 	cfg := asyncConfig(CDNI, 4, 3)
 	tr := newTrainer(t, cfg, toySet("train", 400, 1))
 	tr.net.models[2] = &faultyModel{GradientModel: tr.net.models[2], failAt: 5}
-	_, err := tr.RunEpoch(context.Background(), nil)
+	// Without the failure stopping the others, the workers below would
+	// wait for ever on the failed worker's queue.
+	done := make(chan error, 1)
+	go func() {
+		_, err := tr.RunEpoch(context.Background(), nil)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the run went on for a minute after a worker failed")
+	}
 	if err == nil || !strings.Contains(err.Error(), "injected fault") || !strings.Contains(err.Error(), "step 4") {
 		t.Fatalf("error %v, want the injected fault at step 4", err)
 	}

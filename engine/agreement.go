@@ -88,14 +88,14 @@ func (t *Trainer) compareOn(s *data.Set, what string, modelBN bool, compare func
 	return compare(b.x, b.labels)
 }
 
-// headBatch returns a batch of the first n samples of s, in buffers of
-// its own.
+// headBatch returns a batch of the first n samples of s, in the buffers
+// of evaluations.
 func (t *Trainer) headBatch(s *data.Set, n int) *batch {
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i
 	}
-	b := t.buffers(map[int]*batch{}, n)
+	b := t.buffers(t.others, n)
 	fillBatch(b, s, idx, t.net.cfg)
 	return b
 }

@@ -37,27 +37,29 @@ type message struct {
 	// product, in product, for the receiver to compute (worker.apart).
 	apart   bool
 	product fused.InputGradient
-	// sizes holds a batch per batch size (the last of an epoch is smaller).
+	// sizes holds a batch per batch size (the last of an epoch is smaller),
+	// its tensors from alloc (Network.hostMatrix).
+	alloc                  func(rows, cols int) *tensor.Dense
 	sizes                  map[int]*batch
 	raws                   map[int]*tensor.Dense
 	cols, classes, rawCols int
 }
 
-func newMessage(cols, classes, rawCols int) *message {
-	return &message{sizes: map[int]*batch{}, raws: map[int]*tensor.Dense{}, cols: cols, classes: classes, rawCols: rawCols}
+func newMessage(alloc func(rows, cols int) *tensor.Dense, cols, classes, rawCols int) *message {
+	return &message{alloc: alloc, sizes: map[int]*batch{}, raws: map[int]*tensor.Dense{}, cols: cols, classes: classes, rawCols: rawCols}
 }
 
 // resize points m.b at the buffers for rows samples.
 func (m *message) resize(rows int) *batch {
 	b, ok := m.sizes[rows]
 	if !ok {
-		b = &batch{x: tensor.New(tensor.WithShape(rows, m.cols), tensor.Of(tensor.Float32)), classes: make([]uint8, rows)}
+		b = &batch{x: m.alloc(rows, m.cols), classes: make([]uint8, rows)}
 		if m.classes > 0 {
-			b.labels = tensor.New(tensor.WithShape(rows, m.classes), tensor.Of(tensor.Float32))
+			b.labels = m.alloc(rows, m.classes)
 		}
 		m.sizes[rows] = b
 		if m.rawCols > 0 {
-			m.raws[rows] = tensor.New(tensor.WithShape(rows, m.rawCols), tensor.Of(tensor.Float32))
+			m.raws[rows] = m.alloc(rows, m.rawCols)
 		}
 	}
 	m.b, m.raw = b, m.raws[rows]
@@ -86,15 +88,15 @@ type link struct {
 	targets, targetsFree chan *message // δ targets going down (nil from the feeder)
 }
 
-func newLink(buffers, cols, classes, rawCols, targetCols int) *link {
+func newLink(alloc func(rows, cols int) *tensor.Dense, buffers, cols, classes, rawCols, targetCols int) *link {
 	l := &link{data: make(chan *message, buffers), dataFree: make(chan *message, buffers)}
 	for range buffers {
-		l.dataFree <- newMessage(cols, classes, rawCols)
+		l.dataFree <- newMessage(alloc, cols, classes, rawCols)
 	}
 	if targetCols > 0 {
 		l.targets, l.targetsFree = make(chan *message, buffers), make(chan *message, buffers)
 		for range buffers {
-			l.targetsFree <- newMessage(targetCols, 0, 0)
+			l.targetsFree <- newMessage(alloc, targetCols, 0, 0)
 		}
 	}
 	return l
@@ -619,7 +621,8 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	if cfg.Unlock {
 		rawCols = cfg.Inputs
 	}
-	feeds := []*link{newLink(buffers, cfg.Inputs, cfg.Classes, 0, 0)}
+	alloc := t.net.hostMatrix
+	feeds := []*link{newLink(alloc, buffers, cfg.Inputs, cfg.Classes, 0, 0)}
 	workers := make([]*worker, len(groups))
 	var lossSum float64
 	var wrong int
@@ -629,13 +632,13 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 		w := &worker{net: t.net, first: g.first, last: g.last, in: in, feed: in, apart: g.apart,
 			lastStep: -1, early: make([]*message, 0, buffers)}
 		if k > 0 && cfg.Unlock {
-			w.feed = newLink(buffers, cfg.Inputs, cfg.Classes, 0, 0)
+			w.feed = newLink(alloc, buffers, cfg.Inputs, cfg.Classes, 0, 0)
 			feeds = append(feeds, w.feed)
 		}
 		if !w.hasTop() {
-			w.up = newLink(buffers, cfg.Hidden, cfg.Classes, rawCols, cfg.Hidden)
+			w.up = newLink(alloc, buffers, cfg.Hidden, cfg.Classes, rawCols, cfg.Hidden)
 			for range buffers + 1 {
-				w.saved = append(w.saved, newMessage(cfg.Hidden, cfg.Classes, 0))
+				w.saved = append(w.saved, newMessage(alloc, cfg.Hidden, cfg.Classes, 0))
 			}
 			in = w.up
 		} else {

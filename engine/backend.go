@@ -55,6 +55,17 @@ type Backend interface {
 	Synthesizer(name string, c synth.Config, rng *rand.Rand, opt optim.Config) (Synthesizer, error)
 }
 
+// hostMemory is a Backend whose modules read host tensors faster from
+// memory it allocates: a GPU's pinned memory, which an upload copies by
+// DMA, on its stream, without the driver first copying it to a staging
+// buffer. The network allocates the training batches and the async
+// workers' messages there.
+type hostMemory interface {
+	// HostFloats returns n float32s of that memory and the function that
+	// frees them.
+	HostFloats(n int) ([]float32, func() error, error)
+}
+
 // The backends.
 const (
 	// CPU runs the fused kernels of package kernels: the fast path.

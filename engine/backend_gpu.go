@@ -86,6 +86,15 @@ type gpuBackend struct{ opts gpu.Options }
 
 func (b gpuBackend) String() string { return b.opts.Device.String() }
 
+// HostFloats returns n floats of pinned host memory (see hostMemory).
+func (b gpuBackend) HostFloats(n int) ([]float32, func() error, error) {
+	p, err := b.opts.Device.AllocPinned(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.Floats(), p.Free, nil
+}
+
 func (b gpuBackend) Layer(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt optim.Config) (Layer, error) {
 	return gpu.NewDense(name, s, inputGrad, rng, opt, b.opts)
 }

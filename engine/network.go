@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync"
 
 	"gorgonia.org/tensor"
 
@@ -61,6 +62,11 @@ type Network struct {
 	// parts of its rows (fused.Options.Parts). When nil, a loader goroutine
 	// fills each batch while the step before it runs.
 	fillParts *partFiller
+	// host, when not nil, allocates the host tensors that the modules
+	// upload (hostMatrix); hostFree frees them, at Close.
+	host     hostMemory
+	hostMu   sync.Mutex
+	hostFree []func() error
 }
 
 // Random-number streams: layers and synthesizers draw their initial weights
@@ -93,6 +99,7 @@ func NewNetwork(cfg Config) (*Network, error) {
 func newNetwork(cfg Config, backend Backend, cores *kernels.Cores) (_ *Network, err error) {
 	act, _ := graph.ParseActivation(cfg.Activation)
 	n := &Network{cfg: cfg, where: backend.String(), cores: cores}
+	n.host, _ = backend.(hostMemory)
 	if cpu, ok := backend.(cpuBackend); ok && cpu.opts.Parts(cfg.Batch) > 1 {
 		n.fillParts = &partFiller{opts: cpu.opts, gemm: &kernels.Gemm{Threads: cpu.opts.Threads, Cores: cores}}
 	}
@@ -168,7 +175,32 @@ func (n *Network) Close() error {
 			}
 		}
 	}
+	// The modules have waited for their work, their uploads among it.
+	n.hostMu.Lock()
+	defer n.hostMu.Unlock()
+	for _, free := range n.hostFree {
+		if err := free(); err != nil && first == nil {
+			first = err
+		}
+	}
+	n.hostFree = nil
 	return first
+}
+
+// hostMatrix returns a rows×cols float32 tensor for a batch that the
+// modules upload: in the backend's host memory when it has one (see
+// hostMemory), else, or when that memory runs out, in Go's heap. Safe for
+// concurrent use; the tensor must not be used after Close.
+func (n *Network) hostMatrix(rows, cols int) *tensor.Dense {
+	if n.host != nil {
+		if f, free, err := n.host.HostFloats(rows * cols); err == nil {
+			n.hostMu.Lock()
+			n.hostFree = append(n.hostFree, free)
+			n.hostMu.Unlock()
+			return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(f))
+		}
+	}
+	return tensor.New(tensor.WithShape(rows, cols), tensor.Of(tensor.Float32))
 }
 
 // syncHost brings the host tensors of every device module up to date.

@@ -29,6 +29,9 @@ type Trainer struct {
 	// in two sets: batch k is filled in set k%2, so that the next batch can
 	// be filled while a step reads the current one.
 	batches [2]map[int]*batch
+	// others caches the buffers of evaluations and comparisons, each
+	// filled before it is read, one call at a time.
+	others map[int]*batch
 	// order is the current epoch's permutation of the training set.
 	order      []int
 	orderEpoch int
@@ -51,7 +54,7 @@ func NewTrainer(net *Network, train *data.Set) (*Trainer, error) {
 	if err := checkSet(net.cfg, train); err != nil {
 		return nil, err
 	}
-	return &Trainer{net: net, train: train, batches: [2]map[int]*batch{{}, {}}, orderEpoch: -1}, nil
+	return &Trainer{net: net, train: train, batches: [2]map[int]*batch{{}, {}}, others: map[int]*batch{}, orderEpoch: -1}, nil
 }
 
 func checkSet(cfg Config, s *data.Set) error {
@@ -314,8 +317,8 @@ func (t *Trainer) buffers(cache map[int]*batch, size int) *batch {
 	}
 	cfg := t.net.cfg
 	b := &batch{
-		x:       tensor.New(tensor.WithShape(size, cfg.Inputs), tensor.Of(tensor.Float32)),
-		labels:  tensor.New(tensor.WithShape(size, cfg.Classes), tensor.Of(tensor.Float32)),
+		x:       t.net.hostMatrix(size, cfg.Inputs),
+		labels:  t.net.hostMatrix(size, cfg.Classes),
 		classes: make([]uint8, size),
 	}
 	cache[size] = b
@@ -447,14 +450,13 @@ func (t *Trainer) infer(s *data.Set, verb string, use func(b *batch, loss float6
 	if err := checkSet(t.net.cfg, s); err != nil {
 		return err
 	}
-	cache := map[int]*batch{}
 	idx := make([]int, s.N)
 	for i := range idx {
 		idx[i] = i
 	}
 	for lo := 0; lo < s.N; lo += t.net.cfg.EvalBatch {
 		hi := min(lo+t.net.cfg.EvalBatch, s.N)
-		b := t.buffers(cache, hi-lo)
+		b := t.buffers(t.others, hi-lo)
 		fillBatch(b, s, idx[lo:hi], t.net.cfg)
 		loss, logits, err := t.net.evaluate(b.x, b.labels)
 		if err != nil {

@@ -117,17 +117,27 @@ type Progress struct {
 	Elapsed     time.Duration
 }
 
+// Trainable returns the reason RunEpoch would refuse to train, or nil:
+// the run has trained all its epochs, or the model has batch norm and the
+// training set's last batch would hold one sample.
+func (t *Trainer) Trainable() error {
+	if t.Done() {
+		return fmt.Errorf("the run has trained all its %d epochs (raise Config.Epochs to go on)", t.net.cfg.Epochs)
+	}
+	if t.train.N%t.net.cfg.Batch == 1 && t.net.cfg.batchNormed() {
+		return fmt.Errorf("the %d training samples leave a last batch of one sample, which batch norm normalises to zero: use another batch size", t.train.N)
+	}
+	return nil
+}
+
 // RunEpoch trains the remaining steps of the current epoch. It stops early,
 // between steps, when ctx is cancelled, returning ctx's error with the stats
 // so far. onStep, when not nil, is called after every step. It refuses to
 // train past the configured epochs, and, for a model with batch norm, a
 // training set whose last batch would hold one sample.
 func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochStats, err error) {
-	if t.Done() {
-		return EpochStats{}, fmt.Errorf("the run has trained all its %d epochs (raise Config.Epochs to go on)", t.net.cfg.Epochs)
-	}
-	if t.train.N%t.net.cfg.Batch == 1 && t.net.cfg.batchNormed() {
-		return EpochStats{}, fmt.Errorf("the %d training samples leave a last batch of one sample, which batch norm normalises to zero: use another --batch", t.train.N)
+	if err := t.Trainable(); err != nil {
+		return EpochStats{}, err
 	}
 	if t.net.cfg.Exec == ExecAsync {
 		return t.runEpochAsync(ctx, onStep)

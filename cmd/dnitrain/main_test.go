@@ -292,27 +292,42 @@ func TestOutputPaths(t *testing.T) {
 }
 
 // A run that fails before training leaves the files it would have written
-// as they were.
+// as they were: data that cannot be read, a batch size that leaves a last
+// batch of one sample for batch norm.
 func TestFailedRunKeepsOutputs(t *testing.T) {
-	dir := t.TempDir()
-	old := map[string]string{}
-	var args []string
-	for _, flag := range []string{"checkpoint", "metrics", "cpuprofile", "trace"} {
-		path := filepath.Join(dir, flag)
-		old[path] = "an earlier " + flag
-		if err := os.WriteFile(path, []byte(old[path]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "--"+flag, path)
-	}
-	code, _, stderr := runCLI(append([]string{"train", "--data", filepath.Join(dir, "missing")}, args...)...)
-	if code != exitError {
-		t.Fatalf("exit %d, want %d: %s", code, exitError, stderr)
-	}
-	for path, want := range old {
-		if got, err := os.ReadFile(path); err != nil || string(got) != want {
-			t.Errorf("%s holds %q (%v), want %q", filepath.Base(path), got, err, want)
-		}
+	for _, tc := range []struct {
+		name string
+		args func(dir string) []string
+		code int
+	}{
+		{"missing data", func(dir string) []string { return []string{"--data", filepath.Join(dir, "missing")} }, exitError},
+		{"last batch of one", func(dir string) []string {
+			writeIDX(t, dir, 33, 10)
+			return []string{"--data", dir, "--batch", "32"}
+		}, exitUsage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			old := map[string]string{}
+			args := append([]string{"train"}, tc.args(dir)...)
+			for _, flag := range []string{"checkpoint", "metrics", "cpuprofile", "trace"} {
+				path := filepath.Join(dir, flag)
+				old[path] = "an earlier " + flag
+				if err := os.WriteFile(path, []byte(old[path]), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--"+flag, path)
+			}
+			code, _, stderr := runCLI(args...)
+			if code != tc.code || strings.Count(stderr, "\n") != 1 {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			for path, want := range old {
+				if got, err := os.ReadFile(path); err != nil || string(got) != want {
+					t.Errorf("%s holds %q (%v), want %q", filepath.Base(path), got, err, want)
+				}
+			}
+		})
 	}
 }
 

@@ -57,6 +57,9 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if tr.Done() {
 		return usageError{fmt.Sprintf("the run has already trained %s; raise --epochs to continue", count(tr.Epoch(), "epoch"))}
 	}
+	if err := tr.Trainable(); err != nil { // before any output is opened
+		return usageError{err.Error()}
+	}
 	if *agreement {
 		// A comparison that cannot be made fails here, not after an
 		// epoch's training; it changes nothing that training reads.

@@ -43,16 +43,16 @@ func DefaultAdam(lr float64) Config {
 
 // Validate reports the first problem with c, if any.
 func (c Config) Validate() error {
-	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
-		return fmt.Errorf("learning rate must be a positive number, got %v", c.LR)
+	if !float32Positive(c.LR) {
+		return fmt.Errorf("learning rate must be a positive number within float32's range (%.3g to %.3g), got %v", minNormal32, math.MaxFloat32, c.LR)
 	}
 	switch c.Kind {
 	case Adam:
 		if !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1) {
 			return fmt.Errorf("adam betas must be in [0,1), got %v and %v", c.Beta1, c.Beta2)
 		}
-		if !(c.Eps > 0) || math.IsInf(c.Eps, 1) {
-			return fmt.Errorf("adam epsilon must be a positive number, got %v", c.Eps)
+		if !float32Positive(c.Eps) {
+			return fmt.Errorf("adam epsilon must be a positive number within float32's range (%.3g to %.3g), got %v", minNormal32, math.MaxFloat32, c.Eps)
 		}
 	case SGD:
 		if !(c.Momentum >= 0 && c.Momentum < 1) {
@@ -71,6 +71,14 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// minNormal32 is the least normal float32.
+const minNormal32 = 0x1p-126
+
+// float32Positive reports whether x is positive and float32, in which the
+// kernels compute, holds it as a normal number: neither rounded to zero
+// nor to infinity.
+func float32Positive(x float64) bool { return x >= minNormal32 && x <= math.MaxFloat32 }
 
 // RateAt returns the learning rate in force at the given 0-based step.
 func (c Config) RateAt(step int) float64 {

@@ -32,14 +32,22 @@ func TestValidate(t *testing.T) {
 		{Kind: SGD, LR: 1, Momentum: -1},
 		{Kind: "rmsprop", LR: 1},
 		{Kind: SGD, LR: 1, DecaySteps: []int{5, 5}, DecayFactor: 0.1},
+		// Rates and epsilons that float32 rounds to infinity or zero.
+		{Kind: SGD, LR: 1e300},
+		{Kind: SGD, LR: 1e-320},
+		{Kind: SGD, LR: 1e-40},
+		{Kind: Adam, LR: 1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-50},
+		{Kind: Adam, LR: 1, Beta1: 0.9, Beta2: 0.999, Eps: math.Inf(1)},
 	}
 	for i, c := range bad {
 		if c.Validate() == nil {
 			t.Errorf("case %d: %+v accepted", i, c)
 		}
 	}
-	if err := DefaultAdam(3e-4).Validate(); err != nil {
-		t.Errorf("default rejected: %v", err)
+	for _, good := range []Config{DefaultAdam(3e-4), {Kind: SGD, LR: 1e38}, {Kind: SGD, LR: 1e-37}} {
+		if err := good.Validate(); err != nil {
+			t.Errorf("%+v rejected: %v", good, err)
+		}
 	}
 }
 

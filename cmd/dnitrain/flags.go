@@ -85,6 +85,13 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 // would have no effect, the model's and the command's own flags named in
 // more, and a device this build cannot train on.
 func (m *modelFlags) start(set map[string]bool, ckpt string, more ...string) (*engine.Checkpoint, error) {
+	// The values that stand for "not given" cannot be given.
+	if set["sg-hidden"] && m.sgHidden == sgHiddenAuto {
+		return nil, usageError{fmt.Sprintf("--sg-hidden must be 0 or more, got %d", m.sgHidden)}
+	}
+	if set["sg-lr"] && m.sgLR == 0 {
+		return nil, usageError{"--sg-lr must be a positive number (leave it out for --lr)"}
+	}
 	var c engine.Config
 	var ck *engine.Checkpoint
 	var err error
@@ -125,6 +132,8 @@ func ineffective(c engine.Config, name string) string {
 	switch {
 	case (name == "workers" || name == "queue") && c.Exec != engine.ExecAsync:
 		return "--exec " + c.Exec
+	case (name == "hidden" || name == "activation" || name == "batchnorm") && c.Layers == 1:
+		return "--layers 1, which has no hidden layers"
 	case strings.HasPrefix(name, "sg-") && !c.Mode.Decoupled():
 		return "--mode bprop, which has no synthesizers"
 	case name == "sg-width" && c.SGHidden == 0:

@@ -58,12 +58,41 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes the command line args and returns the exit status.
+// run executes the command line args and returns the exit status. A
+// command whose output could not be written to stdout fails, once it has
+// done the rest of its work (a checkpoint, say).
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
 		return exitUsage
 	}
+	out := &stickyWriter{w: stdout}
+	code := runCommand(args, out, stderr)
+	if out.err != nil && code == 0 {
+		fmt.Fprintf(stderr, "dnitrain %s: write standard output: %v\n", args[0], out.err)
+		return exitError
+	}
+	return code
+}
+
+// stickyWriter writes to w until a write fails, and keeps that error.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	s.err = err
+	return n, err
+}
+
+// runCommand runs the command args[0] with its arguments and returns the
+// exit status.
+func runCommand(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "train":

@@ -73,6 +73,11 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"train", "--layers", "0"}, exitUsage, "--layers"},
 		{[]string{"train", "--batch", "-3"}, exitUsage, "--batch"},
 		{[]string{"train", "--lr", "-1"}, exitUsage, "learning rate"},
+		{[]string{"train", "--lr", "1e300"}, exitUsage, "float32's range"},
+		{[]string{"train", "--sg-hidden", "-1"}, exitUsage, "--sg-hidden must be 0 or more"},
+		{[]string{"train", "--sg-lr", "0"}, exitUsage, "--sg-lr must be a positive number"},
+		{[]string{"train", "--mode", "bprop", "--layers", "1", "--hidden", "-5"}, exitUsage, "--hidden has no effect with --layers 1"},
+		{[]string{"info", "--mode", "bprop", "--layers", "1", "--activation", "tanh"}, exitUsage, "--activation has no effect"},
 		{[]string{"train", "--epochs", "0"}, exitUsage, "--epochs"},
 		{[]string{"train", "--sg-hidden", "2", "--sg-width", "0"}, exitUsage, "--sg-width"},
 		{[]string{"train", "--optimizer", "rmsprop"}, exitUsage, "unknown optimizer"},
@@ -373,6 +378,23 @@ func TestBenchIncompleteKeepsEarlierReport(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("bench with missing data left its --out folder: %v", err)
+	}
+}
+
+// failingWriter fails every write, as a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// A command whose output is lost fails, in one line.
+func TestLostOutputFails(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"info", "--layers", "2"}} {
+		var errb bytes.Buffer
+		code := run(args, failingWriter{}, &errb)
+		want := "dnitrain " + args[0] + ": write standard output: no space left on device\n"
+		if code != exitError || errb.String() != want {
+			t.Errorf("%v: exit %d, %q; want %d, %q", args, code, errb.String(), exitError, want)
+		}
 	}
 }
 

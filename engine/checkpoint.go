@@ -9,6 +9,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/dnitrain/dnitrain/kernels"
 	"github.com/dnitrain/dnitrain/safetensors"
 )
 
@@ -178,6 +179,10 @@ func (c *Checkpoint) load(name string, dst *tensor.Dense) error {
 	v, err := t.Float32s()
 	if err != nil {
 		return fmt.Errorf("%s: tensor %q: %w", c.path, name, err)
+	}
+	// Training never saves a diverged run: such values come from elsewhere.
+	if k := kernels.FirstNonFinite(v); k >= 0 {
+		return fmt.Errorf("%s: tensor %q holds %v at element %d", c.path, name, v[k], k)
 	}
 	copy(dst.Data().([]float32), v)
 	return nil

@@ -461,6 +461,26 @@ func TestCheckpointForOtherConfigurationIsRefused(t *testing.T) {
 	}
 }
 
+// A checkpoint whose values are not finite does not load: training never
+// saves one.
+func TestCheckpointWithNaNIsRefused(t *testing.T) {
+	tr := newTrainer(t, smallConfig(CDNI), toySet("train", 32, 1))
+	p := tr.net.hidden[0].Params()[0]
+	p.Value.Float32s()[3] = float32(math.NaN())
+	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
+	if err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("tensor %q holds NaN at element 3", p.Name)
+	if _, err := ck.Network(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want it to say %s", err, want)
+	}
+}
+
 // A checkpoint from before the input models had a shape of their own (no
 // input_hidden or input_width in its config) built them as synthesizers,
 // and loads so again.

@@ -21,11 +21,15 @@ const (
 	metaFormat = "format"
 	metaConfig = "config"
 	metaStep   = "step"
+	// metaTrainSamples is the size of the training set the run trained
+	// on: its epochs are counted in batches of it.
+	metaTrainSamples = "train_samples"
 )
 
 // Save writes the trainer's full state to path in the safetensors format:
 // every layer's and synthesizer's weights, batch-norm statistics, optimizer
-// state, and metadata holding the config and the step. The write is atomic:
+// state, and metadata holding the config, the step and the size of the
+// training set. The write is atomic:
 // a crash leaves either the old file or the new one.
 func (t *Trainer) Save(path string) error {
 	cfg, err := json.Marshal(t.net.cfg)
@@ -35,7 +39,8 @@ func (t *Trainer) Save(path string) error {
 	if err := t.net.syncHost(); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
-	meta := map[string]string{metaFormat: checkpointFormat, metaConfig: string(cfg), metaStep: strconv.Itoa(t.step)}
+	meta := map[string]string{metaFormat: checkpointFormat, metaConfig: string(cfg), metaStep: strconv.Itoa(t.step),
+		metaTrainSamples: strconv.Itoa(t.train.N)}
 	var ts []safetensors.Tensor
 	for _, m := range t.net.modules() {
 		for _, st := range stateOf(m) {
@@ -76,8 +81,11 @@ type Checkpoint struct {
 	Config Config
 	// Step is the number of training steps taken when it was written.
 	Step int
-	path string
-	file *safetensors.File
+	// TrainSamples is the size of the training set it trained on (0 in a
+	// checkpoint written before it was recorded).
+	TrainSamples int
+	path         string
+	file         *safetensors.File
 }
 
 // LoadCheckpoint reads and checks a checkpoint written by Save.
@@ -122,6 +130,11 @@ func newCheckpoint(path string, f *safetensors.File) (*Checkpoint, error) {
 	}
 	if c.Step, err = strconv.Atoi(f.Metadata[metaStep]); err != nil || c.Step < 0 {
 		return nil, fmt.Errorf("%s: bad step %q", path, f.Metadata[metaStep])
+	}
+	if n, ok := f.Metadata[metaTrainSamples]; ok {
+		if c.TrainSamples, err = strconv.Atoi(n); err != nil || c.TrainSamples < 1 {
+			return nil, fmt.Errorf("%s: bad training set size %q", path, n)
+		}
 	}
 	return c, nil
 }
@@ -202,10 +215,15 @@ func (c *Checkpoint) int(name string) (int, error) {
 
 // Resume sets the step count of a trainer built on the network of c
 // (Checkpoint.Network). It refuses another network: one whose config differs
-// from c's in more than how the run executes and its number of epochs.
+// from c's in more than how the run executes and its number of epochs; and
+// a training set of another size than the run's, whose epochs would be
+// counted in other batches.
 func (t *Trainer) Resume(c *Checkpoint) error {
 	if !reflect.DeepEqual(c.Config.model(), t.net.cfg.model()) {
 		return fmt.Errorf("%s: the trainer's network is not the checkpoint's: build it with Checkpoint.Network", c.path)
+	}
+	if c.TrainSamples > 0 && c.TrainSamples != t.train.N {
+		return fmt.Errorf("%s: the run trained on a set of %d samples, this training set has %d: resume it on the same data", c.path, c.TrainSamples, t.train.N)
 	}
 	t.step = c.Step
 	return nil

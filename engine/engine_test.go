@@ -461,6 +461,35 @@ func TestCheckpointForOtherConfigurationIsRefused(t *testing.T) {
 	}
 }
 
+// A run resumes on a training set of its size only.
+func TestResumeOnOtherDataIsRefused(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	tr := newTrainer(t, cfg, toySet("train", 48, 1))
+	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
+	if err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := LoadCheckpoint(path)
+	if err != nil || ck.TrainSamples != 48 {
+		t.Fatalf("checkpoint of %d training samples, %v", ck.TrainSamples, err)
+	}
+	for _, n := range []int{48, 64} {
+		net, err := ck.Network()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer net.Close()
+		other, err := NewTrainer(net, toySet("train", n, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = other.Resume(ck)
+		if wantErr := n != 48; (err != nil) != wantErr || wantErr && !strings.Contains(err.Error(), "a set of 48 samples, this training set has 64") {
+			t.Errorf("resumed on %d samples: %v", n, err)
+		}
+	}
+}
+
 // A checkpoint whose values are not finite does not load: training never
 // saves one.
 func TestCheckpointWithNaNIsRefused(t *testing.T) {

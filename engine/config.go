@@ -175,7 +175,7 @@ func (c Config) Validate() error {
 	case c.Batch == 1 && c.batchNormed():
 		return fmt.Errorf("--batch 1 with batch norm: a batch of one sample normalises to zero (use a larger --batch, or %s)", c.batchNormOff())
 	case c.EvalBatch < 1 || c.EvalBatch > 1<<16:
-		return fmt.Errorf("eval batch must be in 1..%d, got %d", 1<<16, c.EvalBatch)
+		return fmt.Errorf("--eval-batch must be in 1..%d, got %d", 1<<16, c.EvalBatch)
 	case c.Epochs < 1 || c.Epochs > 100000:
 		return fmt.Errorf("--epochs must be in 1..100000, got %d", c.Epochs)
 	}

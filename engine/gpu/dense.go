@@ -83,7 +83,8 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 	if err := d.stream.Upload(b.x, data(x)); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
-	if err := d.forward(d.Affine, b.affineBuffers, b.x, rows, graph.PassOf(train)); err != nil {
+	pass := graph.PassOf(train)
+	if err := d.replay(graphKey{"forward", rows, pass}, func() error { return d.forward(d.Affine, b.affineBuffers, b.x, rows, pass) }); err != nil {
 		return nil, fmt.Errorf("%s: forward: %w", d.name, err)
 	}
 	if err := d.stream.Download(data(b.out), b.h); err != nil {
@@ -113,12 +114,12 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 	if err := d.markUploads(); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
-	err := d.backward(d.Affine, b.affineBuffers, b.g, b.dx, b.rows)
+	err := d.replay(graphKey{"backward", b.rows, graph.TrainPass}, func() error { return d.backward(d.Affine, b.affineBuffers, b.g, b.dx, b.rows) })
 	if err == nil && !b.dx.Nil() {
 		err = d.stream.Download(data(b.dxOut), b.dx) // waits for δ_{i-1}, not for ∂L/∂W
 	}
 	if err == nil {
-		err = d.weightGradient(d.Affine, b.affineBuffers, b.x, b.rows)
+		err = d.replay(graphKey{"weight gradient", b.rows, graph.TrainPass}, func() error { return d.weightGradient(d.Affine, b.affineBuffers, b.x, b.rows) })
 	}
 	if err == nil && b.dx.Nil() {
 		// Nothing to download: the gradients stay on the device, and the

@@ -46,16 +46,17 @@ type state struct {
 	// one buffer (see paramOffsets), so that one kernel updates them all.
 	allValues, allGrads cuda.Buffer
 	allSlots            []cuda.Buffer
-	uploaded            *cuda.Event    // recorded after a call's uploads, see waitUploads
-	owned               []cuda.Buffer  // every device buffer of the module, for Close
-	pinned              []*cuda.Pinned // every pinned host buffer of the module
+	uploaded            *cuda.Event              // recorded after a call's uploads, see waitUploads
+	graphs              map[graphKey]*cuda.Graph // see replay
+	owned               []cuda.Buffer            // every device buffer of the module, for Close
+	pinned              []*cuda.Pinned           // every pinned host buffer of the module
 }
 
 // newState allocates the device side of a module and uploads the initial
 // parameters; kind is the timeline's name for its updates.
 func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg optim.Config, o Options) (*state, error) {
 	s := &state{dev: o.Device, timeline: o.Timeline, spanKind: kind, name: name, params: params, stats: stats,
-		value: map[*graph.Param]cuda.Buffer{}, grad: map[*graph.Param]cuda.Buffer{}}
+		value: map[*graph.Param]cuda.Buffer{}, grad: map[*graph.Param]cuda.Buffer{}, graphs: map[graphKey]*cuda.Graph{}}
 	var values []*tensor.Dense
 	for _, p := range params {
 		values = append(values, p.Value)
@@ -181,6 +182,38 @@ func (s *state) each(f func(*tensor.Dense, cuda.Buffer) error) error {
 	return nil
 }
 
+// graphKey names a sequence of a module's kernels for one batch size and
+// pass.
+type graphKey struct {
+	step string // what the kernels compute
+	rows int
+	pass graph.Pass
+}
+
+// replay queues the kernels that queue puts on the module's stream: the
+// first time for key as queue puts them, one launch each (which also sizes
+// the stream's work buffer), then recorded into a graph that this call and
+// every later one with key launch instead, in one launch. For one key,
+// queue must put the same kernels on the same buffers with the same
+// constants every time, and nothing but kernels. A module call is bound by
+// the host's launches: a DNI synthesizer's learning takes about 20 kernels.
+func (s *state) replay(key graphKey, queue func() error) error {
+	g, seen := s.graphs[key]
+	switch {
+	case g != nil:
+		return s.stream.Launch(g)
+	case !seen:
+		s.graphs[key] = nil
+		return queue()
+	}
+	g, err := s.stream.Capture(queue)
+	if err != nil {
+		return err
+	}
+	s.graphs[key] = g
+	return s.stream.Launch(g)
+}
+
 // markUploads records, on the module's stream, the point after the
 // uploads queued so far; waitUploads waits for that point, that is until
 // the uploads have read their host memory, but not for the kernels queued
@@ -291,6 +324,12 @@ func (s *state) Close() error {
 			err = fmt.Errorf("%s: close: %w", s.name, e)
 		}
 	}
+	for _, g := range s.graphs {
+		if g != nil {
+			keep(g.Close())
+		}
+	}
+	s.graphs = nil
 	for _, b := range s.owned {
 		keep(s.dev.Free(b))
 	}

@@ -79,7 +79,7 @@ func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tenso
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	if err := o.backward(o.Affine, b.affineBuffers, b.grad, b.dx, rows); err != nil {
+	if err := o.replay(graphKey{"backward", rows, graph.TrainPass}, func() error { return o.backward(o.Affine, b.affineBuffers, b.grad, b.dx, rows) }); err != nil {
 		return 0, nil, nil, fmt.Errorf("%s: backward: %w", o.name, err)
 	}
 	if loss, err = o.results(b); err != nil {
@@ -92,7 +92,7 @@ func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tenso
 	}
 	// The downloads waited for the results the caller reads, not for ∂L/∂W,
 	// which only the update reads.
-	if err := o.weightGradient(o.Affine, b.affineBuffers, b.x, rows); err != nil {
+	if err := o.replay(graphKey{"weight gradient", rows, graph.TrainPass}, func() error { return o.weightGradient(o.Affine, b.affineBuffers, b.x, rows) }); err != nil {
 		return 0, nil, nil, fmt.Errorf("%s: backward: %w", o.name, err)
 	}
 	return loss, b.out, b.dxOut, nil
@@ -126,11 +126,14 @@ func (o *Output) run(x, labels *tensor.Dense, train bool) (int, *outputBuffers, 
 	if err == nil {
 		err = o.stream.Upload(b.labels, data(labels))
 	}
+	pass := graph.PassOf(train)
 	if err == nil {
-		err = o.forward(o.Affine, b.affineBuffers, b.x, rows, graph.PassOf(train))
-	}
-	if err == nil {
-		err = o.stream.SoftmaxCrossEntropy(b.grad, b.rowLoss, b.h, b.labels, rows, o.Out)
+		err = o.replay(graphKey{"forward", rows, pass}, func() error {
+			if err := o.forward(o.Affine, b.affineBuffers, b.x, rows, pass); err != nil {
+				return err
+			}
+			return o.stream.SoftmaxCrossEntropy(b.grad, b.rowLoss, b.h, b.labels, rows, o.Out)
+		})
 	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s: forward: %w", o.name, err)

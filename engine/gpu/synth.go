@@ -116,23 +116,27 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 		if r, err := checkInput(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
 			return nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
 		}
-		err := s.stream.Upload(b.labels, data(labels))
-		if err == nil {
-			err = s.stream.ConcatColumns(b.input, b.h, b.labels, rows, s.cfg.In, s.cfg.Classes)
-		}
-		if err != nil {
+		if err := s.stream.Upload(b.labels, data(labels)); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	in := b.input
-	for l, a := range s.Stack {
-		if err := s.state.forward(a, b.layers[l], in, rows, p); err != nil {
-			return nil, fmt.Errorf("%s: forward: %w", s.name, err)
+	err = s.replay(graphKey{"forward", rows, p}, func() error {
+		if s.cfg.Classes > 0 {
+			if err := s.stream.ConcatColumns(b.input, b.h, b.labels, rows, s.cfg.In, s.cfg.Classes); err != nil {
+				return err
+			}
 		}
-		in = b.layers[l].h
-	}
-	if err := s.stream.Scale(in, s.cfg.PredictionScale(rows)); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.name, err)
+		in := b.input
+		for l, a := range s.Stack {
+			if err := s.state.forward(a, b.layers[l], in, rows, p); err != nil {
+				return err
+			}
+			in = b.layers[l].h
+		}
+		return s.stream.Scale(in, s.cfg.PredictionScale(rows))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: forward: %w", s.name, err)
 	}
 	s.fwdH, s.fwdLabels = h, labels
 	return b, nil
@@ -182,24 +186,34 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 	// while the caller goes on (the target is on the device by then).
 	err = s.stream.Upload(b.target, data(target))
 	if err == nil {
-		err = s.stream.SquaredError(b.grad, b.sqerr, b.layers[last].h, b.target, rows*out, 2*weight*scale)
-	}
-	if err == nil {
-		err = s.stream.ColumnSums(b.sqerrSums, b.sqerr, rows, out)
+		err = s.replay(graphKey{"loss", rows, graph.TrainPass}, func() error {
+			if err := s.stream.SquaredError(b.grad, b.sqerr, b.layers[last].h, b.target, rows*out, 2*weight*scale); err != nil {
+				return err
+			}
+			return s.stream.ColumnSums(b.sqerrSums, b.sqerr, rows, out)
+		})
 	}
 	if err == nil {
 		err = s.stream.Download(b.sqerrSumsHost, b.sqerrSums)
 	}
-	g := b.grad
-	for l := last; l >= 0 && err == nil; l-- {
-		in := b.input
-		if l > 0 {
-			in = b.layers[l-1].h
-		}
-		if err = s.backward(s.Stack[l], b.layers[l], g, b.dIn[l], rows); err == nil {
-			err = s.weightGradient(s.Stack[l], b.layers[l], in, rows)
-		}
-		g = b.dIn[l]
+	if err == nil {
+		err = s.replay(graphKey{"backward", rows, graph.TrainPass}, func() error {
+			g := b.grad
+			for l := last; l >= 0; l-- {
+				in := b.input
+				if l > 0 {
+					in = b.layers[l-1].h
+				}
+				if err := s.backward(s.Stack[l], b.layers[l], g, b.dIn[l], rows); err != nil {
+					return err
+				}
+				if err := s.weightGradient(s.Stack[l], b.layers[l], in, rows); err != nil {
+					return err
+				}
+				g = b.dIn[l]
+			}
+			return nil
+		})
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: learn: %w", s.name, err)

@@ -196,27 +196,23 @@ type Stream struct {
 	d    *Device
 	s    cu.Stream
 	work Buffer // split-K partial sums (GemmSplit), grown on demand
+	// retired holds the work buffers outgrown, which queued work or a
+	// Graph recorded on s may still use: they are freed by Close.
+	retired []Buffer
 }
 
 // workspace returns n floats of the stream's work buffer, growing it when
-// shorter. Work queued on s that reads the old buffer is waited for before
-// the buffer is freed.
+// shorter (the one outgrown is kept until Close).
 func (s *Stream) workspace(n int) (Buffer, error) {
 	if n <= s.work.n {
 		return s.work.Slice(0, n), nil
 	}
-	if !s.work.Nil() {
-		if err := s.Sync(); err != nil {
-			return Buffer{}, err
-		}
-		if err := s.d.Free(s.work); err != nil {
-			return Buffer{}, err
-		}
-		s.work = Buffer{}
-	}
 	b, err := s.d.Alloc(n)
 	if err != nil {
 		return Buffer{}, err
+	}
+	if !s.work.Nil() {
+		s.retired = append(s.retired, s.work)
 	}
 	s.work = b
 	return b, nil
@@ -252,14 +248,18 @@ func (d *Device) newStream(urgent bool) (*Stream, error) {
 }
 
 // Close destroys the stream after its pending work, and frees its work
-// buffer.
+// buffers.
 func (s *Stream) Close() error {
 	var err error
 	if !s.work.Nil() {
 		if err = s.Sync(); err == nil {
-			err = s.d.Free(s.work)
+			for _, b := range append(s.retired, s.work) {
+				if e := s.d.Free(b); err == nil {
+					err = e
+				}
+			}
 		}
-		s.work = Buffer{}
+		s.work, s.retired = Buffer{}, nil
 	}
 	if e := s.d.do(func() error { return s.s.Destroy() }); err == nil {
 		err = e

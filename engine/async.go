@@ -38,7 +38,7 @@ type message struct {
 	apart   bool
 	product fused.InputGradient
 	// sizes holds a batch per batch size (the last of an epoch is smaller),
-	// its tensors from alloc (Network.hostMatrix).
+	// its tensors from alloc (hostArena.matrix).
 	alloc                  func(rows, cols int) *tensor.Dense
 	sizes                  map[int]*batch
 	raws                   map[int]*tensor.Dense
@@ -621,7 +621,11 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	if cfg.Unlock {
 		rawCols = cfg.Inputs
 	}
-	alloc := t.net.hostMatrix
+	// The epoch's messages, taken back for the next epoch's: every module
+	// call has finished its uploads from them when it returns, and every
+	// worker has returned before the deferred reuse.
+	alloc := t.net.epochHost.matrix
+	defer t.net.epochHost.reuse()
 	feeds := []*link{newLink(alloc, buffers, cfg.Inputs, cfg.Classes, 0, 0)}
 	workers := make([]*worker, len(groups))
 	var lossSum float64

@@ -45,6 +45,13 @@ func (m *countingMemory) HostFloats(n int) ([]float32, func() error, error) {
 	}, nil
 }
 
+// live returns the number of allocations not freed.
+func (m *countingMemory) live() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.allocs - m.frees
+}
+
 // from reports whether the tensor's floats are the backend's.
 func (m *countingMemory) from(x []float32) bool {
 	m.mu.Lock()
@@ -53,9 +60,10 @@ func (m *countingMemory) from(x []float32) bool {
 }
 
 // A backend with host memory of its own gets the batches of training,
-// evaluation and the async workers' messages, once per batch size, and
-// gets them back at Close; training is the same bit for bit, and goes on in
-// Go's heap when that memory runs out.
+// evaluation and the async workers' messages, once per batch size (an
+// async epoch's messages are handed out again in the next), and gets them
+// back at Close; training is the same bit for bit, and goes on in Go's
+// heap when that memory runs out.
 func TestBatchesInBackendMemory(t *testing.T) {
 	train, test := toySet("train", 100, 1), toySet("test", 50, 2)
 	for _, tc := range []struct {
@@ -69,7 +77,7 @@ func TestBatchesInBackendMemory(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
-			cfg.Epochs = 1
+			cfg.Epochs = 2
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -90,6 +98,10 @@ func TestBatchesInBackendMemory(t *testing.T) {
 			stats, err := tr.RunEpoch(t.Context(), nil)
 			if err != nil {
 				t.Fatal(err)
+			}
+			live := mem.live()
+			if _, err := tr.RunEpoch(t.Context(), nil); err != nil || mem.live() != live {
+				t.Errorf("a second epoch: %v; %d allocations live after it, %d after the first", err, mem.live(), live)
 			}
 			ev, err := tr.Evaluate(test)
 			if err != nil {
@@ -116,6 +128,9 @@ func TestBatchesInBackendMemory(t *testing.T) {
 			}
 			plain := newTrainer(t, cfg, train)
 			want, err := plain.RunEpoch(t.Context(), nil)
+			if err == nil {
+				_, err = plain.RunEpoch(t.Context(), nil)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

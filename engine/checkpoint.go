@@ -9,6 +9,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/dnitrain/dnitrain/data"
 	"github.com/dnitrain/dnitrain/kernels"
 	"github.com/dnitrain/dnitrain/safetensors"
 )
@@ -44,7 +45,11 @@ func (t *Trainer) Save(path string) error {
 	var ts []safetensors.Tensor
 	for _, m := range t.net.modules() {
 		for _, st := range stateOf(m) {
-			ts = append(ts, safetensors.F32(st.name, st.value.Shape().Clone(), st.value.Data().([]float32)))
+			v := st.value.Float32s()
+			if k := kernels.FirstNonFinite(v); k >= 0 {
+				return fmt.Errorf("save %s: %s holds %v at element %d: the run diverged (try a smaller --lr)", path, st.name, v[k], k)
+			}
+			ts = append(ts, safetensors.F32(st.name, st.value.Shape().Clone(), v))
 		}
 		ts = append(ts, safetensors.I64(m.Name()+".optimizer_steps", []int{}, []int64{int64(m.Optimizer().Steps())}))
 	}
@@ -193,7 +198,7 @@ func (c *Checkpoint) load(name string, dst *tensor.Dense) error {
 	if err != nil {
 		return fmt.Errorf("%s: tensor %q: %w", c.path, name, err)
 	}
-	// Training never saves a diverged run: such values come from elsewhere.
+	// Save refuses a diverged run: such values come from elsewhere.
 	if k := kernels.FirstNonFinite(v); k >= 0 {
 		return fmt.Errorf("%s: tensor %q holds %v at element %d", c.path, name, v[k], k)
 	}
@@ -213,17 +218,24 @@ func (c *Checkpoint) int(name string) (int, error) {
 	return int(v[0]), nil
 }
 
+// TrainsOn returns an error when the run of c cannot go on training on
+// the set train: one of another size than the set it trained on, whose
+// epochs would be counted in other batches (a checkpoint written before
+// the size was recorded passes).
+func (c *Checkpoint) TrainsOn(train *data.Set) error {
+	if c.TrainSamples > 0 && c.TrainSamples != train.N {
+		return fmt.Errorf("%s: the run trained on a set of %d samples, this training set has %d: resume it on the same data", c.path, c.TrainSamples, train.N)
+	}
+	return nil
+}
+
 // Resume sets the step count of a trainer built on the network of c
 // (Checkpoint.Network). It refuses another network: one whose config differs
-// from c's in more than how the run executes and its number of epochs; and
-// a training set of another size than the run's, whose epochs would be
-// counted in other batches.
+// from c's in more than how the run executes and its number of epochs. To
+// train on, check the training set with TrainsOn first.
 func (t *Trainer) Resume(c *Checkpoint) error {
 	if !reflect.DeepEqual(c.Config.model(), t.net.cfg.model()) {
 		return fmt.Errorf("%s: the trainer's network is not the checkpoint's: build it with Checkpoint.Network", c.path)
-	}
-	if c.TrainSamples > 0 && c.TrainSamples != t.train.N {
-		return fmt.Errorf("%s: the run trained on a set of %d samples, this training set has %d: resume it on the same data", c.path, c.TrainSamples, t.train.N)
 	}
 	t.step = c.Step
 	return nil

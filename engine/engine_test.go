@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -461,7 +462,7 @@ func TestCheckpointForOtherConfigurationIsRefused(t *testing.T) {
 	}
 }
 
-// A run resumes on a training set of its size only.
+// A run trains on after a resume on a training set of its size only.
 func TestResumeOnOtherDataIsRefused(t *testing.T) {
 	cfg := smallConfig(CDNI)
 	tr := newTrainer(t, cfg, toySet("train", 48, 1))
@@ -479,34 +480,48 @@ func TestResumeOnOtherDataIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer net.Close()
-		other, err := NewTrainer(net, toySet("train", n, 2))
+		set := toySet("train", n, 2)
+		other, err := NewTrainer(net, set)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = other.Resume(ck)
+		if err := other.Resume(ck); err != nil {
+			t.Fatal(err)
+		}
+		err = ck.TrainsOn(set)
 		if wantErr := n != 48; (err != nil) != wantErr || wantErr && !strings.Contains(err.Error(), "a set of 48 samples, this training set has 64") {
 			t.Errorf("resumed on %d samples: %v", n, err)
 		}
 	}
 }
 
-// A checkpoint whose values are not finite does not load: training never
-// saves one.
+// A run whose state is not finite is not saved, and a checkpoint holding
+// such a value (made some other way) does not load.
 func TestCheckpointWithNaNIsRefused(t *testing.T) {
 	tr := newTrainer(t, smallConfig(CDNI), toySet("train", 32, 1))
-	p := tr.net.hidden[0].Params()[0]
-	p.Value.Float32s()[3] = float32(math.NaN())
 	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
 	if err := tr.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	ck, err := LoadCheckpoint(path)
+	p := tr.net.hidden[0].Params()[0]
+	p.Value.Float32s()[3] = float32(math.NaN())
+	want := fmt.Sprintf("%s holds NaN at element 3", p.Name)
+	if err := tr.Save(path); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("save of a diverged run: %v, want it to say %s", err, want)
+	}
+	f, err := safetensors.ReadFile(path) // the first checkpoint, kept
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("tensor %q holds NaN at element 3", p.Name)
+	nan := f.Tensors[p.Name]
+	binary.LittleEndian.PutUint32(nan.Data[12:], math.Float32bits(float32(math.NaN())))
+	ck, err := newCheckpoint(path, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = fmt.Sprintf("tensor %q holds NaN at element 3", p.Name)
 	if _, err := ck.Network(); err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("error %v, want it to say %s", err, want)
+		t.Fatalf("load: %v, want it to say %s", err, want)
 	}
 }
 

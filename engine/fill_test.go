@@ -17,7 +17,7 @@ func TestFillBatch(t *testing.T) {
 	s := pair.Train
 	cfg := DefaultConfig(s.Features(), s.Classes)
 	cfg.InputMean, cfg.InputStd = InputStats(s)
-	tr := &Trainer{net: &Network{cfg: cfg}, batches: [2]map[int]*batch{{}, {}}}
+	tr := &Trainer{net: &Network{cfg: cfg, host: &hostArena{}, epochHost: &hostArena{}}, batches: [2]map[int]*batch{{}, {}}}
 	bt := tr.buffers(tr.batches[0], cfg.Batch)
 	idx := rand.New(rand.NewPCG(3, 4)).Perm(s.N)[:cfg.Batch]
 	fillBatch(bt, s, idx, cfg)
@@ -54,7 +54,7 @@ func BenchmarkFillBatch(b *testing.B) {
 	}
 	cfg := DefaultConfig(pair.Train.Features(), pair.Train.Classes)
 	cfg.InputMean, cfg.InputStd = InputStats(pair.Train)
-	tr := &Trainer{net: &Network{cfg: cfg}, batches: [2]map[int]*batch{{}, {}}}
+	tr := &Trainer{net: &Network{cfg: cfg, host: &hostArena{}, epochHost: &hostArena{}}, batches: [2]map[int]*batch{{}, {}}}
 	bt := tr.buffers(tr.batches[0], cfg.Batch)
 	order := rand.New(rand.NewPCG(1, 2)).Perm(pair.Train.N)
 	k := 0

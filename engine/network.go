@@ -62,11 +62,11 @@ type Network struct {
 	// parts of its rows (fused.Options.Parts). When nil, a loader goroutine
 	// fills each batch while the step before it runs.
 	fillParts *partFiller
-	// host, when not nil, allocates the host tensors that the modules
-	// upload (hostMatrix); hostFree frees them, at Close.
-	host     hostMemory
-	hostMu   sync.Mutex
-	hostFree []func() error
+	// host allocates the host tensors that the modules upload and that
+	// live as long as the network: the trainer's batches. epochHost
+	// allocates those of an async epoch's messages, and takes them back
+	// for the next epoch.
+	host, epochHost *hostArena
 }
 
 // Random-number streams: layers and synthesizers draw their initial weights
@@ -99,7 +99,8 @@ func NewNetwork(cfg Config) (*Network, error) {
 func newNetwork(cfg Config, backend Backend, cores *kernels.Cores) (_ *Network, err error) {
 	act, _ := graph.ParseActivation(cfg.Activation)
 	n := &Network{cfg: cfg, where: backend.String(), cores: cores}
-	n.host, _ = backend.(hostMemory)
+	mem, _ := backend.(hostMemory)
+	n.host, n.epochHost = &hostArena{mem: mem}, &hostArena{mem: mem}
 	if cpu, ok := backend.(cpuBackend); ok && cpu.opts.Parts(cfg.Batch) > 1 {
 		n.fillParts = &partFiller{opts: cpu.opts, gemm: &kernels.Gemm{Threads: cpu.opts.Threads, Cores: cores}}
 	}
@@ -176,31 +177,77 @@ func (n *Network) Close() error {
 		}
 	}
 	// The modules have waited for their work, their uploads among it.
-	n.hostMu.Lock()
-	defer n.hostMu.Unlock()
-	for _, free := range n.hostFree {
-		if err := free(); err != nil && first == nil {
+	for _, a := range []*hostArena{n.host, n.epochHost} {
+		if err := a.release(); err != nil && first == nil {
 			first = err
 		}
 	}
-	n.hostFree = nil
 	return first
 }
 
-// hostMatrix returns a rows×cols float32 tensor for a batch that the
-// modules upload: in the backend's host memory when it has one (see
-// hostMemory), else, or when that memory runs out, in Go's heap. Safe for
-// concurrent use; the tensor must not be used after Close.
-func (n *Network) hostMatrix(rows, cols int) *tensor.Dense {
-	if n.host != nil {
-		if f, free, err := n.host.HostFloats(rows * cols); err == nil {
-			n.hostMu.Lock()
-			n.hostFree = append(n.hostFree, free)
-			n.hostMu.Unlock()
+// hostArena allocates float32 tensors that the modules upload: in the
+// backend's host memory when it has one (see hostMemory), else, or when
+// that memory runs out, in Go's heap. reuse takes back what it handed out,
+// to hand out again; release frees it all. Safe for concurrent use.
+type hostArena struct {
+	mem  hostMemory // nil: Go's heap
+	mu   sync.Mutex
+	free []func() error
+	// lent holds the blocks of the backend's memory handed out since the
+	// last reuse, spare those taken back, by length.
+	lent  [][]float32
+	spare map[int][][]float32
+}
+
+// matrix returns a rows×cols tensor, whose elements may hold anything,
+// valid until reuse or release.
+func (a *hostArena) matrix(rows, cols int) *tensor.Dense {
+	n := rows * cols
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.spare[n]; len(s) > 0 {
+		f := s[len(s)-1]
+		a.spare[n] = s[:len(s)-1]
+		a.lent = append(a.lent, f)
+		return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(f))
+	}
+	if a.mem != nil {
+		if f, free, err := a.mem.HostFloats(n); err == nil {
+			a.free = append(a.free, free)
+			a.lent = append(a.lent, f)
 			return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(f))
 		}
 	}
 	return tensor.New(tensor.WithShape(rows, cols), tensor.Of(tensor.Float32))
+}
+
+// reuse takes back every block matrix handed out: their tensors must not
+// be used afterwards.
+func (a *hostArena) reuse() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.spare == nil {
+		a.spare = map[int][][]float32{}
+	}
+	for _, f := range a.lent {
+		a.spare[len(f)] = append(a.spare[len(f)], f)
+	}
+	a.lent = nil
+}
+
+// release frees what a allocated, once no upload from it is pending; it
+// returns the first error.
+func (a *hostArena) release() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var first error
+	for _, free := range a.free {
+		if err := free(); err != nil && first == nil {
+			first = err
+		}
+	}
+	a.free, a.lent, a.spare = nil, nil, nil
+	return first
 }
 
 // syncHost brings the host tensors of every device module up to date.

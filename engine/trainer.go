@@ -327,8 +327,8 @@ func (t *Trainer) buffers(cache map[int]*batch, size int) *batch {
 	}
 	cfg := t.net.cfg
 	b := &batch{
-		x:       t.net.hostMatrix(size, cfg.Inputs),
-		labels:  t.net.hostMatrix(size, cfg.Classes),
+		x:       t.net.host.matrix(size, cfg.Inputs),
+		labels:  t.net.host.matrix(size, cfg.Classes),
 		classes: make([]uint8, size),
 	}
 	cache[size] = b

@@ -381,6 +381,25 @@ func TestBenchIncompleteKeepsEarlierReport(t *testing.T) {
 	}
 }
 
+// A run resumes only on a training set of the size it trained on; info
+// describes its checkpoint with any data.
+func TestResumeOnOtherData(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	writeIDX(t, dir, 96, 20)
+	writeIDX(t, other, 64, 20)
+	ckpt := filepath.Join(t.TempDir(), "run.safetensors")
+	if code, _, stderr := runCLI("train", "--data", dir, "--epochs", "1", "--batch", "32", "--quiet", "--checkpoint", ckpt); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	code, _, stderr := runCLI("train", "--resume", ckpt, "--data", other, "--epochs", "2", "--quiet")
+	if code != exitError || !strings.Contains(stderr, "trained on a set of 96 samples, this training set has 64") {
+		t.Errorf("resume on other data: exit %d, %q", code, stderr)
+	}
+	if code, stdout, stderr := runCLI("info", "--checkpoint", ckpt, "--data", other); code != 0 || !strings.Contains(stdout, "at step 3") {
+		t.Errorf("info on other data: exit %d, %q, %q", code, stdout, stderr)
+	}
+}
+
 // failingWriter fails every write, as a full disk does.
 type failingWriter struct{}
 

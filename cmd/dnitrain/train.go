@@ -49,6 +49,11 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if ck != nil {
+		if err := ck.TrainsOn(pair.Train); err != nil {
+			return err
+		}
+	}
 	tr, err := newRun(&m, pair, ck)
 	if err != nil {
 		return err
@@ -161,17 +166,22 @@ func newRun(m *modelFlags, pair *data.Pair, ck *engine.Checkpoint) (*engine.Trai
 		if err != nil {
 			return nil, err
 		}
-		return engine.NewTrainer(net, pair.Train)
+		tr, err := engine.NewTrainer(net, pair.Train)
+		if err != nil {
+			net.Close()
+		}
+		return tr, err
 	}
 	net, err := ck.Network()
 	if err != nil {
 		return nil, err
 	}
 	tr, err := engine.NewTrainer(net, pair.Train)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = tr.Resume(ck)
 	}
-	if err := tr.Resume(ck); err != nil {
+	if err != nil {
+		net.Close()
 		return nil, err
 	}
 	return tr, nil

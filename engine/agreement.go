@@ -95,7 +95,7 @@ func (t *Trainer) headBatch(s *data.Set, n int) *batch {
 	for i := range idx {
 		idx[i] = i
 	}
-	b := t.buffers(t.others, n)
+	b := t.otherBuffers(n)
 	fillBatch(b, s, idx, t.net.cfg)
 	return b
 }

@@ -111,6 +111,13 @@ func TestBatchesInBackendMemory(t *testing.T) {
 			if _, err := tr.Evaluate(test); err != nil || mem.allocs != allocs {
 				t.Errorf("a second evaluation: %v, %d allocations after %d", err, mem.allocs, allocs)
 			}
+			// Sets of other sizes, no larger than the evaluation batch, take
+			// rows of its buffers.
+			for _, n := range []int{cfg.EvalBatch - 1, 7, 3} {
+				if _, err := tr.Evaluate(toySet("test", n, 3)); err != nil || mem.allocs != allocs {
+					t.Errorf("evaluation of %d samples: %v, %d allocations after %d", n, err, mem.allocs, allocs)
+				}
+			}
 			if tc.grant < 0 && cfg.Exec == ExecSync && !mem.from(tr.batches[0][cfg.Batch].x.Float32s()) {
 				t.Error("the training batch is not in the backend's memory")
 			}

@@ -30,7 +30,7 @@ type Trainer struct {
 	// be filled while a step reads the current one.
 	batches [2]map[int]*batch
 	// others caches the buffers of evaluations and comparisons, each
-	// filled before it is read, one call at a time.
+	// filled before it is read, one call at a time (otherBuffers).
 	others map[int]*batch
 	// order is the current epoch's permutation of the training set.
 	order      []int
@@ -335,6 +335,31 @@ func (t *Trainer) buffers(cache map[int]*batch, size int) *batch {
 	return b
 }
 
+// otherBuffers returns the buffers of size samples for an evaluation or a
+// comparison, which use them one at a time: rows of the largest such
+// buffers made so far when those hold enough, so that sets of many sizes
+// take no more memory than the largest batch.
+func (t *Trainer) otherBuffers(size int) *batch {
+	if b, ok := t.others[size]; ok {
+		return b
+	}
+	most := 0
+	for n := range t.others {
+		most = max(most, n)
+	}
+	if most < size {
+		return t.buffers(t.others, size)
+	}
+	big := t.others[most]
+	rows := func(m *tensor.Dense) *tensor.Dense {
+		cols := m.Shape()[1]
+		return tensor.New(tensor.WithShape(size, cols), tensor.WithBacking(m.Float32s()[:size*cols]))
+	}
+	b := &batch{x: rows(big.x), labels: rows(big.labels), classes: big.classes[:size]}
+	t.others[size] = b
+	return b
+}
+
 // InputStats returns the mean and standard deviation of all the inputs of
 // s, for Config.InputMean and InputStd.
 func InputStats(s *data.Set) (mean, std float64) {
@@ -466,7 +491,7 @@ func (t *Trainer) infer(s *data.Set, verb string, use func(b *batch, loss float6
 	}
 	for lo := 0; lo < s.N; lo += t.net.cfg.EvalBatch {
 		hi := min(lo+t.net.cfg.EvalBatch, s.N)
-		b := t.buffers(t.others, hi-lo)
+		b := t.otherBuffers(hi - lo)
 		fillBatch(b, s, idx[lo:hi], t.net.cfg)
 		loss, logits, err := t.net.evaluate(b.x, b.labels)
 		if err != nil {

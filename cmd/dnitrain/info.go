@@ -31,6 +31,9 @@ func infoCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	defer tr.Network().Close()
 	describeRun(stdout, tr.Network(), pair, tr)
+	if err := tr.Trainable(); err != nil && !tr.Done() {
+		fmt.Fprintf(stdout, "note:   train would refuse this: %v\n", err)
+	}
 	return nil
 }
 

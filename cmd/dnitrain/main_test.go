@@ -298,7 +298,7 @@ func TestOutputPaths(t *testing.T) {
 
 // A run that fails before training leaves the files it would have written
 // as they were: data that cannot be read, a batch size that leaves a last
-// batch of one sample for batch norm.
+// batch of one sample for batch norm (which info points out).
 func TestFailedRunKeepsOutputs(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -326,6 +326,12 @@ func TestFailedRunKeepsOutputs(t *testing.T) {
 			code, _, stderr := runCLI(args...)
 			if code != tc.code || strings.Count(stderr, "\n") != 1 {
 				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			if tc.code == exitUsage { // info describes the run, and says why train would refuse it
+				info := append([]string{"info"}, tc.args(dir)...)
+				if code, stdout, stderr := runCLI(info...); code != 0 || !strings.Contains(stdout, "train would refuse this: the 33 training samples leave a last batch of one sample") {
+					t.Errorf("info: exit %d, %q, %q", code, stdout, stderr)
+				}
 			}
 			for path, want := range old {
 				if got, err := os.ReadFile(path); err != nil || string(got) != want {

@@ -189,10 +189,13 @@ func (r *Report) writeAsync(b *strings.Builder) {
 	}
 	if len(a.Budgets) > 0 {
 		b.WriteString("\nAfter equal wall-time budgets, async with 2 workers of 1 thread against sync with 1 thread, each budget a run of its own that stops when it is spent:\n\n")
-		b.WriteString("| training time | async test error | async steps | sync test error | sync steps |\n|---|---|---|---|---|\n")
+		fmt.Fprintf(b, "| training time | async test error | async steps | sync test error | sync steps | async, last %d evaluations | sync, last %d evaluations |\n|---|---|---|---|---|---|---|\n", recentEvals, recentEvals)
 		for _, c := range a.Budgets {
-			fmt.Fprintf(b, "| %g s | %.2f%% | %d | %.2f%% | %d |\n", c.Seconds, c.ErrorAsync, c.StepsAsync, c.ErrorSync, c.StepsSync)
+			fmt.Fprintf(b, "| %g s | %.2f%% | %d | %.2f%% | %d | %.2f–%.2f%% | %.2f–%.2f%% |\n", c.Seconds, c.ErrorAsync, c.StepsAsync, c.ErrorSync, c.StepsSync,
+				c.RecentAsync[0], c.RecentAsync[1], c.RecentSync[0], c.RecentSync[1])
 		}
+		fmt.Fprintf(b, "\nThe last two columns give the range of each run's test error over its last %d evaluations (one after each epoch, the last where the budget ran out). "+
+			"Once both runs have reached the error they hover around, a difference between them smaller than those swings says nothing about which learns faster.\n", recentEvals)
 	}
 	b.WriteString("\n")
 }

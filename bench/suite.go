@@ -185,13 +185,34 @@ type AsyncCheck struct {
 
 // BudgetCheck is the test error of async (2 workers × 1 thread) and of sync
 // (1 thread) after training for the same wall time, each in a run of its
-// own that stops when the budget is spent.
+// own that stops when the budget is spent. RecentAsync and RecentSync are
+// the least and the greatest test error of each run's last recentEvals
+// evaluations (one after each epoch, the last where the budget ran out):
+// how far a run's error still swings from one epoch to the next, against
+// which the difference between the two reads.
 type BudgetCheck struct {
-	Seconds    float64 `json:"seconds"`
-	ErrorAsync float64 `json:"error_async"`
-	ErrorSync  float64 `json:"error_sync"`
-	StepsAsync int     `json:"steps_async"`
-	StepsSync  int     `json:"steps_sync"`
+	Seconds     float64    `json:"seconds"`
+	ErrorAsync  float64    `json:"error_async"`
+	ErrorSync   float64    `json:"error_sync"`
+	StepsAsync  int        `json:"steps_async"`
+	StepsSync   int        `json:"steps_sync"`
+	RecentAsync [2]float64 `json:"recent_error_range_async"`
+	RecentSync  [2]float64 `json:"recent_error_range_sync"`
+}
+
+// recentEvals is how many of a budget run's last evaluations BudgetCheck's
+// ranges cover.
+const recentEvals = 5
+
+// errorRange returns the least and the greatest test error of the last n
+// points (all of them, when there are fewer).
+func errorRange(points []Point, n int) [2]float64 {
+	points = points[max(0, len(points)-n):]
+	r := [2]float64{points[0].TestError, points[0].TestError}
+	for _, p := range points[1:] {
+		r[0], r[1] = min(r[0], p.TestError), max(r[1], p.TestError)
+	}
+	return r
 }
 
 // TableRow is one cell group of the paper-table reproduction.
@@ -519,11 +540,11 @@ func (r *Report) asyncCheck(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("budget run %s: %w", exec, err)
 			}
-			last := points[len(points)-1]
+			last, recent := points[len(points)-1], errorRange(points, recentEvals)
 			if exec == engine.ExecAsync {
-				c.ErrorAsync, c.StepsAsync = last.TestError, last.Step
+				c.ErrorAsync, c.StepsAsync, c.RecentAsync = last.TestError, last.Step, recent
 			} else {
-				c.ErrorSync, c.StepsSync = last.TestError, last.Step
+				c.ErrorSync, c.StepsSync, c.RecentSync = last.TestError, last.Step, recent
 			}
 		}
 		a.Budgets = append(a.Budgets, c)

@@ -93,23 +93,38 @@ func gen(w func(string, ...any), k kernel) {
 			w("\t%s %s, %s, %s", k.zero, k.acc(r, v), k.acc(r, v), k.acc(r, v))
 		}
 	}
-	// Touch the C tile early, with intent to write (PREFETCHW, which Go's
-	// assembler has no mnemonic for), so that its lines arrive while the
-	// loop runs and owned by this core: where another core has read the
-	// tile since this one wrote it (a part's weight gradient, which the
-	// other core sums with its own), the stores would otherwise wait for
-	// that core to give the lines up. CPUs without PRFCHW run 0F 0D as a
-	// NOP.
+	// Touch the C tile early so that its lines arrive while the loop runs:
+	// with intent to write (PREFETCHW) where the CPU has it
+	// (hasPrefetchW), so that they arrive owned by this core. Where another
+	// core has read the tile since this one wrote it (a part's weight
+	// gradient, which the other core sums with its own), the stores would
+	// otherwise wait for that core to give the lines up.
 	w("")
-	w("\tMOVQ DX, R9")
-	for r := 0; r < k.mr; r++ {
-		w("\tBYTE $0x41; BYTE $0x0F; BYTE $0x0D; BYTE $0x09 // PREFETCHW (R9)")
-		w("\tBYTE $0x41; BYTE $0x0F; BYTE $0x0D; BYTE $0x49; BYTE $0x%02X // PREFETCHW %d(R9)", 4*k.nr()-4, 4*k.nr()-4)
-		if r < k.mr-1 {
-			w("\tADDQ R8, R9")
+	w("\tMOVBLZX ·hasPrefetchW(SB), AX")
+	w("\tTESTL AX, AX")
+	w("\tJZ %s", k.label("prefetch_read"))
+	prefetchC := func(write bool) {
+		w("\tMOVQ DX, R9")
+		for r := 0; r < k.mr; r++ {
+			if write {
+				w("\tBYTE $0x41; BYTE $0x0F; BYTE $0x0D; BYTE $0x09 // PREFETCHW (R9)")
+				w("\tBYTE $0x41; BYTE $0x0F; BYTE $0x0D; BYTE $0x49; BYTE $0x%02X // PREFETCHW %d(R9)", 4*k.nr()-4, 4*k.nr()-4)
+			} else {
+				w("\tPREFETCHT0 (R9)")
+				w("\tPREFETCHT0 %d(R9)", 4*k.nr()-4)
+			}
+			if r < k.mr-1 {
+				w("\tADDQ R8, R9")
+			}
 		}
 	}
+	prefetchC(true)
+	w("\tJMP %s", k.label("prefetched"))
 	w("")
+	w("%s:", k.label("prefetch_read"))
+	prefetchC(false)
+	w("")
+	w("%s:", k.label("prefetched"))
 	w("\tMOVQ CX, BX")
 	w("\tSHRQ $%d, BX", log2(k.unroll))
 	w("\tJZ %s", k.label("tail"))

@@ -188,8 +188,9 @@ type AsyncCheck struct {
 // own that stops when the budget is spent. RecentAsync and RecentSync are
 // the least and the greatest test error of each run's last recentEvals
 // evaluations (one after each epoch, the last where the budget ran out):
-// how far a run's error still swings from one epoch to the next, against
-// which the difference between the two reads.
+// how far a run's error still moves, falling early in a run and swinging
+// from epoch to epoch once it has reached its floor, against which the
+// difference between the two reads.
 type BudgetCheck struct {
 	Seconds     float64    `json:"seconds"`
 	ErrorAsync  float64    `json:"error_async"`

@@ -103,6 +103,9 @@ func gen(w func(string, ...any), k kernel) {
 	w("\tMOVBLZX ·hasPrefetchW(SB), AX")
 	w("\tTESTL AX, AX")
 	w("\tJZ %s", k.label("prefetch_read"))
+	if last := 4*k.nr() - 4; last > 127 {
+		log.Fatalf("%s: the C prefetch's offset %d does not fit its 8-bit displacement", k.funcName(), last)
+	}
 	prefetchC := func(write bool) {
 		w("\tMOVQ DX, R9")
 		for r := 0; r < k.mr; r++ {

@@ -9,8 +9,8 @@ import (
 
 // The kernels that prefetch with intent to write where the CPU has
 // PREFETCHW (the micro-kernels' C tile, Adam's weights) match the reference
-// on either path: with the prefetch where this CPU has it, and with plain
-// read prefetches, as on a CPU without it.
+// on either path: with it, where this CPU has it, and without (read
+// prefetches in the micro-kernels, none in Adam), as on a CPU without it.
 func TestWithAndWithoutPrefetchW(t *testing.T) {
 	saved := hasPrefetchW
 	defer func() { hasPrefetchW = saved }()

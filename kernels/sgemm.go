@@ -123,6 +123,46 @@ func (g *Gemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	if ker == nil {
 		ker = sgemmKernels[0]
 	}
+	if beta == 0 && ker.narrow(m, n) {
+		g.sgemmTransposed(ker, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+		return
+	}
+	g.sgemm(ker, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// narrow reports whether C, m×n, is so much narrower than the kernel's
+// tile that computing Cᵀ instead pads a quarter or more less: the output
+// layer's products, n = 10 classes, fill 10 of the 32 columns of the
+// AVX-512 tile, and 10 of the 12 rows of Cᵀ's.
+func (ker *sgemmMicroKernel) narrow(m, n int) bool {
+	roundUp := func(x, unit int) int { return (x + unit - 1) / unit * unit }
+	direct := roundUp(m, ker.mr) * roundUp(n, ker.nr)
+	transposed := roundUp(n, ker.mr) * roundUp(m, ker.nr)
+	return 4*transposed <= 3*direct
+}
+
+// sgemmTransposed sets C = alpha·op(A)·op(B) by computing Cᵀ =
+// alpha·op(B)ᵀ·op(A)ᵀ into a buffer and copying it out transposed. Each
+// element is the same sum, of the same products in the same order, as
+// sgemm would form: the results are the same bit for bit.
+func (g *Gemm) sgemmTransposed(ker *sgemmMicroKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	ws := takeWorkspace(&sgemmSerialWorkspaces)
+	if cap(ws.ct) < n*m {
+		ws.ct = make([]float32, n*m)
+	}
+	ct := ws.ct[:n*m]
+	g.sgemm(ker, !transB, !transA, n, m, k, alpha, b, ldb, a, lda, 0, ct, m)
+	for i := range m {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			row[j] = ct[j*m+i]
+		}
+	}
+	sgemmSerialWorkspaces.Put(ws)
+}
+
+// sgemm is Sgemm with its arguments checked and its kernel chosen.
+func (g *Gemm) sgemm(ker *sgemmMicroKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	threads := g.Threads
 	if limit := 2 * m * n * k / sgemmParallelFlops; threads > limit {
 		threads = limit
@@ -291,6 +331,7 @@ type sgemmWorkspace struct {
 	job  sgemmJob // the call's shared description, in the calling goroutine's workspace
 
 	tf32A, tf32B []float32 // the operands rounded to TF32, when Gemm.TF32 is set
+	ct           []float32 // Cᵀ, for a narrow C (Gemm.sgemmTransposed)
 
 	// The calling goroutine's workspace also holds its helpers, and the
 	// number of them still working on the current phase.

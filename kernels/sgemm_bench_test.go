@@ -15,7 +15,10 @@ import (
 // dense layer with in inputs and out outputs.
 type sgemmBenchShape struct{ batch, in, out int }
 
-var sgemmBenchShapes = []sgemmBenchShape{{256, 784, 256}, {256, 256, 256}, {256, 1024, 1024}}
+// sgemmBenchShapes are the layers of the MNIST networks: the hidden layers,
+// DNI's synthesizer layers, and the output layer of 10 classes, whose
+// forward product and weight gradient have a narrow C (Gemm.sgemmTransposed).
+var sgemmBenchShapes = []sgemmBenchShape{{256, 784, 256}, {256, 256, 256}, {256, 1024, 1024}, {256, 256, 10}}
 
 // sgemmBenchCase is one of the three products a dense layer computes.
 type sgemmBenchCase struct {

@@ -59,14 +59,15 @@ func NewTimedNetwork(cfg Config, tl *gpu.Timeline) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newNetwork(cfg, gpuBackend{gpu.Options{Device: d, Timeline: tl}}, kernels.NewCores(cfg.places()))
+	return newNetwork(cfg, gpuBackend{gpu.Options{Device: d, Timeline: tl, Handoff: gpu.NewHandoff()}}, kernels.NewCores(cfg.places()))
 }
 
 // gpuBuild says whether this build has the GPU backend.
 const gpuBuild = true
 
 // cudaBackend returns the GPU backend on CUDA device ordinal, after
-// checking that the network of cfg fits in the device's free memory.
+// checking that the network of cfg fits in the device's free memory. Its
+// modules hand their outputs to one another on the device (gpu.Handoff).
 func cudaBackend(cfg Config, ordinal int) (Backend, error) {
 	d, err := OpenDevice(ordinal)
 	if err != nil {
@@ -79,7 +80,7 @@ func cudaBackend(cfg Config, ordinal int) (Backend, error) {
 	if err := checkMemory(cfg, free, "memory free on "+d.String()); err != nil {
 		return nil, err
 	}
-	return gpuBackend{gpu.Options{Device: d}}, nil
+	return gpuBackend{gpu.Options{Device: d, Handoff: gpu.NewHandoff()}}, nil
 }
 
 type gpuBackend struct{ opts gpu.Options }

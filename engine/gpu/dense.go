@@ -80,14 +80,14 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.stream.Upload(b.x, data(x)); err != nil {
+	if err := d.upload(b.x, data(x)); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
 	pass := graph.PassOf(train)
 	if err := d.replay(graphKey{"forward", rows, pass}, func() error { return d.forward(d.Affine, b.affineBuffers, b.x, rows, pass) }); err != nil {
 		return nil, fmt.Errorf("%s: forward: %w", d.name, err)
 	}
-	if err := d.stream.Download(data(b.out), b.h); err != nil {
+	if err := d.download(data(b.out), b.h); err != nil {
 		return nil, fmt.Errorf("%s: forward: %w", d.name, err)
 	}
 	if train {
@@ -108,7 +108,7 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 	if _, err := checkInput(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != b.rows {
 		return nil, fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), b.rows, d.Out)
 	}
-	if err := d.stream.Upload(b.g, data(g)); err != nil {
+	if err := d.upload(b.g, data(g)); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
 	if err := d.markUploads(); err != nil {
@@ -116,7 +116,7 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 	}
 	err := d.replay(graphKey{"backward", b.rows, graph.TrainPass}, func() error { return d.backward(d.Affine, b.affineBuffers, b.g, b.dx, b.rows) })
 	if err == nil && !b.dx.Nil() {
-		err = d.stream.Download(data(b.dxOut), b.dx) // waits for δ_{i-1}, not for ∂L/∂W
+		err = d.download(data(b.dxOut), b.dx) // waits for δ_{i-1}, not for ∂L/∂W
 	}
 	if err == nil {
 		err = d.replay(graphKey{"weight gradient", b.rows, graph.TrainPass}, func() error { return d.weightGradient(d.Affine, b.affineBuffers, b.x, b.rows) })

@@ -20,6 +20,9 @@ type Options struct {
 	// Timeline, when not nil, records the device time of every update and
 	// every synthesizer call.
 	Timeline *Timeline
+	// Handoff, when not nil, lets the modules take one another's outputs
+	// on the device (see Handoff): a network's modules share one.
+	Handoff *Handoff
 }
 
 // batchNorm are the constants shared with graph's batch norm.
@@ -48,14 +51,16 @@ type state struct {
 	allSlots            []cuda.Buffer
 	uploaded            *cuda.Event              // recorded after a call's uploads, see waitUploads
 	graphs              map[graphKey]*cuda.Graph // see replay
-	owned               []cuda.Buffer            // every device buffer of the module, for Close
-	pinned              []*cuda.Pinned           // every pinned host buffer of the module
+	handoff             *Handoff
+	offered             map[*float32][]float32 // the host copies offered to handoff, to withdraw at Close
+	owned               []cuda.Buffer          // every device buffer of the module, for Close
+	pinned              []*cuda.Pinned         // every pinned host buffer of the module
 }
 
 // newState allocates the device side of a module and uploads the initial
 // parameters; kind is the timeline's name for its updates.
 func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg optim.Config, o Options) (*state, error) {
-	s := &state{dev: o.Device, timeline: o.Timeline, spanKind: kind, name: name, params: params, stats: stats,
+	s := &state{dev: o.Device, timeline: o.Timeline, handoff: o.Handoff, spanKind: kind, name: name, params: params, stats: stats,
 		value: map[*graph.Param]cuda.Buffer{}, grad: map[*graph.Param]cuda.Buffer{}, graphs: map[graphKey]*cuda.Graph{}}
 	var values []*tensor.Dense
 	for _, p := range params {
@@ -325,6 +330,10 @@ func (s *state) Close() error {
 			err = fmt.Errorf("%s: close: %w", s.name, e)
 		}
 	}
+	for _, host := range s.offered {
+		s.handoff.withdraw(host)
+	}
+	s.offered = nil
 	for _, g := range s.graphs {
 		if g != nil {
 			keep(g.Close())

@@ -85,11 +85,6 @@ func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tenso
 	if loss, err = o.results(b); err != nil {
 		return 0, nil, nil, err
 	}
-	if b.dxOut != nil {
-		if err := o.stream.Download(data(b.dxOut), b.dx); err != nil {
-			return 0, nil, nil, fmt.Errorf("%s: %w", o.name, err)
-		}
-	}
 	// The downloads waited for the results the caller reads, not for ∂L/∂W,
 	// which only the update reads.
 	if err := o.replay(graphKey{"weight gradient", rows, graph.TrainPass}, func() error { return o.weightGradient(o.Affine, b.affineBuffers, b.x, rows) }); err != nil {
@@ -122,9 +117,9 @@ func (o *Output) run(x, labels *tensor.Dense, train bool) (int, *outputBuffers, 
 	if err != nil {
 		return 0, nil, err
 	}
-	err = o.stream.Upload(b.x, data(x))
+	err = o.upload(b.x, data(x))
 	if err == nil {
-		err = o.stream.Upload(b.labels, data(labels))
+		err = o.upload(b.labels, data(labels))
 	}
 	pass := graph.PassOf(train)
 	if err == nil {
@@ -141,15 +136,26 @@ func (o *Output) run(x, labels *tensor.Dense, train bool) (int, *outputBuffers, 
 	return rows, b, nil
 }
 
-// results downloads the logits and the per-sample losses and returns the
-// mean loss, summed in float64.
+// results downloads the logits, the per-sample losses and, after a
+// training pass with an input gradient, ∂L/∂x, waiting once for all three,
+// and returns the mean loss, summed in float64.
 func (o *Output) results(b *outputBuffers) (float64, error) {
-	err := o.stream.Download(data(b.out), b.h)
+	err := o.stream.Fetch(data(b.out), b.h)
 	if err == nil {
-		err = o.stream.Download(b.rowLossHost, b.rowLoss)
+		err = o.stream.Fetch(b.rowLossHost, b.rowLoss)
+	}
+	if err == nil && b.dxOut != nil {
+		err = o.stream.Fetch(data(b.dxOut), b.dx)
+	}
+	if err == nil {
+		err = o.stream.Sync()
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", o.name, err)
+	}
+	o.offer(data(b.out), b.h)
+	if b.dxOut != nil {
+		o.offer(data(b.dxOut), b.dx)
 	}
 	return sum64(b.rowLossHost) / float64(len(b.rowLossHost)), nil
 }

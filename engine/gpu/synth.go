@@ -106,7 +106,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 	if err != nil {
 		return nil, err
 	}
-	if err := s.stream.Upload(b.h, data(h)); err != nil {
+	if err := s.upload(b.h, data(h)); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
 	if s.cfg.Classes > 0 {
@@ -116,10 +116,13 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 		if r, err := checkInput(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
 			return nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
 		}
-		if err := s.stream.Upload(b.labels, data(labels)); err != nil {
+		if err := s.upload(b.labels, data(labels)); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
+	// The pass writes the prediction's buffer, which a refit does not
+	// download: its last host copy no longer matches it.
+	s.handoff.withdraw(data(b.layers[len(s.Stack)-1].out))
 	err = s.replay(graphKey{"forward", rows, p}, func() error {
 		if s.cfg.Classes > 0 {
 			if err := s.stream.ConcatColumns(b.input, b.h, b.labels, rows, s.cfg.In, s.cfg.Classes); err != nil {
@@ -152,7 +155,7 @@ func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
 		return nil, err
 	}
 	last := b.layers[len(s.Stack)-1]
-	if err := s.stream.Download(data(last.out), last.h); err != nil {
+	if err := s.download(data(last.out), last.h); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
 	return last.out, done()
@@ -184,7 +187,7 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 	// ∂loss/∂out = 2·weight·scale·(pred − δ). The host waits for the loss
 	// alone: the backward pass is queued after its download and runs on
 	// while the caller goes on (the target is on the device by then).
-	err = s.stream.Upload(b.target, data(target))
+	err = s.upload(b.target, data(target))
 	if err == nil {
 		err = s.replay(graphKey{"loss", rows, graph.TrainPass}, func() error {
 			if err := s.stream.SquaredError(b.grad, b.sqerr, b.layers[last].h, b.target, rows*out, 2*weight*scale); err != nil {

@@ -291,18 +291,40 @@ func (s *Stream) Upload(dst Buffer, src []float32) error {
 // Download copies src (its first len(dst) elements) into dst and waits
 // for the copy, and so for everything queued on s before it.
 func (s *Stream) Download(dst []float32, src Buffer) error {
+	if err := s.Fetch(dst, src); err != nil {
+		return err
+	}
+	return s.Sync()
+}
+
+// Fetch queues a copy of src (its first len(dst) elements) into dst
+// without waiting for it: the host may read dst after Sync, a Download, or
+// an event recorded after the Fetch. Several fetches and one Sync wait
+// once where as many downloads wait each.
+func (s *Stream) Fetch(dst []float32, src Buffer) error {
 	if len(dst) > src.n {
 		return fmt.Errorf("cuda: downloading %d floats from a buffer of %d", len(dst), src.n)
 	}
 	if len(dst) == 0 {
-		return s.Sync()
+		return nil
 	}
 	return s.d.do(func() error {
-		if err := cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), src.ptr, int64(4*len(dst)), s.s); err != nil {
-			return err
-		}
-		return s.s.Synchronize()
+		return cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), src.ptr, int64(4*len(dst)), s.s)
 	})
+}
+
+// Copy queues a copy of src into dst on the device (len(src) ≤ dst.Len()).
+// It reads src when the stream reaches it: whatever writes src on another
+// stream must be done by then (the host has waited for it, or the stream
+// waits for an event recorded after it).
+func (s *Stream) Copy(dst, src Buffer) error {
+	if src.n > dst.n {
+		return fmt.Errorf("cuda: copying %d floats into a buffer of %d", src.n, dst.n)
+	}
+	if src.n == 0 {
+		return nil
+	}
+	return s.d.do(func() error { return cu.MemcpyDtoDAsync(dst.ptr, src.ptr, int64(4*src.n), s.s) })
 }
 
 // Event marks a point in a stream: the host can wait for it, and two

@@ -85,6 +85,53 @@ func requireClose(t *testing.T, what string, got, want []float32, tol float64) {
 	}
 }
 
+// TestCopyAndFetch copies a buffer's part on the device, on a second
+// stream once the first has written it, and fetches the results to the
+// host with one wait: every element arrives, the ones past the copy stay.
+func TestCopyAndFetch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	src := randomFloats(rng, 1000, 1)
+	poison := make([]float32, 1200)
+	for i := range poison {
+		poison[i] = float32(math.NaN())
+	}
+	a, b := onDevice(t, src), onDevice(t, poison)
+	other, err := dev.NewStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Copy(b.Slice(100, 900), a.Slice(50, 900)); err != nil {
+		t.Fatal(err)
+	}
+	got, whole := make([]float32, 900), make([]float32, 1200)
+	if err := other.Fetch(got, b.Slice(100, 900)); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Fetch(whole, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != src[50+i] || whole[100+i] != src[50+i] {
+			t.Fatalf("element %d: got %v and %v, want %v", i, got[i], whole[100+i], src[50+i])
+		}
+	}
+	for _, i := range []int{0, 99, 1000, 1199} {
+		if !math.IsNaN(float64(whole[i])) {
+			t.Errorf("element %d outside the copy changed to %v", i, whole[i])
+		}
+	}
+	if err := other.Copy(a, b); err == nil {
+		t.Error("copying 1200 floats into a buffer of 1000: no error")
+	}
+	if err := other.Fetch(make([]float32, 1001), a); err == nil {
+		t.Error("fetching 1001 floats from a buffer of 1000: no error")
+	}
+}
+
 // TestGemmDevice runs the host tests' GEMM cases (every transposition, edge
 // sizes, odd leading dimensions, misaligned operands, bias, activations,
 // beta) and one of many blocks on the device, with the same two float64

@@ -1,0 +1,144 @@
+//go:build gpu
+
+package gpu
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/synth"
+)
+
+// TestHandoff runs a small network's modules on a shared Handoff: each
+// module given another's output copies it on the device, with the results
+// that the host copy's upload gives, bit for bit; after a synthesizer's
+// refitted forward pass has overwritten its prediction's buffer, its last
+// prediction is uploaded again; and a closed module's outputs are no
+// longer offered.
+func TestHandoff(t *testing.T) {
+	h := NewHandoff()
+	o := Options{Device: device, Handoff: h}
+	l1, err := NewDense("l1", graph.Spec{In: 20, Out: 16, Act: graph.ReLU}, false, rand.New(rand.NewPCG(1, 1)), sgd, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false // l1 is closed at the end
+	defer func() {
+		if !closed {
+			l1.Close()
+		}
+	}()
+	l2, err := NewDense("l2", graph.Spec{In: 16, Out: 12, Act: graph.Tanh}, true, rand.New(rand.NewPCG(2, 2)), sgd, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	top, err := NewOutput("top", 12, 3, true, rand.New(rand.NewPCG(3, 3)), sgd, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer top.Close()
+	m, err := NewSynthesizer("m", synth.Config{In: 12, Scale: 1}, rand.New(rand.NewPCG(4, 4)), sgd, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	rng := rand.New(rand.NewPCG(5, 5))
+	const rows = 8
+	x := randomMatrix(rng, rows, 20)
+	labels := tensor.New(tensor.WithShape(rows, 3), tensor.WithBacking(make([]float32, rows*3)))
+	for r := range rows {
+		labels.Float32s()[3*r+r%3] = 1
+	}
+	// call runs f, which hands one module's output to another, and checks
+	// that it copied copies inputs on the device.
+	call := func(what string, copies int64, f func() error) {
+		t.Helper()
+		before := h.Copies()
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := h.Copies() - before; got != copies {
+			t.Fatalf("%s: %d inputs copied on the device, want %d", what, got, copies)
+		}
+	}
+	// same fails unless got and want hold the same bits.
+	same := func(what string, got, want []float32) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s differs between the device copy and the upload", what)
+		}
+	}
+
+	var h1, h2, h2Up *tensor.Dense
+	call("l1.Forward(x)", 0, func() (err error) { h1, err = l1.Forward(x, true); return })
+	call("l2.Forward(h1)", 1, func() (err error) { h2, err = l2.Forward(h1, true); return })
+	got := slices.Clone(data(h2))
+	call("l2.Forward(copy of h1)", 0, func() (err error) { h2Up, err = l2.Forward(plain(h1), true); return })
+	same("h2", got, data(h2Up))
+
+	var loss, lossUp float64
+	var logits, dx *tensor.Dense
+	call("top.Train(h2)", 1, func() (err error) { loss, logits, dx, err = top.Train(h2, labels); return })
+	gotLogits, gotDx := slices.Clone(data(logits)), slices.Clone(data(dx))
+	call("top.Train(copy of h2)", 0, func() (err error) { lossUp, logits, dx, err = top.Train(plain(h2), labels); return })
+	if loss != lossUp {
+		t.Fatalf("loss %v from the device copy, %v from the upload", loss, lossUp)
+	}
+	same("logits", gotLogits, data(logits))
+	same("∂L/∂h2", gotDx, data(dx))
+
+	// M learns once, so that its prediction is not zero, and predicts.
+	call("m.Learn(h2, ∂L/∂h2)", 2, func() error { _, err := m.Learn(h2, nil, dx); return err })
+	if err := m.Update(); err != nil {
+		t.Fatal(err)
+	}
+	var gHat, delta *tensor.Dense
+	call("m.Predict(h2)", 1, func() (err error) { gHat, err = m.Predict(h2, nil); return })
+	gHatHost := plain(gHat)
+	call("l2.Backward(ĝ)", 1, func() (err error) { delta, err = l2.Backward(gHat); return })
+	gotDelta := slices.Clone(data(delta))
+	call("l2.Backward(copy of ĝ)", 0, func() (err error) { delta, err = l2.Backward(gHatHost); return })
+	same("δ", gotDelta, data(delta))
+
+	// A refit on another input overwrites the prediction's buffer on the
+	// device, not its host copy: ĝ must come from the host again.
+	twice := plain(h2)
+	for i := range data(twice) {
+		data(twice)[i] *= 2
+	}
+	call("m.Learn(2·h2, ∂L/∂h2)", 1, func() error { _, err := m.Learn(twice, nil, dx); return err })
+	call("l2.Backward(ĝ) after the refit", 0, func() (err error) { delta, err = l2.Backward(gHat); return })
+	same("δ after the refit", gotDelta, data(delta))
+
+	closed = true
+	if err := l1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.source(data(h1)); ok {
+		t.Error("a closed layer's output is still offered")
+	}
+	if _, ok := h.source(data(h2)); !ok {
+		t.Error("an open layer's output is no longer offered")
+	}
+}
+
+// randomMatrix returns a rows×cols matrix of normal floats in ordinary
+// memory.
+func randomMatrix(rng *rand.Rand, rows, cols int) *tensor.Dense {
+	v := make([]float32, rows*cols)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(v))
+}
+
+// plain returns a copy of t in ordinary memory, which no module offered.
+func plain(t *tensor.Dense) *tensor.Dense {
+	return tensor.New(tensor.WithShape(t.Shape()...), tensor.WithBacking(slices.Clone(data(t))))
+}

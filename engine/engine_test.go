@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -1043,4 +1044,60 @@ func TestPredictAgreesWithEvaluate(t *testing.T) {
 	if _, err := tr.Predict(nil); err == nil {
 		t.Error("Predict(nil) gave no error")
 	}
+}
+
+// lateModel makes a synthesizer a lateLearner that logs its calls: it
+// learns at once, and hands back a wait that returns the loss and logs
+// that it was read.
+type lateModel struct {
+	GradientModel
+	i   int
+	log *[]string
+}
+
+func (m *lateModel) LearnLate(h, labels, target *tensor.Dense) (func() (float64, error), error) {
+	l, err := m.GradientModel.Learn(h, labels, target)
+	*m.log = append(*m.log, fmt.Sprint("learn ", m.i))
+	return func() (float64, error) {
+		*m.log = append(*m.log, fmt.Sprint("loss ", m.i))
+		return l, nil
+	}, err
+}
+
+// The synchronous decoupled step lets late learners queue their learning
+// and reads every loss once, bottom to top, at the end of the step, after
+// all of them have learned: the same training and synthesizer losses as
+// from learners that wait, bit for bit.
+func TestLateLearners(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.Layers = 4
+	plain := newTrainer(t, cfg, toySet("train", 64, 1))
+	late := newTrainer(t, cfg, toySet("train", 64, 1))
+	var log []string
+	for i, m := range late.net.models {
+		late.net.models[i] = &lateModel{GradientModel: m, i: i, log: &log}
+	}
+	want := []string{"learn 0", "learn 1", "learn 2", "loss 0", "loss 1", "loss 2"}
+	b := plain.loadBatch(0, 0)
+	for step := range 3 {
+		p, err := plain.net.trainStep(nil, b.x, b.labels, step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = log[:0]
+		l, err := late.net.trainStep(nil, b.x, b.labels, step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(log, want) {
+			t.Fatalf("step %d: calls %q, want %q", step, log, want)
+		}
+		if l.loss != p.loss || l.sgLoss != p.sgLoss || p.sgLoss == 0 {
+			t.Fatalf("step %d: loss %v and synthesizer loss %v, waiting learners %v and %v", step, l.loss, l.sgLoss, p.loss, p.sgLoss)
+		}
+	}
+	for i, m := range late.net.models {
+		late.net.models[i] = m.(*lateModel).GradientModel // for state, which reads modules
+	}
+	requireEqual(t, "late learners", state(late.net), state(plain.net), 0)
 }

@@ -53,6 +53,9 @@ type Network struct {
 	// overlappedStep; lower holds its jobs, by hidden layer below the last.
 	overlap bool
 	lower   []*lowerJob
+	// losses holds each synthesizer's loss of the decoupled step under
+	// way, or the function that waits for it (see learnLate).
+	losses []lateLoss
 	// cores bounds the goroutines that compute at once in a training run
 	// (Config.places): the loop or workers, their finishers, and the
 	// kernels' helpers.
@@ -424,7 +427,6 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 	if f != nil && n.overlapped() {
 		return n.overlappedStep(f, x, labels, step)
 	}
-	var sgLoss float64
 	in, prev := x, (*tensor.Dense)(nil) // prev: the real output of the layer below
 	var err error
 	for i := range n.hidden {
@@ -438,11 +440,9 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 			return stepResult{}, err
 		}
 		if i > 0 {
-			l, err := n.learn(f, i-1, step, prev, labels, delta)
-			if err != nil {
+			if err := n.learnLate(f, i-1, step, prev, labels, delta); err != nil {
 				return stepResult{}, err
 			}
-			sgLoss += l
 			if err := n.learnInputIfUnlocked(i-1, x, prev); err != nil {
 				return stepResult{}, err
 			}
@@ -459,14 +459,21 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 	if err != nil {
 		return stepResult{}, err
 	}
-	l, err := n.learn(f, last, step, prev, labels, trueGrad)
-	if err != nil {
+	if err := n.learnLate(f, last, step, prev, labels, trueGrad); err != nil {
 		return stepResult{}, err
 	}
 	if err := n.learnInputIfUnlocked(last, x, prev); err != nil {
 		return stepResult{}, err
 	}
-	return stepResult{loss: loss, logits: logits, sgLoss: (sgLoss + l) / float64(len(n.models))}, nil
+	var sgLoss float64
+	for i := range n.models {
+		l, err := n.losses[i].get()
+		if err != nil {
+			return stepResult{}, err
+		}
+		sgLoss += l
+	}
+	return stepResult{loss: loss, logits: logits, sgLoss: sgLoss / float64(len(n.models))}, nil
 }
 
 // overlappedStep is decoupledStep for the synchronous loop with a finisher f
@@ -777,6 +784,56 @@ func (n *Network) learn(f *finisher, i, step int, h, labels, target *tensor.Dens
 		return 0, err
 	}
 	return l, m.Update()
+}
+
+// lateLearner is a GradientModel that can queue its learning and return
+// before its loss is known, with the function that waits for the loss;
+// that function must be called before the model's next call, and the
+// tensors passed must stay unchanged until then. gpu.Synthesizer is one:
+// the host need not wait for the device in the middle of a step.
+type lateLearner interface {
+	LearnLate(h, labels, target *tensor.Dense) (loss func() (float64, error), err error)
+}
+
+// lateLoss is a synthesizer's loss in a step, or, when wait is not nil,
+// the function that waits for it.
+type lateLoss struct {
+	value float64
+	wait  func() (float64, error)
+}
+
+// get returns the loss, waiting for it if it is late.
+func (l lateLoss) get() (float64, error) {
+	if l.wait == nil {
+		return l.value, nil
+	}
+	return l.wait()
+}
+
+// learnLate is learn for the synchronous decoupled step, which reads the
+// losses at its end (n.losses): a lateLearner M_i queues its learning and
+// update there and the step goes on; the others learn as learn does. The
+// step's tensors (its batch, the modules' outputs) stay unchanged until
+// its end, which is what a late learner asks.
+func (n *Network) learnLate(f *finisher, i, step int, h, labels, target *tensor.Dense) error {
+	if n.losses == nil {
+		n.losses = make([]lateLoss, len(n.models))
+	}
+	m, ok := n.models[i].(lateLearner)
+	if !ok {
+		l, err := n.learn(f, i, step, h, labels, target)
+		n.losses[i] = lateLoss{value: l}
+		return err
+	}
+	if err := f.wait(modelSlot(i)); err != nil {
+		return err
+	}
+	wait, err := m.LearnLate(h, labels, target)
+	if err != nil {
+		return err
+	}
+	n.losses[i] = lateLoss{wait: wait}
+	return n.models[i].Update()
 }
 
 // backward runs hidden layer i's backward pass from the upstream gradient g,

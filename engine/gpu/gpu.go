@@ -50,6 +50,7 @@ type state struct {
 	allValues, allGrads cuda.Buffer
 	allSlots            []cuda.Buffer
 	uploaded            *cuda.Event              // recorded after a call's uploads, see waitUploads
+	fetched             *cuda.Event              // recorded after a call's downloads that the host reads later
 	graphs              map[graphKey]*cuda.Graph // see replay
 	handoff             *Handoff
 	offered             map[*float32][]float32 // the host copies offered to handoff, to withdraw at Close
@@ -79,6 +80,9 @@ func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg opti
 	}
 	if s.stream, err = newStream(); err == nil {
 		s.uploaded, err = s.dev.NewEvent()
+	}
+	if err == nil {
+		s.fetched, err = s.dev.NewEvent()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -348,6 +352,7 @@ func (s *state) Close() error {
 	}
 	s.owned, s.pinned = nil, nil
 	keep(s.uploaded.Close())
+	keep(s.fetched.Close())
 	keep(s.stream.Close())
 	return err
 }

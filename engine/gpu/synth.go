@@ -26,6 +26,11 @@ type Synthesizer struct {
 	// The last Predict's forward pass, which Learn reuses when it is given
 	// the same tensors and no Update came in between.
 	fwdH, fwdLabels *tensor.Dense
+	// The last Learn's squared errors, summed by column on the host once
+	// the fetched event has passed, and the weight of their sum.
+	lossSums   []float32
+	lossWeight float64
+	loss       func() (float64, error) // s.waitLoss, made once
 }
 
 type synthBuffers struct {
@@ -57,7 +62,9 @@ func NewSynthesizer(name string, cfg synth.Config, rng *rand.Rand, opt optim.Con
 	if err != nil {
 		return nil, err
 	}
-	return &Synthesizer{state: st, Stack: stack, cfg: cfg, buffers: map[int]*synthBuffers{}}, nil
+	s := &Synthesizer{state: st, Stack: stack, cfg: cfg, buffers: map[int]*synthBuffers{}}
+	s.loss = s.waitLoss
+	return s, nil
 }
 
 // Name returns the synthesizer's name, the prefix of its parameters' names.
@@ -166,27 +173,40 @@ func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
 // applies them. The forward pass of the last Predict is reused when it saw
 // the same h and labels.
 func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
+	if _, err := s.LearnLate(h, labels, target); err != nil {
+		return 0, err
+	}
+	return s.waitLoss()
+}
+
+// LearnLate is Learn without the wait for the loss: it returns once the
+// work is queued, with the function that waits for the loss and returns
+// it. The caller must call that function before its next call on s (the
+// engine does at the end of the step), and keep h, labels and target
+// unchanged until then: they may be read until the loss is known.
+func (s *Synthesizer) LearnLate(h, labels, target *tensor.Dense) (loss func() (float64, error), err error) {
 	done := s.timeline.begin(s.stream, SynthSpan, s.name)
 	rows, err := checkInput(s.name, "target", target, s.cfg.OutWidth())
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if h.Shape()[0] != rows {
-		return 0, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
+		return nil, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
 	}
 	b, ok := s.buffers[rows]
 	if !ok || h != s.fwdH || labels != s.fwdLabels {
 		if b, err = s.forward(h, labels, graph.RefitPass); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	last := len(s.Stack) - 1
 	out := s.cfg.OutWidth()
 	weight, scale := s.cfg.LossWeight(rows), s.cfg.PredictionScale(rows)
 	// pred = out·scale and loss = weight·Σ(pred − δ)², so
-	// ∂loss/∂out = 2·weight·scale·(pred − δ). The host waits for the loss
-	// alone: the backward pass is queued after its download and runs on
-	// while the caller goes on (the target is on the device by then).
+	// ∂loss/∂out = 2·weight·scale·(pred − δ). The loss's download is
+	// marked by the fetched event, which waitLoss waits for: the backward
+	// pass is queued after it and runs on while the caller goes on (the
+	// target is on the device by then).
 	err = s.upload(b.target, data(target))
 	if err == nil {
 		err = s.replay(graphKey{"loss", rows, graph.TrainPass}, func() error {
@@ -197,7 +217,10 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		})
 	}
 	if err == nil {
-		err = s.stream.Download(b.sqerrSumsHost, b.sqerrSums)
+		err = s.stream.Fetch(b.sqerrSumsHost, b.sqerrSums)
+	}
+	if err == nil {
+		err = s.stream.Record(s.fetched)
 	}
 	if err == nil {
 		err = s.replay(graphKey{"backward", rows, graph.TrainPass}, func() error {
@@ -219,14 +242,21 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 		})
 	}
 	if err != nil {
+		return nil, fmt.Errorf("%s: learn: %w", s.name, err)
+	}
+	s.lossSums, s.lossWeight = b.sqerrSumsHost, weight
+	// The span ends with the device work: waitLoss's sum is host time,
+	// which would otherwise count as synthesizer time on the device's clock.
+	return s.loss, done()
+}
+
+// waitLoss waits for the squared errors of the last Learn and returns its
+// loss.
+func (s *Synthesizer) waitLoss() (float64, error) {
+	if err := s.fetched.Sync(); err != nil {
 		return 0, fmt.Errorf("%s: learn: %w", s.name, err)
 	}
-	// The span ends with the device work: the sum below is host time, which
-	// would otherwise count as synthesizer time on the device's clock.
-	if err := done(); err != nil {
-		return 0, err
-	}
-	return weight * sum64(b.sqerrSumsHost), nil
+	return s.lossWeight * sum64(s.lossSums), nil
 }
 
 // Update applies the gradients of the last Learn, without waiting.

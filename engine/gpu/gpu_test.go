@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 
+	"gorgonia.org/tensor"
+
 	"github.com/dnitrain/dnitrain/fused"
 	"github.com/dnitrain/dnitrain/graph"
 	"github.com/dnitrain/dnitrain/internal/moduletest"
@@ -173,5 +175,35 @@ func TestSyncDevice(t *testing.T) {
 		if v != float32(i) {
 			t.Fatalf("W[%d] = %v after a round trip, want %d", i, v, i)
 		}
+	}
+}
+
+// LearnLate's loss, read once it is ready, is Learn's.
+func TestLearnLate(t *testing.T) {
+	m, err := NewSynthesizer("m", synth.Config{In: 12, Classes: 3, Scale: 1}, rand.New(rand.NewPCG(6, 6)), sgd, Options{Device: device})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rng := rand.New(rand.NewPCG(7, 7))
+	h, target := randomMatrix(rng, 64, 12), randomMatrix(rng, 64, 12)
+	labels := tensor.New(tensor.WithShape(64, 3), tensor.WithBacking(make([]float32, 64*3)))
+	for r := range 64 {
+		labels.Float32s()[3*r+r%3] = 1
+	}
+	want, err := m.Learn(h, labels, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait, err := m.LearnLate(h, labels, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want || want == 0 {
+		t.Fatalf("LearnLate's loss %v, Learn's %v", got, want)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/dnitrain/dnitrain/fused"
 	"github.com/dnitrain/dnitrain/graph"
 	"github.com/dnitrain/dnitrain/internal/moduletest"
+	"github.com/dnitrain/dnitrain/internal/tensortest"
 	"github.com/dnitrain/dnitrain/kernels/cuda"
 	"github.com/dnitrain/dnitrain/optim"
 	"github.com/dnitrain/dnitrain/synth"
@@ -186,11 +187,8 @@ func TestLearnLate(t *testing.T) {
 	}
 	defer m.Close()
 	rng := rand.New(rand.NewPCG(7, 7))
-	h, target := randomMatrix(rng, 64, 12), randomMatrix(rng, 64, 12)
-	labels := tensor.New(tensor.WithShape(64, 3), tensor.WithBacking(make([]float32, 64*3)))
-	for r := range 64 {
-		labels.Float32s()[3*r+r%3] = 1
-	}
+	h, target := tensortest.Normal(rng, tensor.Float32, 64, 12), tensortest.Normal(rng, tensor.Float32, 64, 12)
+	labels := tensortest.OneHot(rng, tensor.Float32, 64, 3)
 	want, err := m.Learn(h, labels, target)
 	if err != nil {
 		t.Fatal(err)

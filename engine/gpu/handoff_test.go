@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/dnitrain/dnitrain/graph"
+	"github.com/dnitrain/dnitrain/internal/tensortest"
 	"github.com/dnitrain/dnitrain/synth"
 )
 
@@ -50,11 +51,7 @@ func TestHandoff(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(5, 5))
 	const rows = 8
-	x := randomMatrix(rng, rows, 20)
-	labels := tensor.New(tensor.WithShape(rows, 3), tensor.WithBacking(make([]float32, rows*3)))
-	for r := range rows {
-		labels.Float32s()[3*r+r%3] = 1
-	}
+	x, labels := tensortest.Normal(rng, tensor.Float32, rows, 20), tensortest.OneHot(rng, tensor.Float32, rows, 3)
 	// call runs f, which hands one module's output to another, and checks
 	// that it copied copies inputs on the device.
 	call := func(what string, copies int64, f func() error) {
@@ -126,16 +123,6 @@ func TestHandoff(t *testing.T) {
 	if _, ok := h.source(data(h2)); !ok {
 		t.Error("an open layer's output is no longer offered")
 	}
-}
-
-// randomMatrix returns a rows×cols matrix of normal floats in ordinary
-// memory.
-func randomMatrix(rng *rand.Rand, rows, cols int) *tensor.Dense {
-	v := make([]float32, rows*cols)
-	for i := range v {
-		v[i] = float32(rng.NormFloat64())
-	}
-	return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(v))
 }
 
 // plain returns a copy of t in ordinary memory, which no module offered.

@@ -1096,8 +1096,26 @@ func TestLateLearners(t *testing.T) {
 			t.Fatalf("step %d: loss %v and synthesizer loss %v, waiting learners %v and %v", step, l.loss, l.sgLoss, p.loss, p.sgLoss)
 		}
 	}
-	for i, m := range late.net.models {
+	wrapped := slices.Clone(late.net.models)
+	for i, m := range wrapped {
 		late.net.models[i] = m.(*lateModel).GradientModel // for state, which reads modules
 	}
 	requireEqual(t, "late learners", state(late.net), state(plain.net), 0)
+
+	// A step that fails after some learners have queued waits for them.
+	late.net.models, late.net.top = wrapped, failingOutput{late.net.top}
+	log = log[:0]
+	if _, err := late.net.trainStep(nil, b.x, b.labels, 3); err == nil {
+		t.Fatal("a step whose top layer fails: no error")
+	}
+	if want := []string{"learn 0", "learn 1", "loss 0", "loss 1"}; !slices.Equal(log, want) {
+		t.Fatalf("failed step: calls %q, want %q", log, want)
+	}
+}
+
+// failingOutput is an output layer whose training fails.
+type failingOutput struct{ OutputLayer }
+
+func (failingOutput) Train(x, labels *tensor.Dense) (float64, *tensor.Dense, *tensor.Dense, error) {
+	return 0, nil, nil, errors.New("injected fault")
 }

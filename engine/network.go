@@ -427,6 +427,7 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 	if f != nil && n.overlapped() {
 		return n.overlappedStep(f, x, labels, step)
 	}
+	defer n.settleLosses()
 	in, prev := x, (*tensor.Dense)(nil) // prev: the real output of the layer below
 	var err error
 	for i := range n.hidden {
@@ -465,13 +466,9 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 	if err := n.learnInputIfUnlocked(last, x, prev); err != nil {
 		return stepResult{}, err
 	}
-	var sgLoss float64
-	for i := range n.models {
-		l, err := n.losses[i].get()
-		if err != nil {
-			return stepResult{}, err
-		}
-		sgLoss += l
+	sgLoss, err := n.sumLosses()
+	if err != nil {
+		return stepResult{}, err
 	}
 	return stepResult{loss: loss, logits: logits, sgLoss: sgLoss / float64(len(n.models))}, nil
 }
@@ -787,10 +784,12 @@ func (n *Network) learn(f *finisher, i, step int, h, labels, target *tensor.Dens
 }
 
 // lateLearner is a GradientModel that can queue its learning and return
-// before its loss is known, with the function that waits for the loss;
-// that function must be called before the model's next call, and the
-// tensors passed must stay unchanged until then. gpu.Synthesizer is one:
-// the host need not wait for the device in the middle of a step.
+// before its loss is known, with the function that waits for the loss.
+// That function must be called before the model's next call, and until
+// then the tensors passed must stay unchanged and the modules that
+// produced them must not run again (the learning may still read their
+// outputs on the device). gpu.Synthesizer is one: the host need not wait
+// for the device in the middle of a step.
 type lateLearner interface {
 	LearnLate(h, labels, target *tensor.Dense) (loss func() (float64, error), err error)
 }
@@ -810,11 +809,39 @@ func (l lateLoss) get() (float64, error) {
 	return l.wait()
 }
 
+// sumLosses returns the sum of the step's synthesizer losses, bottom to
+// top, waiting for the late ones, and clears them.
+func (n *Network) sumLosses() (float64, error) {
+	var sum float64
+	for i := range n.losses {
+		l, err := n.losses[i].get()
+		n.losses[i] = lateLoss{}
+		if err != nil {
+			return 0, err
+		}
+		sum += l
+	}
+	return sum, nil
+}
+
+// settleLosses waits for the losses still late when a step has failed:
+// their learning may still read the step's tensors, which the next step
+// changes and closing the network frees.
+func (n *Network) settleLosses() {
+	for i, l := range n.losses {
+		if l.wait != nil {
+			_, _ = l.wait() // the step's own error is the one to report
+		}
+		n.losses[i] = lateLoss{}
+	}
+}
+
 // learnLate is learn for the synchronous decoupled step, which reads the
-// losses at its end (n.losses): a lateLearner M_i queues its learning and
-// update there and the step goes on; the others learn as learn does. The
-// step's tensors (its batch, the modules' outputs) stay unchanged until
-// its end, which is what a late learner asks.
+// losses at its end (n.losses; settleLosses waits for them when the step
+// fails): a lateLearner M_i queues its learning and update there and the
+// step goes on; the others learn as learn does. Until the step's end its
+// tensors (its batch, the modules' outputs) stay unchanged and the modules
+// that produced them do not run again, which is what a late learner asks.
 func (n *Network) learnLate(f *finisher, i, step int, h, labels, target *tensor.Dense) error {
 	if n.losses == nil {
 		n.losses = make([]lateLoss, len(n.models))

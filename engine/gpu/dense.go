@@ -84,6 +84,7 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
 	pass := graph.PassOf(train)
+	d.handoff.withdraw(data(b.out)) // until the download below renews it
 	if err := d.replay(graphKey{"forward", rows, pass}, func() error { return d.forward(d.Affine, b.affineBuffers, b.x, rows, pass) }); err != nil {
 		return nil, fmt.Errorf("%s: forward: %w", d.name, err)
 	}
@@ -113,6 +114,9 @@ func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
 	}
 	if err := d.markUploads(); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.name, err)
+	}
+	if b.dxOut != nil {
+		d.handoff.withdraw(data(b.dxOut)) // until the download below renews it
 	}
 	err := d.replay(graphKey{"backward", b.rows, graph.TrainPass}, func() error { return d.backward(d.Affine, b.affineBuffers, b.g, b.dx, b.rows) })
 	if err == nil && !b.dx.Nil() {

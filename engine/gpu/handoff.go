@@ -18,12 +18,14 @@ import (
 //
 // The device buffer must then hold what the host copy holds: a module
 // offers a host copy when its download has completed, and withdraws it
-// before it writes that buffer without downloading it again (a
-// synthesizer's refitted forward pass). What the engine already does for
-// the host copies keeps the rest true: no one writes into a module's
-// output, and no module reads an output while the module that produced it
-// runs again (a module's call returns once its uploads or copies have read
-// their sources, so the producer's next call finds them done).
+// before it queues work that writes the buffer (a synthesizer's refitted
+// forward pass among it). What the engine already does for the host copies
+// keeps the rest true: no one writes into a module's output, and no module
+// reads an output while the module that produced it runs again. A module's
+// call returns once its uploads or copies have read their sources, so the
+// producer's next call finds them done; the one exception, a synthesizer's
+// LearnLate, has read them once its loss has been waited for, and the
+// engine waits for it before the producers run again.
 //
 // A nil *Handoff hands nothing off: every input is uploaded.
 type Handoff struct {

@@ -122,6 +122,10 @@ func (o *Output) run(x, labels *tensor.Dense, train bool) (int, *outputBuffers, 
 		err = o.upload(b.labels, data(labels))
 	}
 	pass := graph.PassOf(train)
+	o.handoff.withdraw(data(b.out)) // until results renews them
+	if b.dxOut != nil {
+		o.handoff.withdraw(data(b.dxOut))
+	}
 	if err == nil {
 		err = o.replay(graphKey{"forward", rows, pass}, func() error {
 			if err := o.forward(o.Affine, b.affineBuffers, b.x, rows, pass); err != nil {

@@ -316,7 +316,8 @@ func (s *Stream) Fetch(dst []float32, src Buffer) error {
 // Copy queues a copy of src into dst on the device (len(src) ≤ dst.Len()).
 // It reads src when the stream reaches it: whatever writes src on another
 // stream must be done by then (the host has waited for it, or the stream
-// waits for an event recorded after it).
+// waits for an event recorded after it), and whatever writes src later
+// must wait for the copy in the same way.
 func (s *Stream) Copy(dst, src Buffer) error {
 	if src.n > dst.n {
 		return fmt.Errorf("cuda: copying %d floats into a buffer of %d", src.n, dst.n)

@@ -344,7 +344,7 @@ func (w *worker) step(ctx context.Context, m *message) error {
 		if i == w.first && down != nil {
 			apart = &down.product
 		}
-		h, delta, err := n.layerStep(w.finisher, i, m.step, in, labels, apart)
+		h, delta, err := n.layerStep(w.finisher, i, m.step, in, labels, apart, nil)
 		if err != nil {
 			return err
 		}

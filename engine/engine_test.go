@@ -1064,20 +1064,54 @@ func (m *lateModel) LearnLate(h, labels, target *tensor.Dense) (func() (float64,
 	}, err
 }
 
-// The synchronous decoupled step lets late learners queue their learning
-// and reads every loss once, bottom to top, at the end of the step, after
-// all of them have learned: the same training and synthesizer losses as
-// from learners that wait, bit for bit.
-func TestLateLearners(t *testing.T) {
+// lateDense makes a hidden layer a lateLayer that logs its calls and the
+// waits it hands back; it computes at once.
+type lateDense struct {
+	Layer
+	i   int
+	log *[]string
+}
+
+func (d *lateDense) ForwardLate(x *tensor.Dense, train bool) (*tensor.Dense, func() error, error) {
+	h, err := d.Forward(x, train)
+	return h, d.waiter("forward"), err
+}
+
+func (d *lateDense) BackwardLate(g *tensor.Dense) (*tensor.Dense, func() error, error) {
+	dx, err := d.Backward(g)
+	return dx, d.waiter("backward"), err
+}
+
+func (d *lateDense) waiter(pass string) func() error {
+	*d.log = append(*d.log, fmt.Sprint(pass, " ", d.i))
+	return func() error {
+		*d.log = append(*d.log, fmt.Sprint("wait ", pass, " ", d.i))
+		return nil
+	}
+}
+
+// The synchronous decoupled step lets late layers and learners return
+// before their work is done, and waits for all of it at the end of the
+// step: every loss once, bottom to top, then every pass, after all of them
+// have run; and, when the step fails, for what it had queued. The training
+// and the synthesizer losses are those of modules that wait, bit for bit.
+func TestLateStep(t *testing.T) {
 	cfg := smallConfig(CDNI)
 	cfg.Layers = 4
 	plain := newTrainer(t, cfg, toySet("train", 64, 1))
 	late := newTrainer(t, cfg, toySet("train", 64, 1))
 	var log []string
-	for i, m := range late.net.models {
-		late.net.models[i] = &lateModel{GradientModel: m, i: i, log: &log}
+	models, layers := slices.Clone(late.net.models), slices.Clone(late.net.hidden)
+	wrap := func() {
+		for i := range models {
+			late.net.models[i] = &lateModel{GradientModel: models[i], i: i, log: &log}
+			late.net.hidden[i] = &lateDense{Layer: layers[i], i: i, log: &log}
+		}
 	}
-	want := []string{"learn 0", "learn 1", "learn 2", "loss 0", "loss 1", "loss 2"}
+	wrap()
+	want := []string{"forward 0", "backward 0", "forward 1", "backward 1", "learn 0", "forward 2", "backward 2", "learn 1", "learn 2",
+		"loss 0", "loss 1", "loss 2",
+		"wait forward 0", "wait backward 0", "wait forward 1", "wait backward 1", "wait forward 2", "wait backward 2"}
 	b := plain.loadBatch(0, 0)
 	for step := range 3 {
 		p, err := plain.net.trainStep(nil, b.x, b.labels, step)
@@ -1093,22 +1127,23 @@ func TestLateLearners(t *testing.T) {
 			t.Fatalf("step %d: calls %q, want %q", step, log, want)
 		}
 		if l.loss != p.loss || l.sgLoss != p.sgLoss || p.sgLoss == 0 {
-			t.Fatalf("step %d: loss %v and synthesizer loss %v, waiting learners %v and %v", step, l.loss, l.sgLoss, p.loss, p.sgLoss)
+			t.Fatalf("step %d: loss %v and synthesizer loss %v, waiting modules %v and %v", step, l.loss, l.sgLoss, p.loss, p.sgLoss)
 		}
 	}
-	wrapped := slices.Clone(late.net.models)
-	for i, m := range wrapped {
-		late.net.models[i] = m.(*lateModel).GradientModel // for state, which reads modules
-	}
-	requireEqual(t, "late learners", state(late.net), state(plain.net), 0)
+	copy(late.net.models, models) // for state, which reads modules
+	copy(late.net.hidden, layers)
+	requireEqual(t, "late modules", state(late.net), state(plain.net), 0)
 
-	// A step that fails after some learners have queued waits for them.
-	late.net.models, late.net.top = wrapped, failingOutput{late.net.top}
+	// A step that fails after some modules have queued waits for them.
+	wrap()
+	late.net.top = failingOutput{late.net.top}
 	log = log[:0]
 	if _, err := late.net.trainStep(nil, b.x, b.labels, 3); err == nil {
 		t.Fatal("a step whose top layer fails: no error")
 	}
-	if want := []string{"learn 0", "learn 1", "loss 0", "loss 1"}; !slices.Equal(log, want) {
+	want = append(want[:7:7], "learn 1", "loss 0", "loss 1",
+		"wait forward 0", "wait backward 0", "wait forward 1", "wait backward 1", "wait forward 2", "wait backward 2")
+	if !slices.Equal(log, want) {
 		t.Fatalf("failed step: calls %q, want %q", log, want)
 	}
 }

@@ -252,7 +252,7 @@ func TestLayerStepApart(t *testing.T) {
 				labels := tensortest.OneHot(rng, tensor.Float32, 16, cfg.Classes)
 				var want *tensor.Dense
 				for k, n := range nets {
-					h, _, err := n.layerStep(fins[k], 0, step, x, labels, nil)
+					h, _, err := n.layerStep(fins[k], 0, step, x, labels, nil, nil)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -260,7 +260,7 @@ func TestLayerStepApart(t *testing.T) {
 					if k == 0 {
 						into = nil
 					}
-					_, delta, err := n.layerStep(fins[k], 1, step, h, labels, into)
+					_, delta, err := n.layerStep(fins[k], 1, step, h, labels, into, nil)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -53,9 +53,9 @@ type Network struct {
 	// overlappedStep; lower holds its jobs, by hidden layer below the last.
 	overlap bool
 	lower   []*lowerJob
-	// losses holds each synthesizer's loss of the decoupled step under
-	// way, or the function that waits for it (see learnLate).
-	losses []lateLoss
+	// late is what the synchronous decoupled step under way has left to
+	// the device, to wait for at its end.
+	late lateWork
 	// cores bounds the goroutines that compute at once in a training run
 	// (Config.places): the loop or workers, their finishers, and the
 	// kernels' helpers.
@@ -408,7 +408,7 @@ func (n *Network) backpropStep(x, labels *tensor.Dense, step int) (stepResult, e
 		return stepResult{}, err
 	}
 	for i := len(n.hidden) - 1; i >= 0; i-- {
-		if g, err = n.backward(nil, i, step, g, nil); err != nil {
+		if g, err = n.backward(nil, i, step, g, nil, nil); err != nil {
 			return stepResult{}, err
 		}
 	}
@@ -427,7 +427,7 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 	if f != nil && n.overlapped() {
 		return n.overlappedStep(f, x, labels, step)
 	}
-	defer n.settleLosses()
+	defer n.late.settle()
 	in, prev := x, (*tensor.Dense)(nil) // prev: the real output of the layer below
 	var err error
 	for i := range n.hidden {
@@ -436,7 +436,7 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 				return stepResult{}, err
 			}
 		}
-		h, delta, err := n.layerStep(f, i, step, in, labels, nil)
+		h, delta, err := n.layerStep(f, i, step, in, labels, nil, &n.late)
 		if err != nil {
 			return stepResult{}, err
 		}
@@ -466,7 +466,7 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 	if err := n.learnInputIfUnlocked(last, x, prev); err != nil {
 		return stepResult{}, err
 	}
-	sgLoss, err := n.sumLosses()
+	sgLoss, err := n.late.finish()
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -510,7 +510,7 @@ func (n *Network) overlappedStep(f *finisher, x, labels *tensor.Dense, step int)
 		f.start(layerSlot(i), step, j.run)
 		in, below = h, h
 	}
-	h, delta, err := n.layerStep(f, last, step, in, labels, nil)
+	h, delta, err := n.layerStep(f, last, step, in, labels, nil, nil)
 	if err != nil {
 		return stepResult{}, err
 	}
@@ -624,12 +624,22 @@ func (n *Network) learnInputIfUnlocked(i int, x, h *tensor.Dense) error {
 // at once (without waiting for any layer above), and return h_i with
 // δ_{i-1} = ĝ_i·∂h_i/∂h_{i-1}, the target for M_{i-1}, or leave δ_{i-1} to
 // apart when it is not nil. With a finisher f, the weight gradient and the
-// update are left to f (see Network.backward).
-func (n *Network) layerStep(f *finisher, i, step int, in, labels *tensor.Dense, apart *fused.InputGradient) (h, delta *tensor.Dense, err error) {
+// update are left to f (see Network.backward). With late not nil, a
+// lateLayer's passes return before the device has computed them, and late
+// gets their waits.
+func (n *Network) layerStep(f *finisher, i, step int, in, labels *tensor.Dense, apart *fused.InputGradient, late *lateWork) (h, delta *tensor.Dense, err error) {
 	if err := f.wait(layerSlot(i)); err != nil {
 		return nil, nil, err
 	}
-	if h, err = n.hidden[i].Forward(in, true); err != nil {
+	if l, ok := n.hidden[i].(lateLayer); ok && late != nil {
+		var wait func() error
+		if h, wait, err = l.ForwardLate(in, true); err == nil {
+			late.waits = append(late.waits, wait)
+		}
+	} else {
+		h, err = n.hidden[i].Forward(in, true)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	if err := f.wait(modelSlot(i)); err != nil {
@@ -639,7 +649,7 @@ func (n *Network) layerStep(f *finisher, i, step int, in, labels *tensor.Dense, 
 	if err != nil {
 		return nil, nil, err
 	}
-	delta, err = n.backward(f, i, step, gHat, apart)
+	delta, err = n.backward(f, i, step, gHat, apart, late)
 	return h, delta, err
 }
 
@@ -786,12 +796,32 @@ func (n *Network) learn(f *finisher, i, step int, h, labels, target *tensor.Dens
 // lateLearner is a GradientModel that can queue its learning and return
 // before its loss is known, with the function that waits for the loss.
 // That function must be called before the model's next call, and until
-// then the tensors passed must stay unchanged and the modules that
-// produced them must not run again (the learning may still read their
-// outputs on the device). gpu.Synthesizer is one: the host need not wait
-// for the device in the middle of a step.
+// then the tensors passed must stay unchanged, as lateLayer's inputs (the
+// learning may still read them). gpu.Synthesizer is one: the host need
+// not wait for the device in the middle of a step.
 type lateLearner interface {
 	LearnLate(h, labels, target *tensor.Dense) (loss func() (float64, error), err error)
+}
+
+// lateLayer is a Layer whose passes can return before the device has
+// computed them: ForwardLate and BackwardLate queue the pass and return its
+// output at once, for other modules of the same backend to take on the
+// device, with the function that waits until the host may read that output
+// and change the pass's input. That function must be called before the
+// layer's next pass of the same kind, and the input must stay unchanged
+// until then: on the host, and, for another module's output handed over
+// on the device, in that module's buffer. gpu.Dense is one.
+type lateLayer interface {
+	ForwardLate(x *tensor.Dense, train bool) (h *tensor.Dense, wait func() error, err error)
+	BackwardLate(g *tensor.Dense) (dx *tensor.Dense, wait func() error, err error)
+}
+
+// lateWork is what the synchronous decoupled step has left to the device
+// and waits for at its end: its synthesizers' losses, by synthesizer, each
+// known or to be waited for, and the waits of its layers' late passes.
+type lateWork struct {
+	losses []lateLoss
+	waits  []func() error
 }
 
 // lateLoss is a synthesizer's loss in a step, or, when wait is not nil,
@@ -801,55 +831,64 @@ type lateLoss struct {
 	wait  func() (float64, error)
 }
 
-// get returns the loss, waiting for it if it is late.
-func (l lateLoss) get() (float64, error) {
-	if l.wait == nil {
-		return l.value, nil
-	}
-	return l.wait()
-}
-
-// sumLosses returns the sum of the step's synthesizer losses, bottom to
-// top, waiting for the late ones, and clears them.
-func (n *Network) sumLosses() (float64, error) {
+// finish returns the sum of the step's synthesizer losses, bottom to top,
+// once every late loss and pass has been waited for, and clears them.
+func (w *lateWork) finish() (float64, error) {
 	var sum float64
-	for i := range n.losses {
-		l, err := n.losses[i].get()
-		n.losses[i] = lateLoss{}
-		if err != nil {
-			return 0, err
+	for i, l := range w.losses {
+		w.losses[i] = lateLoss{}
+		if l.wait != nil {
+			var err error
+			if l.value, err = l.wait(); err != nil {
+				return 0, err
+			}
 		}
-		sum += l
+		sum += l.value
 	}
+	for i, wait := range w.waits {
+		w.waits[i] = nil
+		if err := wait(); err != nil {
+			return 0, err // settle waits for the rest
+		}
+	}
+	w.waits = w.waits[:0]
 	return sum, nil
 }
 
-// settleLosses waits for the losses still late when a step has failed:
-// their learning may still read the step's tensors, which the next step
-// changes and closing the network frees.
-func (n *Network) settleLosses() {
-	for i, l := range n.losses {
+// settle waits for what is still late when a step has failed: its work
+// may still read the step's tensors, which the next step changes and
+// closing the network frees.
+func (w *lateWork) settle() {
+	for i, l := range w.losses {
 		if l.wait != nil {
 			_, _ = l.wait() // the step's own error is the one to report
 		}
-		n.losses[i] = lateLoss{}
+		w.losses[i] = lateLoss{}
 	}
+	for i, wait := range w.waits {
+		if wait != nil {
+			_ = wait()
+		}
+		w.waits[i] = nil
+	}
+	w.waits = w.waits[:0]
 }
 
 // learnLate is learn for the synchronous decoupled step, which reads the
 // losses at its end (n.losses; settleLosses waits for them when the step
 // fails): a lateLearner M_i queues its learning and update there and the
 // step goes on; the others learn as learn does. Until the step's end its
-// tensors (its batch, the modules' outputs) stay unchanged and the modules
-// that produced them do not run again, which is what a late learner asks.
+// tensors (its batch, the modules' outputs, on the host and on the device)
+// stay unchanged: each module writes its outputs once a step, which is
+// what a late learner asks.
 func (n *Network) learnLate(f *finisher, i, step int, h, labels, target *tensor.Dense) error {
-	if n.losses == nil {
-		n.losses = make([]lateLoss, len(n.models))
+	if n.late.losses == nil {
+		n.late.losses = make([]lateLoss, len(n.models))
 	}
 	m, ok := n.models[i].(lateLearner)
 	if !ok {
 		l, err := n.learn(f, i, step, h, labels, target)
-		n.losses[i] = lateLoss{value: l}
+		n.late.losses[i] = lateLoss{value: l}
 		return err
 	}
 	if err := f.wait(modelSlot(i)); err != nil {
@@ -859,7 +898,7 @@ func (n *Network) learnLate(f *finisher, i, step int, h, labels, target *tensor.
 	if err != nil {
 		return err
 	}
-	n.losses[i] = lateLoss{wait: wait}
+	n.late.losses[i] = lateLoss{wait: wait}
 	return n.models[i].Update()
 }
 
@@ -868,8 +907,10 @@ func (n *Network) learnLate(f *finisher, i, step int, h, labels, target *tensor.
 // δ_{i-1}; or, with apart not nil, leaves δ_{i-1} to apart and returns nil
 // (the layer must be an apartBackward). With a finisher f that takes them
 // and a layer that can split its backward pass (deferredBackward), the
-// weight gradient and the update are left to f.
-func (n *Network) backward(f *finisher, i, step int, g *tensor.Dense, apart *fused.InputGradient) (dx *tensor.Dense, err error) {
+// weight gradient and the update are left to f. With late not nil, a
+// lateLayer's pass returns before the device has computed it, and late
+// gets its wait.
+func (n *Network) backward(f *finisher, i, step int, g *tensor.Dense, apart *fused.InputGradient, late *lateWork) (dx *tensor.Dense, err error) {
 	layer := n.hidden[i]
 	a, _ := layer.(apartBackward)
 	if apart != nil && a == nil {
@@ -889,9 +930,16 @@ func (n *Network) backward(f *finisher, i, step int, g *tensor.Dense, apart *fus
 		f.start(layerSlot(i), step, finish)
 		return dx, nil
 	}
-	if apart != nil {
+	l, isLate := layer.(lateLayer)
+	switch {
+	case apart != nil:
 		err = a.BackwardApart(g, apart)
-	} else {
+	case isLate && late != nil:
+		var wait func() error
+		if dx, wait, err = l.BackwardLate(g); err == nil {
+			late.waits = append(late.waits, wait)
+		}
+	default:
 		dx, err = layer.Backward(g)
 	}
 	if err != nil {

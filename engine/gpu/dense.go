@@ -20,6 +20,9 @@ type Dense struct {
 	inputGrad bool
 	buffers   map[cacheKey]*denseBuffers
 	last      *denseBuffers // of the last training Forward
+	// Reached on the layer's stream once h_i, and δ_{i-1}, are computed:
+	// the modules handed them wait for these (see Handoff).
+	hReady, dxReady *cuda.Event
 }
 
 type denseBuffers struct {
@@ -42,7 +45,15 @@ func NewDense(name string, s graph.Spec, inputGrad bool, rng *rand.Rand, opt opt
 	if err != nil {
 		return nil, err
 	}
-	return &Dense{Affine: a, state: st, inputGrad: inputGrad, buffers: map[cacheKey]*denseBuffers{}}, nil
+	d := &Dense{Affine: a, state: st, inputGrad: inputGrad, buffers: map[cacheKey]*denseBuffers{}}
+	if d.hReady, err = st.newEvent(); err == nil {
+		d.dxReady, err = st.newEvent()
+	}
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
 }
 
 // Name returns the layer's name, the prefix of its parameters' names.
@@ -72,29 +83,51 @@ func (d *Dense) buffersFor(rows int, train bool) (*denseBuffers, error) {
 // owned by the layer until the next Forward with the same batch size and
 // mode.
 func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
+	h, wait, err := d.ForwardLate(x, train)
+	if err == nil {
+		err = wait()
+	}
+	return h, err
+}
+
+// ForwardLate is Forward without the wait for the device: it returns h_i
+// at once, to be handed to other modules of the device (which take it when
+// the device has computed it, see Handoff), and the function that waits
+// until the host may read h_i and change x. The caller must call it before
+// the layer's next forward pass, and keep x unchanged until then (a
+// backward pass in between is fine: it writes neither).
+func (d *Dense) ForwardLate(x *tensor.Dense, train bool) (h *tensor.Dense, wait func() error, err error) {
 	rows, err := checkInput(d.name, "input", x, d.In)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b, err := d.buffersFor(rows, train)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := d.upload(b.x, data(x)); err != nil {
-		return nil, fmt.Errorf("%s: %w", d.name, err)
+		return nil, nil, fmt.Errorf("%s: %w", d.name, err)
 	}
 	pass := graph.PassOf(train)
-	d.handoff.withdraw(data(b.out)) // until the download below renews it
-	if err := d.replay(graphKey{"forward", rows, pass}, func() error { return d.forward(d.Affine, b.affineBuffers, b.x, rows, pass) }); err != nil {
-		return nil, fmt.Errorf("%s: forward: %w", d.name, err)
+	d.handoff.withdraw(data(b.out)) // until the offer below renews it
+	err = d.replay(graphKey{"forward", rows, pass}, func() error { return d.forward(d.Affine, b.affineBuffers, b.x, rows, pass) })
+	if err == nil {
+		err = d.stream.Record(d.hReady)
 	}
-	if err := d.download(data(b.out), b.h); err != nil {
-		return nil, fmt.Errorf("%s: forward: %w", d.name, err)
+	if err == nil {
+		err = d.stream.Fetch(data(b.out), b.h)
 	}
+	if err == nil {
+		err = d.markFetched()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: forward: %w", d.name, err)
+	}
+	d.offer(data(b.out), b.h, d.hReady)
 	if train {
 		d.last = b
 	}
-	return b.out, nil
+	return b.out, d.wait, nil
 }
 
 // Backward takes the upstream gradient g_i for the batch of the last
@@ -102,36 +135,52 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 // returns δ_{i-1} (nil when the layer was built without an input
 // gradient).
 func (d *Dense) Backward(g *tensor.Dense) (*tensor.Dense, error) {
+	dx, wait, err := d.BackwardLate(g)
+	if err == nil {
+		err = wait()
+	}
+	return dx, err
+}
+
+// BackwardLate is Backward without the wait for the device, as
+// ForwardLate is Forward's: the function it returns waits until the host
+// may read δ_{i-1} and change g, and must be called before the layer's
+// next backward pass.
+func (d *Dense) BackwardLate(g *tensor.Dense) (dx *tensor.Dense, wait func() error, err error) {
 	b := d.last
 	if b == nil {
-		return nil, fmt.Errorf("%s: backward before a training forward pass", d.name)
+		return nil, nil, fmt.Errorf("%s: backward before a training forward pass", d.name)
 	}
 	if _, err := checkInput(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != b.rows {
-		return nil, fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), b.rows, d.Out)
+		return nil, nil, fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), b.rows, d.Out)
 	}
 	if err := d.upload(b.g, data(g)); err != nil {
-		return nil, fmt.Errorf("%s: %w", d.name, err)
-	}
-	if err := d.markUploads(); err != nil {
-		return nil, fmt.Errorf("%s: %w", d.name, err)
+		return nil, nil, fmt.Errorf("%s: %w", d.name, err)
 	}
 	if b.dxOut != nil {
-		d.handoff.withdraw(data(b.dxOut)) // until the download below renews it
+		d.handoff.withdraw(data(b.dxOut)) // until the offer below renews it
+	} else if err := d.markFetched(); err != nil { // nothing to download: the wait is for the upload
+		return nil, nil, fmt.Errorf("%s: %w", d.name, err)
 	}
-	err := d.replay(graphKey{"backward", b.rows, graph.TrainPass}, func() error { return d.backward(d.Affine, b.affineBuffers, b.g, b.dx, b.rows) })
-	if err == nil && !b.dx.Nil() {
-		err = d.download(data(b.dxOut), b.dx) // waits for δ_{i-1}, not for ∂L/∂W
+	err = d.replay(graphKey{"backward", b.rows, graph.TrainPass}, func() error { return d.backward(d.Affine, b.affineBuffers, b.g, b.dx, b.rows) })
+	if err == nil && b.dxOut != nil {
+		// δ_{i-1} is downloaded and offered before ∂L/∂W is computed, which
+		// only the update reads.
+		if err = d.stream.Record(d.dxReady); err == nil {
+			err = d.stream.Fetch(data(b.dxOut), b.dx)
+		}
+		if err == nil {
+			err = d.markFetched()
+		}
+		if err == nil {
+			d.offer(data(b.dxOut), b.dx, d.dxReady)
+		}
 	}
 	if err == nil {
 		err = d.replay(graphKey{"weight gradient", b.rows, graph.TrainPass}, func() error { return d.weightGradient(d.Affine, b.affineBuffers, b.x, b.rows) })
 	}
-	if err == nil && b.dx.Nil() {
-		// Nothing to download: the gradients stay on the device, and the
-		// kernels run on while the caller goes on.
-		err = d.waitUploads()
-	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: backward: %w", d.name, err)
+		return nil, nil, fmt.Errorf("%s: backward: %w", d.name, err)
 	}
-	return b.dxOut, nil
+	return b.dxOut, d.wait, nil
 }

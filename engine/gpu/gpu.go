@@ -49,8 +49,9 @@ type state struct {
 	// one buffer (see paramOffsets), so that one kernel updates them all.
 	allValues, allGrads cuda.Buffer
 	allSlots            []cuda.Buffer
-	uploaded            *cuda.Event              // recorded after a call's uploads, see waitUploads
-	fetched             *cuda.Event              // recorded after a call's downloads that the host reads later
+	fetched             *cuda.Event              // see waitFetched
+	wait                func() error             // s.waitFetched, made once
+	events              []*cuda.Event            // every event of the module, for Close
 	graphs              map[graphKey]*cuda.Graph // see replay
 	handoff             *Handoff
 	offered             map[*float32][]float32 // the host copies offered to handoff, to withdraw at Close
@@ -79,14 +80,12 @@ func newState(name string, kind SpanKind, params, stats []*graph.Param, cfg opti
 		newStream = s.dev.NewUrgentStream
 	}
 	if s.stream, err = newStream(); err == nil {
-		s.uploaded, err = s.dev.NewEvent()
-	}
-	if err == nil {
-		s.fetched, err = s.dev.NewEvent()
+		s.fetched, err = s.newEvent()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	s.wait = s.waitFetched
 	al := s.allocator()
 	sizes := make([]int, len(params))
 	for k, p := range params {
@@ -224,19 +223,26 @@ func (s *state) replay(key graphKey, queue func() error) error {
 	return s.stream.Launch(g)
 }
 
-// markUploads records, on the module's stream, the point after the
-// uploads queued so far; waitUploads waits for that point, that is until
-// the uploads have read their host memory, but not for the kernels queued
-// after them. A call that returns without downloading anything (a
-// download waits for everything queued before it, the uploads included)
-// marks its uploads before queuing its kernels and waits for them before
-// returning, so that its caller may change the tensors it passed while the
-// kernels run on. (Uploads from pinned memory, the outputs of other GPU
-// modules, are asynchronous DMA transfers.)
-func (s *state) markUploads() error { return s.stream.Record(s.uploaded) }
+// newEvent returns a new event of the module, which Close destroys.
+func (s *state) newEvent() (*cuda.Event, error) {
+	e, err := s.dev.NewEvent()
+	if err == nil {
+		s.events = append(s.events, e)
+	}
+	return e, err
+}
 
-// waitUploads waits for the point markUploads recorded.
-func (s *state) waitUploads() error { return s.uploaded.Sync() }
+// markFetched records the fetched event on the module's stream: after the
+// downloads of a call that the host reads, or, in a call that downloads
+// nothing, after its uploads (not the kernels queued after them).
+// waitFetched waits for that point: the host may then read what the call
+// returned, and change the tensors it passed, while the kernels queued
+// after run on. (Uploads from pinned memory, the outputs of other GPU
+// modules, are asynchronous DMA transfers.)
+func (s *state) markFetched() error { return s.stream.Record(s.fetched) }
+
+// waitFetched waits for the point markFetched recorded last.
+func (s *state) waitFetched() error { return s.fetched.Sync() }
 
 // sum64 returns the sum of v in float64: how the losses computed per
 // sample or per column on the device are added up on the host.
@@ -351,8 +357,10 @@ func (s *state) Close() error {
 		keep(p.Free())
 	}
 	s.owned, s.pinned = nil, nil
-	keep(s.uploaded.Close())
-	keep(s.fetched.Close())
+	for _, e := range s.events {
+		keep(e.Close())
+	}
+	s.events = nil
 	keep(s.stream.Close())
 	return err
 }

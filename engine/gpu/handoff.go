@@ -16,26 +16,38 @@ import (
 // buffer it was downloaded from, device to device, instead of uploading
 // the host copy through the bus again.
 //
-// The device buffer must then hold what the host copy holds: a module
-// offers a host copy when its download has completed, and withdraws it
-// before it queues work that writes the buffer (a synthesizer's refitted
+// The device buffer must then hold what the host copy holds, or will hold
+// once the host has waited for the producer's call: a module offers a host
+// copy with the event its stream reaches once the buffer holds the output
+// (nil when the host has waited for that already), which the consumer's
+// stream waits for before its copy; and it withdraws the offer before it
+// queues work that writes the buffer again (a synthesizer's refitted
 // forward pass among it). What the engine already does for the host copies
 // keeps the rest true: no one writes into a module's output, and no module
 // reads an output while the module that produced it runs again. A module's
 // call returns once its uploads or copies have read their sources, so the
-// producer's next call finds them done; the one exception, a synthesizer's
-// LearnLate, has read them once its loss has been waited for, and the
-// engine waits for it before the producers run again.
+// producer's next call finds them done; the exceptions, a layer's
+// ForwardLate and BackwardLate and a synthesizer's LearnLate, have read
+// them once their wait has returned, and the engine waits for them before
+// the producers write those outputs again (in the next step).
 //
 // A nil *Handoff hands nothing off: every input is uploaded.
 type Handoff struct {
 	mu      sync.Mutex
-	sources map[*float32]cuda.Buffer // by host copy's first element; the copy is as long as the buffer
+	sources map[*float32]source // by host copy's first element
 	copies  atomic.Int64
 }
 
+// source is an offered output's device buffer, as long as its host copy,
+// and the event its producer's stream reaches once the buffer holds the
+// output (nil: it already does).
+type source struct {
+	buf   cuda.Buffer
+	ready *cuda.Event
+}
+
 // NewHandoff returns an empty Handoff.
-func NewHandoff() *Handoff { return &Handoff{sources: map[*float32]cuda.Buffer{}} }
+func NewHandoff() *Handoff { return &Handoff{sources: map[*float32]source{}} }
 
 // Copies returns how many inputs were copied on the device so far.
 func (h *Handoff) Copies() int64 {
@@ -45,14 +57,14 @@ func (h *Handoff) Copies() int64 {
 	return h.copies.Load()
 }
 
-// offer records that host holds what dev holds (len(host) floats).
-func (h *Handoff) offer(host []float32, dev cuda.Buffer) {
+// offer records that host holds, or will hold, what dev holds (len(host)
+// floats) once the device has reached ready (nil: it has).
+func (h *Handoff) offer(host []float32, dev cuda.Buffer, ready *cuda.Event) {
 	if h == nil || len(host) == 0 {
 		return
 	}
-	dev = dev.Slice(0, len(host))
 	h.mu.Lock()
-	h.sources[&host[0]] = dev
+	h.sources[&host[0]] = source{dev.Slice(0, len(host)), ready}
 	h.mu.Unlock()
 }
 
@@ -68,35 +80,43 @@ func (h *Handoff) withdraw(host []float32) {
 }
 
 // source returns the device buffer whose copy host is, if one was offered
-// for exactly these elements.
-func (h *Handoff) source(host []float32) (cuda.Buffer, bool) {
+// for exactly these elements, and the event to wait for before reading it.
+func (h *Handoff) source(host []float32) (source, bool) {
 	if h == nil || len(host) == 0 {
-		return cuda.Buffer{}, false
+		return source{}, false
 	}
 	h.mu.Lock()
-	dev, ok := h.sources[&host[0]]
+	src, ok := h.sources[&host[0]]
 	h.mu.Unlock()
-	return dev, ok && dev.Len() == len(host)
+	return src, ok && src.buf.Len() == len(host)
 }
 
 // upload queues the copy of host into dst on the module's stream: device
-// to device when host is an offered output, else from the host.
+// to device when host is an offered output, once the device has computed
+// it, else from the host.
 func (s *state) upload(dst cuda.Buffer, host []float32) error {
-	if src, ok := s.handoff.source(host); ok {
-		s.handoff.copies.Add(1)
-		return s.stream.Copy(dst, src)
+	src, ok := s.handoff.source(host)
+	if !ok {
+		return s.stream.Upload(dst, host)
 	}
-	return s.stream.Upload(dst, host)
+	s.handoff.copies.Add(1)
+	if src.ready != nil {
+		if err := s.stream.WaitFor(src.ready); err != nil {
+			return err
+		}
+	}
+	return s.stream.Copy(dst, src.buf)
 }
 
-// offer records host, into which the module has downloaded dev, for the
-// modules it is handed to (see Handoff), and remembers it to withdraw it
-// when the module closes.
-func (s *state) offer(host []float32, dev cuda.Buffer) {
+// offer records host, into which the module downloads dev, for the modules
+// it is handed to (see Handoff), with the event that marks dev's output on
+// the module's stream (nil when the host has waited for it), and remembers
+// it to withdraw it when the module closes.
+func (s *state) offer(host []float32, dev cuda.Buffer, ready *cuda.Event) {
 	if s.handoff == nil || len(host) == 0 {
 		return
 	}
-	s.handoff.offer(host, dev)
+	s.handoff.offer(host, dev, ready)
 	if s.offered == nil {
 		s.offered = map[*float32][]float32{}
 	}
@@ -108,6 +128,6 @@ func (s *state) download(host []float32, dev cuda.Buffer) error {
 	if err := s.stream.Download(host, dev); err != nil {
 		return err
 	}
-	s.offer(host, dev)
+	s.offer(host, dev, nil)
 	return nil
 }

@@ -113,6 +113,25 @@ func TestHandoff(t *testing.T) {
 	call("l2.Backward(ĝ) after the refit", 0, func() (err error) { delta, err = l2.Backward(gHat); return })
 	same("δ after the refit", gotDelta, data(delta))
 
+	// Late passes hand their outputs on before the device has computed
+	// them, and their host copies hold them once waited for: the same bits.
+	var wait1, wait2, wait3 func() error
+	call("l1.ForwardLate(x)", 0, func() (err error) { h1, wait1, err = l1.ForwardLate(x, true); return })
+	call("l2.ForwardLate(h1)", 1, func() (err error) { h2, wait2, err = l2.ForwardLate(h1, true); return })
+	call("top.Train(h2 of late passes)", 1, func() (err error) { loss, logits, dx, err = top.Train(h2, labels); return })
+	if loss != lossUp {
+		t.Fatalf("loss %v after late passes, %v after waiting ones", loss, lossUp)
+	}
+	same("logits after late passes", gotLogits, data(logits))
+	call("l2.BackwardLate(copy of ĝ)", 0, func() (err error) { delta, wait3, err = l2.BackwardLate(gHatHost); return })
+	for _, wait := range []func() error{wait1, wait2, wait3} {
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same("h2 of a late pass", got, data(h2))
+	same("δ of a late pass", gotDelta, data(delta))
+
 	closed = true
 	if err := l1.Close(); err != nil {
 		t.Fatal(err)

@@ -157,9 +157,9 @@ func (o *Output) results(b *outputBuffers) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", o.name, err)
 	}
-	o.offer(data(b.out), b.h)
+	o.offer(data(b.out), b.h, nil)
 	if b.dxOut != nil {
-		o.offer(data(b.dxOut), b.dx)
+		o.offer(data(b.dxOut), b.dx, nil)
 	}
 	return sum64(b.rowLossHost) / float64(len(b.rowLossHost)), nil
 }

@@ -358,6 +358,10 @@ func (s *Stream) Record(e *Event) error { return s.d.do(func() error { return e.
 // Sync waits until the device has reached e.
 func (e *Event) Sync() error { return e.d.do(func() error { return e.e.Synchronize() }) }
 
+// WaitFor makes the work queued on s from now on wait, on the device,
+// until the device has reached e as last recorded; the host does not wait.
+func (s *Stream) WaitFor(e *Event) error { return s.d.do(func() error { return s.s.Wait(e.e, 0) }) }
+
 // Elapsed returns the device time in milliseconds from start to e, both
 // recorded and complete (it waits for e).
 func (e *Event) Elapsed(start *Event) (float64, error) {

@@ -807,10 +807,12 @@ type lateLearner interface {
 // computed them: ForwardLate and BackwardLate queue the pass and return its
 // output at once, for other modules of the same backend to take on the
 // device, with the function that waits until the host may read that output
-// and change the pass's input. That function must be called before the
-// layer's next pass of the same kind, and the input must stay unchanged
-// until then: on the host, and, for another module's output handed over
-// on the device, in that module's buffer. gpu.Dense is one.
+// and change the pass's input (never nil when err is nil). It must be
+// called before the layer's next pass of the same kind, and the input must
+// stay unchanged until then: on the host, and, for another module's output
+// handed over on the device, in that module's buffer. Until then the
+// output may only be handed whole to modules of the same backend. gpu.Dense
+// is one.
 type lateLayer interface {
 	ForwardLate(x *tensor.Dense, train bool) (h *tensor.Dense, wait func() error, err error)
 	BackwardLate(g *tensor.Dense) (dx *tensor.Dense, wait func() error, err error)
@@ -875,8 +877,8 @@ func (w *lateWork) settle() {
 }
 
 // learnLate is learn for the synchronous decoupled step, which reads the
-// losses at its end (n.losses; settleLosses waits for them when the step
-// fails): a lateLearner M_i queues its learning and update there and the
+// losses at its end (n.late: finish, or settle when the step fails): a
+// lateLearner M_i queues its learning and update there and the
 // step goes on; the others learn as learn does. Until the step's end its
 // tensors (its batch, the modules' outputs, on the host and on the device)
 // stay unchanged: each module writes its outputs once a step, which is

@@ -106,7 +106,7 @@ func (d *Dense) ForwardLate(x *tensor.Dense, train bool) (h *tensor.Dense, wait 
 		return nil, nil, err
 	}
 	if err := d.upload(b.x, data(x)); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", d.name, err)
+		return nil, nil, d.failed(fmt.Errorf("%s: %w", d.name, err))
 	}
 	pass := graph.PassOf(train)
 	d.handoff.withdraw(data(b.out)) // until the offer below renews it
@@ -121,13 +121,13 @@ func (d *Dense) ForwardLate(x *tensor.Dense, train bool) (h *tensor.Dense, wait 
 		err = d.markFetched()
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: forward: %w", d.name, err)
+		return nil, nil, d.failed(fmt.Errorf("%s: forward: %w", d.name, err))
 	}
 	d.offer(data(b.out), b.h, d.hReady)
 	if train {
 		d.last = b
 	}
-	return b.out, d.wait, nil
+	return b.out, d.wait, d.unlessHandedOff()
 }
 
 // Backward takes the upstream gradient g_i for the batch of the last
@@ -155,12 +155,12 @@ func (d *Dense) BackwardLate(g *tensor.Dense) (dx *tensor.Dense, wait func() err
 		return nil, nil, fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), b.rows, d.Out)
 	}
 	if err := d.upload(b.g, data(g)); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", d.name, err)
+		return nil, nil, d.failed(fmt.Errorf("%s: %w", d.name, err))
 	}
 	if b.dxOut != nil {
 		d.handoff.withdraw(data(b.dxOut)) // until the offer below renews it
 	} else if err := d.markFetched(); err != nil { // nothing to download: the wait is for the upload
-		return nil, nil, fmt.Errorf("%s: %w", d.name, err)
+		return nil, nil, d.failed(fmt.Errorf("%s: %w", d.name, err))
 	}
 	err = d.replay(graphKey{"backward", b.rows, graph.TrainPass}, func() error { return d.backward(d.Affine, b.affineBuffers, b.g, b.dx, b.rows) })
 	if err == nil && b.dxOut != nil {
@@ -180,7 +180,7 @@ func (d *Dense) BackwardLate(g *tensor.Dense) (dx *tensor.Dense, wait func() err
 		err = d.replay(graphKey{"weight gradient", b.rows, graph.TrainPass}, func() error { return d.weightGradient(d.Affine, b.affineBuffers, b.x, b.rows) })
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: backward: %w", d.name, err)
+		return nil, nil, d.failed(fmt.Errorf("%s: backward: %w", d.name, err))
 	}
-	return b.dxOut, d.wait, nil
+	return b.dxOut, d.wait, d.unlessHandedOff()
 }

@@ -331,7 +331,7 @@ func (al *allocator) get(n int) cuda.Buffer {
 }
 
 // Close waits for the module's work and releases its device memory, its
-// pinned host memory, its stream and its event. The tensors it returned
+// pinned host memory, its stream and its events. The tensors it returned
 // that live in pinned memory (its outputs) must not be used afterwards.
 func (s *state) Close() error {
 	err := s.stream.Sync()

@@ -22,14 +22,14 @@ import (
 // (nil when the host has waited for that already), which the consumer's
 // stream waits for before its copy; and it withdraws the offer before it
 // queues work that writes the buffer again (a synthesizer's refitted
-// forward pass among it). What the engine already does for the host copies
-// keeps the rest true: no one writes into a module's output, and no module
-// reads an output while the module that produced it runs again. A module's
-// call returns once its uploads or copies have read their sources, so the
-// producer's next call finds them done; the exceptions, a layer's
-// ForwardLate and BackwardLate and a synthesizer's LearnLate, have read
-// them once their wait has returned, and the engine waits for them before
-// the producers write those outputs again (in the next step).
+// forward pass among it). What the engine does keeps the rest true: no one
+// writes into a module's output, a module writes each of its outputs once
+// a step, and every copy of a step has read its source before the next
+// step begins. A module's call returns once its uploads or copies have
+// read their sources; the exceptions, a layer's ForwardLate and
+// BackwardLate and a synthesizer's LearnLate, have read them once their
+// wait has returned, and the synchronous step calls every such wait before
+// it ends.
 //
 // A nil *Handoff hands nothing off: every input is uploaded.
 type Handoff struct {
@@ -130,4 +130,21 @@ func (s *state) download(host []float32, dev cuda.Buffer) error {
 	}
 	s.offer(host, dev, nil)
 	return nil
+}
+
+// failed waits for the work the module's call has queued, which may read
+// other modules' buffers, before the call returns err: no wait is returned
+// with an error, and the caller may go on to free those buffers.
+func (s *state) failed(err error) error {
+	_ = s.stream.Sync() // err is the one to report
+	return err
+}
+
+// unlessHandedOff waits, for a late call without a Handoff, until its
+// output's host copy is complete: its consumers will upload that copy.
+func (s *state) unlessHandedOff() error {
+	if s.handoff != nil {
+		return nil
+	}
+	return s.waitFetched()
 }

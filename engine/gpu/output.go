@@ -80,7 +80,7 @@ func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tenso
 		return 0, nil, nil, err
 	}
 	if err := o.replay(graphKey{"backward", rows, graph.TrainPass}, func() error { return o.backward(o.Affine, b.affineBuffers, b.grad, b.dx, rows) }); err != nil {
-		return 0, nil, nil, fmt.Errorf("%s: backward: %w", o.name, err)
+		return 0, nil, nil, o.failed(fmt.Errorf("%s: backward: %w", o.name, err))
 	}
 	if loss, err = o.results(b); err != nil {
 		return 0, nil, nil, err
@@ -88,7 +88,7 @@ func (o *Output) Train(x, labels *tensor.Dense) (loss float64, logits, dx *tenso
 	// The downloads waited for the results the caller reads, not for ∂L/∂W,
 	// which only the update reads.
 	if err := o.replay(graphKey{"weight gradient", rows, graph.TrainPass}, func() error { return o.weightGradient(o.Affine, b.affineBuffers, b.x, rows) }); err != nil {
-		return 0, nil, nil, fmt.Errorf("%s: backward: %w", o.name, err)
+		return 0, nil, nil, o.failed(fmt.Errorf("%s: backward: %w", o.name, err))
 	}
 	return loss, b.out, b.dxOut, nil
 }
@@ -135,7 +135,7 @@ func (o *Output) run(x, labels *tensor.Dense, train bool) (int, *outputBuffers, 
 		})
 	}
 	if err != nil {
-		return 0, nil, fmt.Errorf("%s: forward: %w", o.name, err)
+		return 0, nil, o.failed(fmt.Errorf("%s: forward: %w", o.name, err))
 	}
 	return rows, b, nil
 }

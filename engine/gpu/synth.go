@@ -113,9 +113,6 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 	if err != nil {
 		return nil, err
 	}
-	if err := s.upload(b.h, data(h)); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.name, err)
-	}
 	if s.cfg.Classes > 0 {
 		if labels == nil {
 			return nil, fmt.Errorf("%s: a label-conditioned synthesizer needs labels", s.name)
@@ -123,9 +120,13 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 		if r, err := checkInput(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
 			return nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
 		}
-		if err := s.upload(b.labels, data(labels)); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
-		}
+	}
+	err = s.upload(b.h, data(h))
+	if err == nil && s.cfg.Classes > 0 {
+		err = s.upload(b.labels, data(labels))
+	}
+	if err != nil {
+		return nil, s.failed(fmt.Errorf("%s: %w", s.name, err))
 	}
 	// The pass writes the prediction's buffer, which a refit does not
 	// download: its last host copy no longer matches it.
@@ -146,7 +147,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 		return s.stream.Scale(in, s.cfg.PredictionScale(rows))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: forward: %w", s.name, err)
+		return nil, s.failed(fmt.Errorf("%s: forward: %w", s.name, err))
 	}
 	s.fwdH, s.fwdLabels = h, labels
 	return b, nil
@@ -242,7 +243,7 @@ func (s *Synthesizer) LearnLate(h, labels, target *tensor.Dense) (loss func() (f
 		})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: learn: %w", s.name, err)
+		return nil, s.failed(fmt.Errorf("%s: learn: %w", s.name, err))
 	}
 	s.lossSums, s.lossWeight = b.sqerrSumsHost, weight
 	// The span ends with the device work: waitLoss's sum is host time,

@@ -130,15 +130,9 @@ type worker struct {
 	// layers and synthesizers while a place is free for them (a spare
 	// finisher: see finisher.takes).
 	finisher *finisher
-	// late is what the step under way has left to the device (a GPU's
-	// layers and synthesizers return before their work is done); the step
-	// waits for it before it reads a module's output on the host, before
-	// it may wait for a buffer (and meanwhile learn from a target), and
-	// at its end.
-	late    lateWork
-	sgLoss  float64
-	sgCount int
-	waited  time.Duration // in wait, holding no place
+	sgLoss   float64
+	sgCount  int
+	waited   time.Duration // in wait, holding no place
 	// Results of the top worker.
 	onResult func(loss float64, logits *tensor.Dense, classes []uint8)
 }
@@ -195,10 +189,6 @@ func (w *worker) learn(i, step int, h, labels, target *tensor.Dense) error {
 	w.sgCount++
 	return nil
 }
-
-// finishLate waits for the late work of the step under way, adding the
-// synthesizers' losses it holds to the worker's.
-func (w *worker) finishLate() error { return w.late.finish(&w.sgLoss) }
 
 // unlocked reports whether the worker's first layer takes a synthetic
 // input, so that activations from below are targets rather than inputs.
@@ -328,7 +318,6 @@ func (w *worker) learnInputFromBelow(m *message) error {
 // Network.decoupledStep, cut at the worker's boundaries.
 func (w *worker) step(ctx context.Context, m *message) error {
 	n := w.net
-	defer w.late.settle()
 	x, labels := m.b.x, m.b.labels // with unlocked inputs x is the network's input
 	in, prev := x, (*tensor.Dense)(nil)
 	var err error
@@ -355,7 +344,7 @@ func (w *worker) step(ctx context.Context, m *message) error {
 		if i == w.first && down != nil {
 			apart = &down.product
 		}
-		h, delta, err := n.layerStep(w.finisher, i, m.step, in, labels, apart, &w.late)
+		h, delta, err := n.layerStep(w.finisher, i, m.step, in, labels, apart, nil)
 		if err != nil {
 			return err
 		}
@@ -380,15 +369,9 @@ func (w *worker) step(ctx context.Context, m *message) error {
 		// The top layer has updated: the step counts before sending its
 		// target, which may wait for a buffer and be cancelled.
 		w.onResult(loss, logits, m.b.classes)
-		if err := w.target(ctx, w.last-1, m.step, prev, x, labels, grad); err != nil {
-			return err
-		}
-		return w.finishLate()
+		return w.target(ctx, w.last-1, m.step, prev, x, labels, grad)
 	}
 	// Keep h and the labels until the target comes back, and send them up.
-	if err := w.finishLate(); err != nil {
-		return err
-	}
 	s := w.saved[m.step%len(w.saved)]
 	s.fill(m.step, prev, labels, m.b.classes, nil)
 	w.pending++
@@ -418,17 +401,13 @@ func (w *worker) target(ctx context.Context, i, step int, h, x, labels, delta *t
 	case i < 0:
 		return nil // the first layer's input is data
 	case i >= w.first:
-		if err := w.net.learnLate(w.finisher, i, step, h, labels, delta, &w.late); err != nil {
+		if err := w.learn(i, step, h, labels, delta); err != nil {
 			return err
 		}
-		w.sgCount++
 		if w.net.cfg.Unlock {
 			return w.net.learnInput(i, x, h)
 		}
 		return nil
-	}
-	if err := w.finishLate(); err != nil { // before the host reads δ_i
-		return err
 	}
 	t, err := w.take(ctx, w.in.targetsFree)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -1053,14 +1052,14 @@ func TestPredictAgreesWithEvaluate(t *testing.T) {
 type lateModel struct {
 	GradientModel
 	i   int
-	log *callLog
+	log *[]string
 }
 
 func (m *lateModel) LearnLate(h, labels, target *tensor.Dense) (func() (float64, error), error) {
 	l, err := m.GradientModel.Learn(h, labels, target)
-	m.log.add("learn ", m.i)
+	*m.log = append(*m.log, fmt.Sprint("learn ", m.i))
 	return func() (float64, error) {
-		m.log.add("loss ", m.i)
+		*m.log = append(*m.log, fmt.Sprint("loss ", m.i))
 		return l, nil
 	}, err
 }
@@ -1070,7 +1069,7 @@ func (m *lateModel) LearnLate(h, labels, target *tensor.Dense) (func() (float64,
 type lateDense struct {
 	Layer
 	i   int
-	log *callLog
+	log *[]string
 }
 
 func (d *lateDense) ForwardLate(x *tensor.Dense, train bool) (*tensor.Dense, func() error, error) {
@@ -1084,42 +1083,10 @@ func (d *lateDense) BackwardLate(g *tensor.Dense) (*tensor.Dense, func() error, 
 }
 
 func (d *lateDense) waiter(pass string) func() error {
-	d.log.add(pass, " ", d.i)
+	*d.log = append(*d.log, fmt.Sprint(pass, " ", d.i))
 	return func() error {
-		d.log.add("wait ", pass, " ", d.i)
+		*d.log = append(*d.log, fmt.Sprint("wait ", pass, " ", d.i))
 		return nil
-	}
-}
-
-// callLog records calls from any goroutine.
-type callLog struct {
-	sync.Mutex
-	calls []string
-}
-
-func (l *callLog) add(parts ...any) {
-	l.Lock()
-	l.calls = append(l.calls, fmt.Sprint(parts...))
-	l.Unlock()
-}
-
-// count returns how many calls begin with prefix.
-func (l *callLog) count(prefix string) int {
-	n := 0
-	for _, c := range l.calls {
-		if strings.HasPrefix(c, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
-// wrapLate puts late stand-ins (lateModel, lateDense) around a network's
-// synthesizers and hidden layers.
-func wrapLate(n *Network, models []GradientModel, layers []Layer, log *callLog) {
-	for i := range models {
-		n.models[i] = &lateModel{GradientModel: models[i], i: i, log: log}
-		n.hidden[i] = &lateDense{Layer: layers[i], i: i, log: log}
 	}
 }
 
@@ -1133,9 +1100,14 @@ func TestLateStep(t *testing.T) {
 	cfg.Layers = 4
 	plain := newTrainer(t, cfg, toySet("train", 64, 1))
 	late := newTrainer(t, cfg, toySet("train", 64, 1))
-	log := &callLog{}
+	var log []string
 	models, layers := slices.Clone(late.net.models), slices.Clone(late.net.hidden)
-	wrap := func() { wrapLate(late.net, models, layers, log) }
+	wrap := func() {
+		for i := range models {
+			late.net.models[i] = &lateModel{GradientModel: models[i], i: i, log: &log}
+			late.net.hidden[i] = &lateDense{Layer: layers[i], i: i, log: &log}
+		}
+	}
 	wrap()
 	want := []string{"forward 0", "backward 0", "forward 1", "backward 1", "learn 0", "forward 2", "backward 2", "learn 1", "learn 2",
 		"loss 0", "loss 1", "loss 2",
@@ -1146,13 +1118,13 @@ func TestLateStep(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		log.calls = log.calls[:0]
+		log = log[:0]
 		l, err := late.net.trainStep(nil, b.x, b.labels, step)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(log.calls, want) {
-			t.Fatalf("step %d: calls %q, want %q", step, log.calls, want)
+		if !slices.Equal(log, want) {
+			t.Fatalf("step %d: calls %q, want %q", step, log, want)
 		}
 		if l.loss != p.loss || l.sgLoss != p.sgLoss || p.sgLoss == 0 {
 			t.Fatalf("step %d: loss %v and synthesizer loss %v, waiting modules %v and %v", step, l.loss, l.sgLoss, p.loss, p.sgLoss)
@@ -1165,14 +1137,14 @@ func TestLateStep(t *testing.T) {
 	// A step that fails after some modules have queued waits for them.
 	wrap()
 	late.net.top = failingOutput{late.net.top}
-	log.calls = log.calls[:0]
+	log = log[:0]
 	if _, err := late.net.trainStep(nil, b.x, b.labels, 3); err == nil {
 		t.Fatal("a step whose top layer fails: no error")
 	}
 	want = append(want[:7:7], "learn 1", "loss 0", "loss 1",
 		"wait forward 0", "wait backward 0", "wait forward 1", "wait backward 1", "wait forward 2", "wait backward 2")
-	if !slices.Equal(log.calls, want) {
-		t.Fatalf("failed step: calls %q, want %q", log.calls, want)
+	if !slices.Equal(log, want) {
+		t.Fatalf("failed step: calls %q, want %q", log, want)
 	}
 }
 
@@ -1181,42 +1153,4 @@ type failingOutput struct{ OutputLayer }
 
 func (failingOutput) Train(x, labels *tensor.Dense) (float64, *tensor.Dense, *tensor.Dense, error) {
 	return 0, nil, nil, errors.New("injected fault")
-}
-
-// Async workers let late layers and learners return before their work is
-// done and wait for every one of them within the step: on one worker the
-// same bits and losses as modules that wait; on two and three, every wait
-// handed out is called.
-func TestAsyncLateWork(t *testing.T) {
-	for _, workers := range []int{1, 2, 3} {
-		cfg := asyncConfig(CDNI, 4, workers)
-		cfg.Threads = 1
-		plain := newTrainer(t, cfg, toySet("train", 400, 1))
-		late := newTrainer(t, cfg, toySet("train", 400, 1))
-		log := &callLog{}
-		models, layers := slices.Clone(late.net.models), slices.Clone(late.net.hidden)
-		wrapLate(late.net, models, layers, log)
-		ls, err := late.RunEpoch(context.Background(), nil)
-		if err != nil {
-			t.Fatalf("%d workers: %v", workers, err)
-		}
-		for _, c := range []struct{ call, wait string }{{"forward", "wait forward"}, {"backward", "wait backward"}, {"learn", "loss"}} {
-			if calls, waits := log.count(c.call), log.count(c.wait); calls == 0 || calls != waits {
-				t.Errorf("%d workers: %d %s calls, %d waits for them", workers, calls, c.call, waits)
-			}
-		}
-		if workers > 1 {
-			continue
-		}
-		ps, err := plain.RunEpoch(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ls.SGLoss != ps.SGLoss || ls.TrainLoss != ps.TrainLoss || ps.SGLoss == 0 {
-			t.Errorf("one worker: synthesizer loss %v and loss %v with late modules, %v and %v without", ls.SGLoss, ls.TrainLoss, ps.SGLoss, ps.TrainLoss)
-		}
-		copy(late.net.models, models) // for state, which reads modules
-		copy(late.net.hidden, layers)
-		requireEqual(t, "one async worker with late modules", state(late.net), state(plain.net), 0)
-	}
 }

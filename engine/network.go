@@ -441,7 +441,7 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 			return stepResult{}, err
 		}
 		if i > 0 {
-			if err := n.learnLate(f, i-1, step, prev, labels, delta, &n.late); err != nil {
+			if err := n.learnLate(f, i-1, step, prev, labels, delta); err != nil {
 				return stepResult{}, err
 			}
 			if err := n.learnInputIfUnlocked(i-1, x, prev); err != nil {
@@ -460,14 +460,14 @@ func (n *Network) decoupledStep(f *finisher, x, labels *tensor.Dense, step int) 
 	if err != nil {
 		return stepResult{}, err
 	}
-	if err := n.learnLate(f, last, step, prev, labels, trueGrad, &n.late); err != nil {
+	if err := n.learnLate(f, last, step, prev, labels, trueGrad); err != nil {
 		return stepResult{}, err
 	}
 	if err := n.learnInputIfUnlocked(last, x, prev); err != nil {
 		return stepResult{}, err
 	}
-	var sgLoss float64
-	if err := n.late.finish(&sgLoss); err != nil {
+	sgLoss, err := n.late.finish()
+	if err != nil {
 		return stepResult{}, err
 	}
 	return stepResult{loss: loss, logits: logits, sgLoss: sgLoss / float64(len(n.models))}, nil
@@ -833,27 +833,28 @@ type lateLoss struct {
 	wait  func() (float64, error)
 }
 
-// finish adds the synthesizer losses it holds to *sum, bottom to top,
+// finish returns the sum of the step's synthesizer losses, bottom to top,
 // once every late loss and pass has been waited for, and clears them.
-func (w *lateWork) finish(sum *float64) error {
+func (w *lateWork) finish() (float64, error) {
+	var sum float64
 	for i, l := range w.losses {
 		w.losses[i] = lateLoss{}
 		if l.wait != nil {
 			var err error
 			if l.value, err = l.wait(); err != nil {
-				return err
+				return 0, err
 			}
 		}
-		*sum += l.value
+		sum += l.value
 	}
 	for i, wait := range w.waits {
 		w.waits[i] = nil
 		if err := wait(); err != nil {
-			return err // settle waits for the rest
+			return 0, err // settle waits for the rest
 		}
 	}
 	w.waits = w.waits[:0]
-	return nil
+	return sum, nil
 }
 
 // settle waits for what is still late when a step has failed: its work
@@ -875,21 +876,21 @@ func (w *lateWork) settle() {
 	w.waits = w.waits[:0]
 }
 
-// learnLate is learn for a decoupled step that reads the losses when it
-// finishes the late work (late: finish, or settle when the step fails): a
-// lateLearner M_i queues its learning and update there and the step goes
-// on; the others learn as learn does. Until then the step's tensors (its
-// batch, the modules' outputs, on the host and on the device) stay
-// unchanged: each module writes its outputs once a step, which is what a
-// late learner asks.
-func (n *Network) learnLate(f *finisher, i, step int, h, labels, target *tensor.Dense, late *lateWork) error {
-	if late.losses == nil {
-		late.losses = make([]lateLoss, len(n.models))
+// learnLate is learn for the synchronous decoupled step, which reads the
+// losses at its end (n.late: finish, or settle when the step fails): a
+// lateLearner M_i queues its learning and update there and the
+// step goes on; the others learn as learn does. Until the step's end its
+// tensors (its batch, the modules' outputs, on the host and on the device)
+// stay unchanged: each module writes its outputs once a step, which is
+// what a late learner asks.
+func (n *Network) learnLate(f *finisher, i, step int, h, labels, target *tensor.Dense) error {
+	if n.late.losses == nil {
+		n.late.losses = make([]lateLoss, len(n.models))
 	}
 	m, ok := n.models[i].(lateLearner)
 	if !ok {
 		l, err := n.learn(f, i, step, h, labels, target)
-		late.losses[i] = lateLoss{value: l}
+		n.late.losses[i] = lateLoss{value: l}
 		return err
 	}
 	if err := f.wait(modelSlot(i)); err != nil {
@@ -899,7 +900,7 @@ func (n *Network) learnLate(f *finisher, i, step int, h, labels, target *tensor.
 	if err != nil {
 		return err
 	}
-	late.losses[i] = lateLoss{wait: wait}
+	n.late.losses[i] = lateLoss{wait: wait}
 	return n.models[i].Update()
 }
 

@@ -12,9 +12,13 @@
 // modules compute on their own streams. Parameters, gradients, batch-norm
 // statistics and optimizer state live on the device; their host tensors
 // (what checkpoints read and write) are a mirror that SyncHost and
-// SyncDevice bring up to date. Activations and gradients cross to the host
-// and back at every module call, since the engine hands host tensors from
-// module to module.
+// SyncDevice bring up to date. The engine hands host tensors from module
+// to module: every output is downloaded to a host copy, but a module given
+// another's host copy takes the output on the device instead (Handoff).
+// Late calls (Dense.ForwardLate and BackwardLate, Synthesizer.LearnLate)
+// return before the device has computed their results, with the function
+// that waits for them; the modules handed those results wait for them on
+// the device.
 //
 // Without the gpu build tag the package holds only the interval arithmetic
 // of its timeline and the layout of a module's parameters in its buffers,

@@ -221,7 +221,7 @@ func (s *Synthesizer) LearnLate(h, labels, target *tensor.Dense) (loss func() (f
 		err = s.stream.Fetch(b.sqerrSumsHost, b.sqerrSums)
 	}
 	if err == nil {
-		err = s.stream.Record(s.fetched)
+		err = s.markFetched()
 	}
 	if err == nil {
 		err = s.replay(graphKey{"backward", rows, graph.TrainPass}, func() error {
@@ -254,7 +254,7 @@ func (s *Synthesizer) LearnLate(h, labels, target *tensor.Dense) (loss func() (f
 // waitLoss waits for the squared errors of the last Learn and returns its
 // loss.
 func (s *Synthesizer) waitLoss() (float64, error) {
-	if err := s.fetched.Sync(); err != nil {
+	if err := s.waitFetched(); err != nil {
 		return 0, fmt.Errorf("%s: learn: %w", s.name, err)
 	}
 	return s.lossWeight * sum64(s.lossSums), nil

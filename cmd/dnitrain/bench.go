@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/dnitrain/dnitrain/bench"
@@ -79,18 +80,30 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 // writeIncomplete writes the report of a suite that stopped with err, if it
 // measured anything, and returns err with where that report went: into dir,
 // unless dir holds a complete report, which is kept, and the incomplete one
-// goes beside it, into dir + ".incomplete".
+// goes beside it, into dir + ".incomplete", or, when that holds a complete
+// report too, into the first of dir + ".incomplete2", ".incomplete3", …
+// that does not.
 func writeIncomplete(r *bench.Report, dir string, err error) error {
 	if !r.Measured() {
 		return fmt.Errorf("%w; nothing was measured", err)
 	}
-	if earlier, rerr := bench.ReadReport(dir); rerr == nil && earlier.Incomplete == "" {
-		dir += ".incomplete"
+	for k, base := 1, dir; complete(dir); k++ {
+		dir = base + ".incomplete"
+		if k > 1 {
+			dir += strconv.Itoa(k)
+		}
 	}
 	if werr := r.Write(dir); werr != nil {
 		return fmt.Errorf("%w; the report of what was measured could not be written: %v", err, werr)
 	}
 	return fmt.Errorf("%w; what was measured before is in %s", err, dir)
+}
+
+// complete reports whether dir holds the report of a suite that ran to its
+// end.
+func complete(dir string) bool {
+	earlier, err := bench.ReadReport(dir)
+	return err == nil && earlier.Incomplete == ""
 }
 
 // missingFolders returns dir and those of its parents that do not exist,

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // Exit codes.
@@ -55,6 +57,10 @@ Run "dnitrain <command> -h" for a command's flags.
 `
 
 func main() {
+	// A closed pipe on stdout or stderr (dnitrain train | head) is a write
+	// error, which a command reports once its work is done and saved,
+	// rather than a signal that kills it mid-run.
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

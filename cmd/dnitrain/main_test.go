@@ -370,7 +370,16 @@ func TestBenchIncompleteKeepsEarlierReport(t *testing.T) {
 	if !errors.Is(err, stop) || !strings.HasSuffix(err.Error(), "is in "+dir+".incomplete") {
 		t.Errorf("incomplete after a complete report: %v", err)
 	}
-	for d, want := range map[string]string{dir: "", dir + ".incomplete": "table: stopped"} {
+	// A complete report in dir.incomplete (the --out of another suite) is
+	// kept as well.
+	if err := (&bench.Report{Table: row}).Write(dir + ".incomplete"); err != nil {
+		t.Fatal(err)
+	}
+	err = writeIncomplete(&bench.Report{Incomplete: "table: stopped again", Table: row}, dir, stop)
+	if !errors.Is(err, stop) || !strings.HasSuffix(err.Error(), "is in "+dir+".incomplete2") {
+		t.Errorf("incomplete after two complete reports: %v", err)
+	}
+	for d, want := range map[string]string{dir: "", dir + ".incomplete": "", dir + ".incomplete2": "table: stopped again"} {
 		if r, err := bench.ReadReport(d); err != nil {
 			t.Error(err)
 		} else if r.Incomplete != want {

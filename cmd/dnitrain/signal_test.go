@@ -15,7 +15,7 @@ import (
 // can run it as a child process and signal it.
 func TestMain(m *testing.M) {
 	if os.Getenv("DNITRAIN_TEST_AS_CLI") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		main()
 	}
 	os.Exit(m.Run())
 }
@@ -54,5 +54,32 @@ func TestSignalsCheckpointAndExit(t *testing.T) {
 				t.Fatalf("eval of the interrupted run's checkpoint: %s", errOut)
 			}
 		})
+	}
+}
+
+// A run whose standard output is a pipe closed by its reader trains to the
+// end, saves its checkpoint, and then fails on the lost output.
+func TestClosedPipeFailsAfterSaving(t *testing.T) {
+	dir := t.TempDir()
+	writeIDX(t, dir, 256, 40)
+	ckpt := filepath.Join(dir, "run.safetensors")
+	cmd := exec.Command(os.Args[0], "train", "--data", dir, "--hidden", "16", "--batch", "32", "--epochs", "3", "--checkpoint", ckpt)
+	cmd.Env = append(os.Environ(), "DNITRAIN_TEST_AS_CLI=1")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // no reader: every write to stdout fails
+	cmd.Stdout = w
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	w.Close()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitError || !strings.Contains(stderr.String(), "write standard output") {
+		t.Fatalf("exit %v, want status %d; stderr: %q", err, exitError, stderr.String())
+	}
+	if code, out, errOut := runCLI("info", "--checkpoint", ckpt, "--data", dir); code != 0 || !strings.Contains(out, "at step 24") {
+		t.Errorf("info on the checkpoint: exit %d: %s%s", code, out, errOut)
 	}
 }

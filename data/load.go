@@ -169,10 +169,25 @@ func LoadDir(dir string) (*Pair, error) {
 	return loadPair(dir, files)
 }
 
+// DirFiles returns the paths of the files that LoadDir(dir) may read: the
+// four standard names, each plain and gzipped, whether or not they exist.
+func DirFiles(dir string) []string {
+	var paths []string
+	for _, base := range standardNames {
+		for _, name := range dataNames(base) {
+			paths = append(paths, filepath.Join(dir, name))
+		}
+	}
+	return paths
+}
+
+// dataNames returns the names under which the file base may be present.
+func dataNames(base string) []string { return []string{base, base + ".gz"} }
+
 // findFile returns the name under which the file base is present in dir,
 // base itself or base+".gz", or "" if it is absent.
 func findFile(dir, base string) (string, error) {
-	for _, name := range []string{base, base + ".gz"} {
+	for _, name := range dataNames(base) {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -168,8 +168,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--input-width must be in 1..%d, got %d", maxWidth, c.InputWidth)
 	case !(c.SGScale > 0) || c.SGScale > 1e6:
 		return fmt.Errorf("--sg-scale must be in (0, 1e6], got %v", c.SGScale)
-	case !(c.InputStd > 0) || math.IsInf(c.InputStd, 0) || math.IsNaN(c.InputMean) || math.IsInf(c.InputMean, 0):
-		return fmt.Errorf("input standardisation needs a finite mean and a positive std, got %v and %v", c.InputMean, c.InputStd)
+	case !(c.InputStd > 0) || !(float32(1/c.InputStd) > 0) || !finite32(1/c.InputStd) || !finite32(c.InputMean):
+		// The inputs are standardised in float32, by 1/InputStd.
+		return fmt.Errorf("input standardisation needs a finite mean and a positive std, both within float32's range, got %v and %v", c.InputMean, c.InputStd)
 	case c.Batch < 1 || c.Batch > 1<<16:
 		return fmt.Errorf("--batch must be in 1..%d, got %d", 1<<16, c.Batch)
 	case c.Batch == 1 && c.batchNormed():
@@ -270,4 +271,10 @@ func (c Config) updateProb(i int) float64 {
 		return c.UpdateProb[0]
 	}
 	return c.UpdateProb[i]
+}
+
+// finite32 reports whether v is finite in float32.
+func finite32(v float64) bool {
+	f := float64(float32(v))
+	return !math.IsInf(f, 0) && !math.IsNaN(f)
 }

@@ -642,6 +642,11 @@ func TestConfigValidation(t *testing.T) {
 		{"sg scale", func(c *Config) { c.SGScale = -1 }},
 		{"lr", func(c *Config) { c.Optimizer.LR = 0 }},
 		{"activation", func(c *Config) { c.Activation = "swish" }},
+		{"input std", func(c *Config) { c.InputStd = 0 }},
+		{"input std under float32's range", func(c *Config) { c.InputStd = 1e-300 }},
+		{"input std over float32's range", func(c *Config) { c.InputStd = 1e300 }},
+		{"input mean over float32's range", func(c *Config) { c.InputMean = 1e39 }},
+		{"input mean NaN", func(c *Config) { c.InputMean = math.NaN() }},
 	} {
 		c := base
 		tc.edit(&c)

@@ -139,7 +139,16 @@ func ReadFile(path string) (*File, error) {
 	return f, nil
 }
 
+// errNotRegular is readFile's error for a path that names no regular file.
+var errNotRegular = errors.New("not a regular file")
+
 func readFile(path string) (*File, error) {
+	// Checked before opening too: opening a named pipe waits for a writer.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, unwrapPath(err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, errNotRegular
+	}
 	fd, err := os.Open(path)
 	if err != nil {
 		return nil, unwrapPath(err)
@@ -150,7 +159,7 @@ func readFile(path string) (*File, error) {
 		return nil, unwrapPath(err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
+		return nil, errNotRegular
 	}
 	size := fi.Size()
 	if size > maxFileSize || uint64(size) > uint64(^uint(0)>>1) {

@@ -291,8 +291,38 @@ func TestOutputPaths(t *testing.T) {
 		t.Errorf("one file through a linked folder: exit %d, %q", code, stderr)
 	}
 	writeIDX(t, dir, 64, 20)
-	if code, _, stderr := runCLI("train", "--data", dir, "--hidden", "8", "--batch", "32", "--epochs", "1", "--quiet", "--cpuprofile", os.DevNull); code != 0 {
+	short := []string{"train", "--data", dir, "--hidden", "8", "--batch", "32", "--epochs", "1", "--quiet"}
+	if code, _, stderr := runCLI(append(short, "--cpuprofile", os.DevNull)...); code != 0 {
 		t.Errorf("--cpuprofile %s: exit %d, %q", os.DevNull, code, stderr)
+	}
+	// No output may name a file of the data set, whether it is there or
+	// not (LoadDir reads either the plain or the gzipped file).
+	for _, o := range []struct{ flag, name string }{{"metrics", "t10k-labels-idx1-ubyte"}, {"trace", "train-images-idx3-ubyte.gz"}, {"checkpoint", "train-labels-idx1-ubyte"}} {
+		path := filepath.Join(dir, o.name)
+		before, _ := os.ReadFile(path)
+		code, _, stderr := runCLI(append(short, "--"+o.flag, path)...)
+		if code != exitUsage || !strings.Contains(stderr, "names a file of the --data set") {
+			t.Errorf("--%s naming %s: exit %d, %q", o.flag, o.name, code, stderr)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+			t.Errorf("%s changed", o.name)
+		}
+	}
+	// A checkpoint replaces an earlier one, or an empty file, but no other
+	// file.
+	notes, empty := filepath.Join(dir, "notes.txt"), filepath.Join(dir, "empty")
+	os.WriteFile(notes, []byte("keep me"), 0o644)
+	os.WriteFile(empty, nil, 0o644)
+	if code, _, stderr := runCLI(append(short, "--checkpoint", notes)...); code != exitUsage || !strings.Contains(stderr, "holds something other than a dnitrain checkpoint") {
+		t.Errorf("--checkpoint naming a text file: exit %d, %q", code, stderr)
+	}
+	if b, err := os.ReadFile(notes); err != nil || string(b) != "keep me" {
+		t.Errorf("the text file holds %q (%v)", b, err)
+	}
+	for range 2 {
+		if code, _, stderr := runCLI(append(short, "--checkpoint", empty)...); code != 0 {
+			t.Errorf("--checkpoint naming an empty file, then a checkpoint: exit %d, %q", code, stderr)
+		}
 	}
 }
 
@@ -313,11 +343,14 @@ func TestFailedRunKeepsOutputs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			old := map[string]string{}
+			old := map[string]string{"checkpoint": earlierCheckpoint(t)}
 			args := append([]string{"train"}, tc.args(dir)...)
 			for _, flag := range []string{"checkpoint", "metrics", "cpuprofile", "trace"} {
 				path := filepath.Join(dir, flag)
-				old[path] = "an earlier " + flag
+				if old[path] = old[flag]; flag != "checkpoint" {
+					old[path] = "an earlier " + flag
+				}
+				delete(old, flag)
 				if err := os.WriteFile(path, []byte(old[path]), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -340,6 +373,22 @@ func TestFailedRunKeepsOutputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// earlierCheckpoint returns the contents of a checkpoint of a short run.
+func earlierCheckpoint(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeIDX(t, dir, 64, 20)
+	path := filepath.Join(dir, "earlier.safetensors")
+	if code, _, stderr := runCLI("train", "--data", dir, "--hidden", "8", "--batch", "32", "--epochs", "1", "--quiet", "--checkpoint", path); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // A suite that stops early writes what it measured, but never over a

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
 	"sync/atomic"
 	"syscall"
 
@@ -19,7 +20,7 @@ import (
 	"github.com/dnitrain/dnitrain/engine"
 )
 
-func trainCmd(args []string, stdout, stderr io.Writer) error {
+func trainCmd(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("train", "Trains a model and evaluates it on the test set after every epoch.", stderr)
 	var m modelFlags
 	m.register(fs)
@@ -38,7 +39,13 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	// fail early, and nothing is written to the outputs before training
 	// starts.
 	outputs := []output{{"checkpoint", *ckptPath}, {"metrics", *metricsPath}, {"cpuprofile", *cpuProfile}, {"trace", *tracePath}}
-	if err := checkOutputs(outputs, *resumePath); err != nil {
+	inputs := []output{{"resume", *resumePath}}
+	if *dataDir != "" {
+		for _, path := range data.DirFiles(*dataDir) {
+			inputs = append(inputs, output{"data", path})
+		}
+	}
+	if err := checkOutputs(outputs, inputs); err != nil {
 		return err
 	}
 	ck, err := m.start(setFlags(fs), *resumePath, "sg-agreement")
@@ -85,28 +92,15 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	describeRun(out, tr.Network(), pair, tr)
 
-	if *cpuProfile != "" {
-		profile, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer profile.Close()
-		if err := pprof.StartCPUProfile(profile); err != nil {
-			return fmt.Errorf("profile %s: %w", *cpuProfile, err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfiles, err := startProfiles(*cpuProfile, *tracePath)
+	if err != nil {
+		return err
 	}
-	if *tracePath != "" {
-		traceFile, err := os.Create(*tracePath)
-		if err != nil {
-			return err
+	defer func() {
+		if perr := stopProfiles(); err == nil {
+			err = perr
 		}
-		defer traceFile.Close()
-		if err := trace.Start(traceFile); err != nil {
-			return fmt.Errorf("trace %s: %w", *tracePath, err)
-		}
-		defer trace.Stop()
-	}
+	}()
 	ctx, sig := interruptible()
 	defer sig.stop()
 	bar := newProgress(stderr, *quiet)
@@ -134,15 +128,19 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			rec.InputCosine, rec.InputNormRatio = split(a.inputs)
 		}
 		fmt.Fprintln(out, rec.line(cfg.Epochs))
+		var metricsErr error // reported once the epoch is saved, too
 		if metrics != nil {
 			if err := rec.append(metrics); err != nil {
-				return fmt.Errorf("write %s: %w", *metricsPath, pathless(err))
+				metricsErr = fmt.Errorf("write %s: %w", *metricsPath, pathless(err))
 			}
 		}
 		if *ckptPath != "" {
 			if err := tr.Save(*ckptPath); err != nil {
-				return err
+				return both(metricsErr, err)
 			}
+		}
+		if metricsErr != nil {
+			return metricsErr
 		}
 		if agreementErr != nil {
 			return agreementErr
@@ -152,6 +150,68 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// startProfiles starts writing a CPU profile to cpuPath and an execution
+// trace to tracePath, each unless its path is empty, and returns the
+// function that stops both and returns the first error in writing either.
+func startProfiles(cpuPath, tracePath string) (stop func() error, err error) {
+	var stops []func() error
+	stop = func() error {
+		var first error
+		for _, s := range slices.Backward(stops) {
+			if err := s(); first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	for _, p := range []struct {
+		path  string
+		start func(io.Writer) error
+		stop  func()
+		what  string
+	}{
+		{cpuPath, pprof.StartCPUProfile, pprof.StopCPUProfile, "profile"},
+		{tracePath, trace.Start, trace.Stop, "trace"},
+	} {
+		if p.path == "" {
+			continue
+		}
+		f, err := os.Create(p.path)
+		if err != nil {
+			return nil, both(err, stop())
+		}
+		w := &stickyWriter{w: f}
+		if err := p.start(w); err != nil {
+			f.Close()
+			return nil, both(fmt.Errorf("%s %s: %w", p.what, p.path, err), stop())
+		}
+		stops = append(stops, func() error {
+			p.stop()
+			werr := w.err
+			if cerr := f.Close(); werr == nil {
+				werr = cerr
+			}
+			if werr != nil {
+				return fmt.Errorf("write %s: %w", p.path, pathless(werr))
+			}
+			return nil
+		})
+	}
+	return stop, nil
+}
+
+// both returns errors a and b, either of which may be nil, as one error
+// with a one-line message.
+func both(a, b error) error {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return fmt.Errorf("%w; %w", a, b)
 }
 
 // newRun builds a fresh trainer from the flags, or one resumed from the
@@ -320,11 +380,11 @@ func (r record) append(f *os.File) error {
 type output struct{ flag, path string }
 
 // checkOutputs checks the outputs of a run before it spends time on
-// training: that no two name the same file, that none but the checkpoint
-// names the checkpoint resumed from, and that each can be written: the
-// checkpoint by replacing it (checkReplaceable), the others in place
-// (checkOpenable).
-func checkOutputs(outs []output, resume string) error {
+// training: that no two name the same file, that none names one of the
+// inputs but the checkpoint, which may name the checkpoint resumed from
+// (flag "resume"), and that each can be written: the checkpoint by
+// replacing it (checkReplaceable), the others in place (checkOpenable).
+func checkOutputs(outs, inputs []output) error {
 	for i, o := range outs {
 		if o.path == "" {
 			continue
@@ -334,8 +394,14 @@ func checkOutputs(outs []output, resume string) error {
 				return usageError{fmt.Sprintf("--%s and --%s name the same file %s", p.flag, o.flag, o.path)}
 			}
 		}
-		if o.flag != "checkpoint" && sameFile(o.path, resume) {
-			return usageError{fmt.Sprintf("--%s names the checkpoint to resume from, %s", o.flag, o.path)}
+		for _, in := range inputs {
+			switch {
+			case !sameFile(o.path, in.path) || o.flag == "checkpoint" && in.flag == "resume":
+			case in.flag == "resume":
+				return usageError{fmt.Sprintf("--%s names the checkpoint to resume from, %s", o.flag, o.path)}
+			default:
+				return usageError{fmt.Sprintf("--%s names a file of the --%s set, %s", o.flag, in.flag, o.path)}
+			}
 		}
 		check := checkOpenable
 		if o.flag == "checkpoint" {
@@ -376,10 +442,11 @@ func resolved(path string) string {
 }
 
 // checkReplaceable reports, unless path is empty, why the file that flag
-// names could not be replaced by a new one, as Trainer.Save replaces a
-// checkpoint (a temporary file beside it, then renamed): something there
-// other than a regular file or a link, or a folder around it that is
-// missing or refuses a new file.
+// names could not be replaced by a new checkpoint, as Trainer.Save
+// replaces one (a temporary file beside it, then renamed): something there
+// other than a regular file or a link, a file that is neither empty nor a
+// checkpoint (it is kept), or a folder around it that is missing or refuses
+// a new file.
 func checkReplaceable(flag, path string) error {
 	if path == "" {
 		return nil
@@ -389,6 +456,11 @@ func checkReplaceable(flag, path string) error {
 			return fmt.Errorf("--%s %s is a folder", flag, path)
 		}
 		return fmt.Errorf("--%s %s is not a regular file", flag, path)
+	}
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		if _, err := engine.LoadCheckpoint(path); err != nil {
+			return usageError{fmt.Sprintf("--%s %s holds something other than a dnitrain checkpoint, which a run would replace: remove it or name another file", flag, path)}
+		}
 	}
 	return checkFolder(flag, path)
 }
@@ -405,7 +477,11 @@ func checkOpenable(flag, path string) error {
 	case err == nil && st.IsDir():
 		return fmt.Errorf("--%s %s is a folder", flag, path)
 	case err == nil:
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		// Without waiting for a reader, should it be a named pipe.
+		f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if errors.Is(err, syscall.ENXIO) {
+			return fmt.Errorf("--%s %s is a named pipe with no reader", flag, path)
+		}
 		if err != nil {
 			return fmt.Errorf("--%s %s: %w", flag, path, pathless(err))
 		}

@@ -20,8 +20,9 @@ import (
 // GradientModel is what a decoupled layer asks for its synthetic gradient:
 // Predict gives ĝ_i for the layer's output h_i, Learn regresses onto the
 // target δ_i once the layer above has pushed it back, Update applies what
-// Learn computed. synth.Synthesizer is the model the engine builds; tests
-// plug in exact oracles.
+// Learn computed. Each backend builds its own (fused.Synthesizer on the
+// CPU, synth.Synthesizer on the reference backend, gpu.Synthesizer on a
+// GPU); tests plug in exact oracles.
 type GradientModel interface {
 	Predict(h, labels *tensor.Dense) (*tensor.Dense, error)
 	Learn(h, labels, target *tensor.Dense) (loss float64, err error)
@@ -1065,7 +1066,7 @@ type ModuleInfo struct {
 }
 
 // Describe lists the network's layers, bottom to top, then its
-// synthesizers.
+// synthesizers, then, with unlocked inputs, its input models.
 func (n *Network) Describe() []ModuleInfo {
 	var out []ModuleInfo
 	for _, d := range n.hidden {

@@ -42,6 +42,26 @@ var flagsFixedByCheckpoint = []string{"mode", "layers", "hidden", "activation", 
 // sgHiddenAuto asks for the mode's default synthesizer depth.
 const sgHiddenAuto = -1
 
+// autoInt is an int flag whose default, sgHiddenAuto, depends on other
+// flags: it prints as empty, so that the usage shows no default of its own.
+type autoInt struct{ v *int }
+
+func (a autoInt) String() string {
+	if a.v == nil || *a.v == sgHiddenAuto {
+		return ""
+	}
+	return strconv.Itoa(*a.v)
+}
+
+func (a autoInt) Set(s string) error {
+	n, err := strconv.ParseInt(s, 0, strconv.IntSize)
+	if err != nil {
+		return errors.New("not an integer")
+	}
+	*a.v = int(n)
+	return nil
+}
+
 func (m *modelFlags) register(fs *flag.FlagSet) {
 	d := engine.DefaultConfig(1, 2)
 	fs.StringVar(&m.mode, "mode", string(d.Mode), "training mode: bprop, dni or cdni")
@@ -55,7 +75,8 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&m.hidden, "hidden", d.Hidden, "units per hidden layer")
 	fs.StringVar(&m.activation, "activation", d.Activation, "hidden activation: relu, tanh, sigmoid or identity")
 	fs.BoolVar(&m.batchNorm, "batchnorm", d.BatchNorm, "batch normalisation in the hidden layers (--batchnorm=false to leave it out)")
-	fs.IntVar(&m.sgHidden, "sg-hidden", sgHiddenAuto, "hidden layers of each synthesizer (default 0 for cdni, 2 for dni)")
+	m.sgHidden = sgHiddenAuto
+	fs.Var(autoInt{&m.sgHidden}, "sg-hidden", "hidden layers of each synthesizer, an `int` (default 0 for cdni, 2 for dni)")
 	fs.IntVar(&m.sgWidth, "sg-width", d.SGWidth, "units per synthesizer hidden layer")
 	fs.BoolVar(&m.sgBatchNorm, "sg-batchnorm", d.SGBatchNorm, "batch normalisation in the synthesizers' hidden layers")
 	fs.Float64Var(&m.sgScale, "sg-scale", d.SGScale, "factor applied to every synthetic gradient")

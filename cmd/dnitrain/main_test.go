@@ -531,3 +531,19 @@ func TestAgreementOfUnlockedInputs(t *testing.T) {
 		t.Errorf("output lacks %q:\n%s", want, stdout)
 	}
 }
+
+// Each command's -h lists its flags with their defaults; --sg-hidden,
+// whose default depends on --mode, shows no number of its own.
+func TestHelp(t *testing.T) {
+	for _, cmd := range []string{"train", "eval", "info", "bench"} {
+		code, stdout, stderr := runCLI(cmd, "-h")
+		if code != 0 || !strings.Contains(stdout+stderr, "-data string") {
+			t.Errorf("%s -h: exit %d, %q", cmd, code, stdout+stderr)
+		}
+		if cmd == "train" || cmd == "info" {
+			if help := stdout + stderr; !strings.Contains(help, "-sg-hidden int\n") || strings.Contains(help, "(default -1)") {
+				t.Errorf("%s -h on --sg-hidden: %q", cmd, help)
+			}
+		}
+	}
+}

@@ -62,6 +62,12 @@ func (t *Trainer) InputAgreement(s *data.Set) ([]Agreement, error) {
 // statistics kept and put back afterwards; what names the comparison in
 // its errors, and modelBN says whether the models it runs use batch norm.
 func (t *Trainer) compareOn(s *data.Set, what string, modelBN bool, compare func(x, labels *tensor.Dense) ([]Agreement, error)) (a []Agreement, err error) {
+	if err := t.idle("compare " + what); err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("compare %s: no data set", what)
+	}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("compare %s on the %s set: %w", what, s.Name, err)

@@ -2,10 +2,11 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"gorgonia.org/tensor"
 
@@ -33,6 +34,9 @@ const (
 // training set. The write is atomic:
 // a crash leaves either the old file or the new one.
 func (t *Trainer) Save(path string) error {
+	if err := t.idle("Save"); err != nil {
+		return err
+	}
 	cfg, err := json.Marshal(t.net.cfg)
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
@@ -91,7 +95,11 @@ type Checkpoint struct {
 	TrainSamples int
 	path         string
 	file         *safetensors.File
+	id           uint64 // what Network tags its network with, for Resume
 }
+
+// checkpoints numbers the checkpoints read (Checkpoint.id).
+var checkpoints atomic.Uint64
 
 // LoadCheckpoint reads and checks a checkpoint written by Save.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
@@ -103,7 +111,8 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 }
 
 // DecodeCheckpoint is LoadCheckpoint for a file's content; name is used in
-// errors.
+// errors. The checkpoint reads its tensors from b (safetensors.Decode), so
+// b must not change until Network has returned.
 func DecodeCheckpoint(name string, b []byte) (*Checkpoint, error) {
 	f, err := safetensors.Decode(b)
 	if err != nil {
@@ -120,7 +129,7 @@ func newCheckpoint(path string, f *safetensors.File) (*Checkpoint, error) {
 	if !f.Checksummed() { // Save always writes one
 		return nil, fmt.Errorf("%s: the checkpoint has no checksum: it was changed after it was written", path)
 	}
-	c := &Checkpoint{path: path, file: f}
+	c := &Checkpoint{path: path, file: f, id: checkpoints.Add(1)}
 	// Checkpoints from before the input models had a shape of their own
 	// built them as synthesizers: absent fields keep these marks.
 	c.Config.InputHidden, c.Config.InputWidth = -1, -1
@@ -148,6 +157,9 @@ func newCheckpoint(path string, f *safetensors.File) (*Checkpoint, error) {
 // Every tensor the network needs must be in the file with its exact shape,
 // and the file must hold nothing else.
 func (c *Checkpoint) Network() (_ *Network, err error) {
+	if c.file == nil {
+		return nil, errors.New("the checkpoint holds no saved state: read it with LoadCheckpoint or DecodeCheckpoint")
+	}
 	net, err := NewNetwork(c.Config)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.path, err)
@@ -183,6 +195,7 @@ func (c *Checkpoint) Network() (_ *Network, err error) {
 			return nil, fmt.Errorf("%s: unexpected tensor %q for this configuration", c.path, name)
 		}
 	}
+	net.checkpoint = c.id
 	return net, nil
 }
 
@@ -223,6 +236,9 @@ func (c *Checkpoint) int(name string) (int, error) {
 // epochs would be counted in other batches (a checkpoint written before
 // the size was recorded passes).
 func (c *Checkpoint) TrainsOn(train *data.Set) error {
+	if train == nil {
+		return errors.New("no training set")
+	}
 	if c.TrainSamples > 0 && c.TrainSamples != train.N {
 		return fmt.Errorf("%s: the run trained on a set of %d samples, this training set has %d: resume it on the same data", c.path, c.TrainSamples, train.N)
 	}
@@ -230,11 +246,17 @@ func (c *Checkpoint) TrainsOn(train *data.Set) error {
 }
 
 // Resume sets the step count of a trainer built on the network of c
-// (Checkpoint.Network). It refuses another network: one whose config differs
-// from c's in more than how the run executes and its number of epochs. To
-// train on, check the training set with TrainsOn first.
+// (Checkpoint.Network). It refuses another network: one that c's Network
+// did not build (its weights would not be the saved ones). To train on,
+// check the training set with TrainsOn first.
 func (t *Trainer) Resume(c *Checkpoint) error {
-	if !reflect.DeepEqual(c.Config.model(), t.net.cfg.model()) {
+	if err := t.idle("Resume"); err != nil {
+		return err
+	}
+	if c == nil {
+		return errors.New("no checkpoint to resume from")
+	}
+	if c.id == 0 || t.net.checkpoint != c.id {
 		return fmt.Errorf("%s: the trainer's network is not the checkpoint's: build it with Checkpoint.Network", c.path)
 	}
 	t.step = c.Step

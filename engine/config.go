@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/dnitrain/dnitrain/graph"
@@ -242,6 +243,14 @@ func (c Config) threads() int {
 		return c.Threads
 	}
 	return runtime.GOMAXPROCS(0)
+}
+
+// clone returns c with slices of its own.
+func (c Config) clone() Config {
+	c.UpdateProb = slices.Clone(c.UpdateProb)
+	c.Optimizer.DecaySteps = slices.Clone(c.Optimizer.DecaySteps)
+	c.SGOptim.DecaySteps = slices.Clone(c.SGOptim.DecaySteps)
+	return c
 }
 
 // places returns how many goroutines of a training run may compute at

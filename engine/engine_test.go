@@ -1008,11 +1008,26 @@ func TestTrainerRefusals(t *testing.T) {
 	if err := other.Resume(ck); err == nil || !strings.Contains(err.Error(), "not the checkpoint's") {
 		t.Errorf("Resume on another network: %v", err)
 	}
+	// A network of the same config with fresh weights is another network.
+	if err := newTrainer(t, ck.Config, set).Resume(ck); err == nil || !strings.Contains(err.Error(), "not the checkpoint's") {
+		t.Errorf("Resume on a fresh network of the checkpoint's config: %v", err)
+	}
+	if err := other.Resume(nil); err == nil {
+		t.Error("Resume without a checkpoint succeeded")
+	}
 	// How the run executes, and its epochs, may change.
-	moved := ck.Config
-	moved.Threads, moved.Exec, moved.Workers, moved.Queue, moved.Epochs, moved.Backend = 1, ExecAsync, 2, 1, 3, Reference
-	if err := newTrainer(t, moved, set).Resume(ck); err != nil {
-		t.Errorf("Resume with another execution: %v", err)
+	ck.Config.Threads, ck.Config.Exec, ck.Config.Workers, ck.Config.Queue, ck.Config.Epochs, ck.Config.Backend = 1, ExecAsync, 2, 1, 3, Reference
+	net, err := ck.Network()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	moved, err := NewTrainer(net, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := moved.Resume(ck); err != nil || moved.Step() != ck.Step {
+		t.Errorf("Resume with another execution: step %d, %v", moved.Step(), err)
 	}
 	renamed := bytes.Replace(b, []byte(`"sha256"`), []byte(`"sha000"`), 1) // the header stays valid
 	if _, err := DecodeCheckpoint(path, renamed); err == nil || !strings.Contains(err.Error(), "no checksum") {
@@ -1158,4 +1173,83 @@ type failingOutput struct{ OutputLayer }
 
 func (failingOutput) Train(x, labels *tensor.Dense) (float64, *tensor.Dense, *tensor.Dense, error) {
 	return 0, nil, nil, errors.New("injected fault")
+}
+
+// A network keeps a copy of its config's slices: changing the caller's
+// config, or the one Config returns, changes nothing in it.
+func TestNetworkOwnsItsConfig(t *testing.T) {
+	cfg := smallConfig(CDNI)
+	cfg.UpdateProb = []float64{0.5}
+	cfg.Optimizer.DecaySteps, cfg.Optimizer.DecayFactor = []int{5}, 0.5
+	cfg.SGOptim.DecaySteps, cfg.SGOptim.DecayFactor = []int{7}, 0.5
+	net, err := NewNetwork(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	cfg.UpdateProb[0], cfg.Optimizer.DecaySteps[0], cfg.SGOptim.DecaySteps[0] = 0, 1, 1
+	got := net.Config()
+	got.UpdateProb[0], got.Optimizer.DecaySteps[0], got.SGOptim.DecaySteps[0] = 0, 2, 2
+	c := net.Config()
+	if c.UpdateProb[0] != 0.5 || c.Optimizer.DecaySteps[0] != 5 || c.SGOptim.DecaySteps[0] != 7 {
+		t.Errorf("the network's config changed: %v, %v, %v", c.UpdateProb, c.Optimizer.DecaySteps, c.SGOptim.DecaySteps)
+	}
+	if d := net.hidden[0].Optimizer().Config().DecaySteps; d[0] != 5 {
+		t.Errorf("layer0's optimizer decays at %v", d)
+	}
+}
+
+// While RunEpoch trains, the methods that read or change the network
+// refuse to run: called from onStep they return an error, and the epoch
+// trains as one without them.
+func TestTrainerRefusesCallsWhileTraining(t *testing.T) {
+	set := toySet("train", 96, 1)
+	for _, exec := range []string{ExecSync, ExecAsync} {
+		cfg := smallConfig(CDNI)
+		cfg.Exec, cfg.Epochs = exec, 1
+		tr := newTrainer(t, cfg, set)
+		path := filepath.Join(t.TempDir(), "run.safetensors")
+		var errs []error
+		_, err := tr.RunEpoch(context.Background(), func(Progress) {
+			if len(errs) > 0 {
+				return
+			}
+			_, evalErr := tr.Evaluate(set)
+			_, predErr := tr.Predict(set)
+			_, sgErr := tr.SGAgreement(set)
+			_, runErr := tr.RunEpoch(context.Background(), nil)
+			errs = append(errs, tr.Save(path), evalErr, predErr, sgErr, runErr)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, err := range errs {
+			if err == nil || !strings.Contains(err.Error(), "while RunEpoch trains") {
+				t.Errorf("%s: call %d from onStep: %v", exec, k, err)
+			}
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Errorf("%s: Save from onStep wrote %s", exec, path)
+		}
+		if err := tr.Save(path); err != nil {
+			t.Errorf("%s: Save after the epoch: %v", exec, err)
+		}
+	}
+}
+
+// Nil arguments are errors, not panics.
+func TestNilArguments(t *testing.T) {
+	tr := newTrainer(t, smallConfig(CDNI), toySet("train", 32, 1))
+	if _, err := tr.SGAgreement(nil); err == nil {
+		t.Error("SGAgreement(nil) succeeded")
+	}
+	if _, err := (&Checkpoint{Config: smallConfig(CDNI)}).Network(); err == nil {
+		t.Error("the Network of a checkpoint never read succeeded")
+	}
+	if err := (&Checkpoint{}).TrainsOn(nil); err == nil {
+		t.Error("TrainsOn(nil) succeeded")
+	}
+	if mean, std := InputStats(nil); mean != 0 || std != 1 {
+		t.Errorf("InputStats(nil) = %v, %v", mean, std)
+	}
 }

@@ -39,13 +39,18 @@ type module interface {
 }
 
 // Network is the layers of a model and, in decoupled modes, one gradient
-// model per hidden layer. Nothing mutable is shared between layers.
+// model per hidden layer. Nothing mutable is shared between layers. A
+// Network is not safe for concurrent use: it trains, and is evaluated, by
+// one Trainer at a time.
 type Network struct {
-	cfg    Config
-	where  string // the backend's description
-	hidden []Layer
-	top    OutputLayer
-	models []GradientModel // models[i] predicts ∂L/∂h for hidden[i]
+	cfg   Config
+	where string // the backend's description
+	// checkpoint is the id of the Checkpoint whose Network built this one
+	// (0: none), which Trainer.Resume checks.
+	checkpoint uint64
+	hidden     []Layer
+	top        OutputLayer
+	models     []GradientModel // models[i] predicts ∂L/∂h for hidden[i]
 	// inputs[i] predicts the input of stage i+1 (hidden[i]'s output h_i)
 	// from the network's input, when inputs are unlocked.
 	inputs []Synthesizer
@@ -102,7 +107,7 @@ func NewNetwork(cfg Config) (*Network, error) {
 // goroutines that train them compute in the places of cores.
 func newNetwork(cfg Config, backend Backend, cores *kernels.Cores) (_ *Network, err error) {
 	act, _ := graph.ParseActivation(cfg.Activation)
-	n := &Network{cfg: cfg, where: backend.String(), cores: cores}
+	n := &Network{cfg: cfg.clone(), where: backend.String(), cores: cores} // the caller's slices may change
 	mem, _ := backend.(hostMemory)
 	n.host, n.epochHost = &hostArena{mem: mem}, &hostArena{mem: mem}
 	if cpu, ok := backend.(cpuBackend); ok && cpu.opts.Parts(cfg.Batch) > 1 {
@@ -327,7 +332,7 @@ func (n *Network) syncFinisher() bool {
 }
 
 // Config returns the network's configuration.
-func (n *Network) Config() Config { return n.cfg }
+func (n *Network) Config() Config { return n.cfg.clone() }
 
 // modules lists the layers bottom to top, then the synthesizers.
 func (n *Network) modules() []module {

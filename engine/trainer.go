@@ -21,10 +21,14 @@ import (
 //
 // A Trainer is not safe for concurrent use: one goroutine at a time calls
 // its methods (an asynchronous epoch runs its own workers inside RunEpoch).
+// While RunEpoch trains, its other methods that read or change the network
+// refuse to run (from RunEpoch's onStep, say).
 type Trainer struct {
 	net   *Network
 	train *data.Set
 	step  int
+	// running is set while RunEpoch trains.
+	running bool
 	// batches caches the input buffers of each batch size, allocated once,
 	// in two sets: batch k is filled in set k%2, so that the next batch can
 	// be filled while a step reads the current one.
@@ -46,7 +50,9 @@ type batch struct {
 // NewTrainer returns a trainer for net on the training set train, which
 // must pass data.Set.Check, be non-empty, have the network's inputs per
 // sample, and no more classes than it has outputs. Evaluate and Predict ask
-// the same of their sets.
+// the same of their sets. The trainer reads train as it trains: the set
+// must not change while the trainer is in use. A network trains with one
+// trainer at a time.
 func NewTrainer(net *Network, train *data.Set) (*Trainer, error) {
 	if net == nil {
 		return nil, fmt.Errorf("no network")
@@ -136,9 +142,14 @@ func (t *Trainer) Trainable() error {
 // train past the configured epochs, and, for a model with batch norm, a
 // training set whose last batch would hold one sample.
 func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochStats, err error) {
+	if err := t.idle("RunEpoch"); err != nil {
+		return EpochStats{}, err
+	}
 	if err := t.Trainable(); err != nil {
 		return EpochStats{}, err
 	}
+	t.running = true
+	defer func() { t.running = false }()
 	if t.net.cfg.Exec == ExecAsync {
 		return t.runEpochAsync(ctx, onStep)
 	}
@@ -191,6 +202,16 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochS
 		}
 	}
 	return t.finish(stats, lossSum, sgSum, wrong, start), nil
+}
+
+// idle returns an error naming the method verb when RunEpoch is training:
+// its steps may still be computing, on other goroutines, what the method
+// would read or change.
+func (t *Trainer) idle(verb string) error {
+	if t.running {
+		return fmt.Errorf("%s called while RunEpoch trains (from its onStep?): call it between epochs", verb)
+	}
+	return nil
 }
 
 // startSyncFinisher returns the finisher of the synchronous loop, and stop,
@@ -361,8 +382,12 @@ func (t *Trainer) otherBuffers(size int) *batch {
 }
 
 // InputStats returns the mean and standard deviation of all the inputs of
-// s, for Config.InputMean and InputStd.
+// s, for Config.InputMean and InputStd: 0 and 1 for a set without inputs
+// (or nil).
 func InputStats(s *data.Set) (mean, std float64) {
+	if s == nil || len(s.Pixels) == 0 {
+		return 0, 1
+	}
 	var sum, sq float64
 	for _, p := range s.Pixels {
 		v := float64(data.PixelValue(p))
@@ -482,6 +507,9 @@ func (t *Trainer) Predict(s *data.Set) ([]int, error) {
 // most EvalBatch samples in order, and hands each batch's loss and logits
 // to use; verb names the caller in errors.
 func (t *Trainer) infer(s *data.Set, verb string, use func(b *batch, loss float64, logits *tensor.Dense)) error {
+	if err := t.idle(verb); err != nil {
+		return err
+	}
 	if err := checkSet(t.net.cfg, s); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"gorgonia.org/tensor"
@@ -149,7 +150,8 @@ func New(cfg Config, params []*tensor.Dense) (*Optimizer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := &Optimizer{cfg: cfg, slots: make([][]*tensor.Dense, len(params))}
+	// A copy of the caller's slice, which may change.
+	o := &Optimizer{cfg: cfg.clone(), slots: make([][]*tensor.Dense, len(params))}
 	for k, p := range params {
 		if dt := p.Dtype(); dt != tensor.Float32 && dt != tensor.Float64 {
 			return nil, fmt.Errorf("optimizer: unsupported parameter type %v", dt)
@@ -180,7 +182,13 @@ func (o *Optimizer) Steps() int { return o.steps }
 func (o *Optimizer) SetSteps(n int) { o.steps = n }
 
 // Config returns the optimizer's configuration.
-func (o *Optimizer) Config() Config { return o.cfg }
+func (o *Optimizer) Config() Config { return o.cfg.clone() }
+
+// clone returns c with a slice of its own.
+func (c Config) clone() Config {
+	c.DecaySteps = slices.Clone(c.DecaySteps)
+	return c
+}
 
 // Step applies one update to params from grads (same order and shapes as
 // the params given to New).

@@ -155,6 +155,9 @@ func (d *Dense) backwardApart(g *tensor.Dense, x []float32, dst *InputGradient) 
 	if !d.inputGrad {
 		return fmt.Errorf("%s: no input gradient to leave apart: the layer was built without one", d.name)
 	}
+	if dst == nil {
+		return fmt.Errorf("%s: no InputGradient to leave the input gradient to", d.name)
+	}
 	if err := d.backward(g, x, false); err != nil {
 		return err
 	}
@@ -222,13 +225,24 @@ func (p *InputGradient) Compute() (*tensor.Dense, error) {
 }
 
 // checkInput checks that x, the input called what of the module named
-// name, is a float32 matrix with the given number of columns, and returns
-// its number of rows. (The two names are joined only on error: the check
-// runs every step and must not allocate.)
+// name, is a float32 matrix with the given number of columns whose rows
+// lie one after the other in its data (not a transposed or sliced view:
+// Materialize one first), and returns its number of rows. (The two names
+// are joined only on error: the check runs every step and must not
+// allocate.)
 func checkInput(name, what string, x *tensor.Dense, cols int) (int, error) {
+	if x == nil {
+		return 0, fmt.Errorf("%s: %s: no tensor", name, what)
+	}
+	if x.RequiresIterator() {
+		return 0, fmt.Errorf("%s: %s: a view whose elements are not in row order (transposed or sliced): Materialize it first", name, what)
+	}
 	s := x.Shape()
-	if len(s) != 2 || s[1] != cols || s[0] < 1 || x.Dtype() != tensor.Float32 {
-		return 0, fmt.Errorf("%s: %s: got a %v %v tensor, want float32 rows×%d", name, what, x.Dtype(), s, cols)
+	if len(s) != 2 || s[1] != cols || s[0] < 1 {
+		return 0, fmt.Errorf("%s: %s: got shape %v, want rows×%d", name, what, s, cols)
+	}
+	if x.Dtype() != tensor.Float32 {
+		return 0, fmt.Errorf("%s: %s: got %v, want float32", name, what, x.Dtype())
 	}
 	return s[0], nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/dnitrain/dnitrain/internal/moduletest"
@@ -323,6 +324,24 @@ func TestShapeErrors(t *testing.T) {
 	}
 	if _, err := s.Predict(tensortest.Normal(rng, tensor.Float32, 2, 2), nil); err == nil {
 		t.Error("a conditioned synthesizer ran without labels")
+	}
+	// Nil tensors, and views whose elements are not in row order, are
+	// errors too.
+	if _, err := d.Forward(nil, true); err == nil {
+		t.Error("a nil input accepted")
+	}
+	if _, err := s.Predict(nil, nil); err == nil {
+		t.Error("a nil input accepted by the synthesizer")
+	}
+	x := tensortest.Normal(rng, tensor.Float32, 3, 2)
+	if err := x.T(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Forward(x, true); err == nil || !strings.Contains(err.Error(), "Materialize") {
+		t.Errorf("a transposed view: %v", err)
+	}
+	if err := d.BackwardApart(tensortest.Normal(rng, tensor.Float32, 3, 2), nil); err == nil {
+		t.Error("BackwardApart without an InputGradient succeeded")
 	}
 }
 

@@ -110,6 +110,9 @@ func NewAffine(prefix string, s Spec, dt tensor.Dtype, rng *rand.Rand) (*Affine,
 	if s.In <= 0 || s.Out <= 0 {
 		return nil, fmt.Errorf("%s: dense %d→%d: sizes must be positive", prefix, s.In, s.Out)
 	}
+	if rng == nil {
+		return nil, fmt.Errorf("%s: no random source for the initial weights", prefix)
+	}
 	a := &Affine{Spec: s, W: newParam(prefix+".W", dt, true, s.In, s.Out)}
 	limit := 1 / math.Sqrt(float64(s.In))
 	if !s.ZeroInit {

@@ -84,7 +84,11 @@ func (d *Dense) program(batch int, train bool) (*denseProgram, error) {
 // size and mode. In training it also folds batch-norm statistics and
 // prepares Backward.
 func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
-	p, err := d.program(x.Shape()[0], train)
+	rows, err := BatchRows(x, d.name+": input")
+	if err != nil {
+		return nil, err
+	}
+	p, err := d.program(rows, train)
 	if err != nil {
 		return nil, err
 	}

@@ -190,4 +190,17 @@ func TestBackwardBeforeForwardIsAnError(t *testing.T) {
 	if _, err := d.Forward(tensortest.Normal(rng, tensor.Float64, 2, 3), true); err == nil {
 		t.Fatal("expected a shape error")
 	}
+	// Nil tensors and random sources are errors, not panics.
+	if _, err := d.Forward(nil, true); err == nil {
+		t.Error("a nil input accepted")
+	}
+	if _, err := d.Forward(tensortest.Normal(rng, tensor.Float64, 2, 2), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Backward(nil); err == nil {
+		t.Error("a nil gradient accepted")
+	}
+	if _, err := NewDense("l", Spec{In: 2, Out: 2}, true, tensor.Float64, nil, optim.DefaultAdam(1e-3)); err == nil {
+		t.Error("a layer built without a random source")
+	}
 }

@@ -136,7 +136,11 @@ func (o *Output) Evaluate(x, labels *tensor.Dense) (loss float64, logits *tensor
 }
 
 func (o *Output) bind(x, labels *tensor.Dense, train bool) (*outputProgram, error) {
-	p, err := o.program(x.Shape()[0], train)
+	rows, err := BatchRows(x, o.name+": input")
+	if err != nil {
+		return nil, err
+	}
+	p, err := o.program(rows, train)
 	if err != nil {
 		return nil, err
 	}

@@ -171,6 +171,9 @@ func (b *Builder) Compile(inputs, outputs G.Nodes, loss, upstream *G.Node, wrt G
 
 // Bind sets the value of an input node for the next run.
 func Bind(n *G.Node, v *tensor.Dense) error {
+	if v == nil {
+		return fmt.Errorf("input %s: no tensor", n.Name())
+	}
 	if !v.Shape().Eq(n.Shape()) {
 		return fmt.Errorf("input %s: got shape %v, want %v", n.Name(), v.Shape(), n.Shape())
 	}
@@ -178,6 +181,18 @@ func Bind(n *G.Node, v *tensor.Dense) error {
 		return fmt.Errorf("input %s: got %v, want %v", n.Name(), v.Dtype(), n.Dtype())
 	}
 	return G.Let(n, v)
+}
+
+// BatchRows returns the number of rows of x, a batch of samples, or an
+// error when x is nil or not a matrix; what names x in the error.
+func BatchRows(x *tensor.Dense, what string) (int, error) {
+	if x == nil {
+		return 0, fmt.Errorf("%s: no tensor", what)
+	}
+	if s := x.Shape(); len(s) == 2 {
+		return s[0], nil
+	}
+	return 0, fmt.Errorf("%s: got shape %v, want a matrix, a row a sample", what, x.Shape())
 }
 
 // Forward runs the forward pass and, in training, folds the batch statistics

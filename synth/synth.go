@@ -219,7 +219,11 @@ func (s *Synthesizer) bind(p *program, h, labels *tensor.Dense) error {
 // the synthesizer is conditioned). The result is owned by the synthesizer
 // until its next Predict with the same batch size.
 func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
-	p, err := s.program(h.Shape()[0])
+	rows, err := graph.BatchRows(h, s.name+": input")
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.program(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +243,11 @@ func (s *Synthesizer) Predict(h, labels *tensor.Dense) (*tensor.Dense, error) {
 // target δ_i into the parameters' Grad tensors and returns the loss. Update
 // applies them.
 func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
-	p, err := s.program(h.Shape()[0])
+	rows, err := graph.BatchRows(h, s.name+": input")
+	if err != nil {
+		return 0, err
+	}
+	p, err := s.program(rows)
 	if err != nil {
 		return 0, err
 	}

@@ -155,3 +155,22 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Nil tensors are errors, not panics.
+func TestNilInputs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	s, err := New("sg", Config{In: 5, Classes: 3, Scale: 1}, tensor.Float64, rng, optim.DefaultAdam(1e-3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, labels := tensortest.Normal(rng, tensor.Float64, 6, 5), tensortest.OneHot(rng, tensor.Float64, 6, 3)
+	if _, err := s.Predict(nil, labels); err == nil {
+		t.Error("Predict(nil) succeeded")
+	}
+	if _, err := s.Predict(h, nil); err == nil {
+		t.Error("a conditioned synthesizer predicted without labels")
+	}
+	if _, err := s.Learn(h, labels, nil); err == nil {
+		t.Error("Learn without a target succeeded")
+	}
+}

@@ -69,7 +69,7 @@ func (d *Dense) buffersFor(batch int, train bool) *denseBuffers {
 // owned by the layer and valid until the next Forward with the same batch
 // size and mode; x must stay unchanged until Backward.
 func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
-	rows, err := checkInput(d.name, "input", x, d.In)
+	rows, err := graph.CheckBatch(d.name, "input", x, d.In)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (d *Dense) backward(g *tensor.Dense, x []float32, dx bool) error {
 		return fmt.Errorf("%s: backward before a training forward pass", d.name)
 	}
 	rows := d.rows()
-	if _, err := checkInput(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != rows {
+	if _, err := graph.CheckBatch(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != rows {
 		return fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), rows, d.Out)
 	}
 	var into []float32
@@ -222,27 +222,4 @@ func (p *InputGradient) Compute() (*tensor.Dense, error) {
 	}
 	p.gemm.Sgemm(false, true, p.rows, p.in, p.out, 1, p.dz, p.out, p.w, p.out, 0, data(dx), p.in)
 	return dx, nil
-}
-
-// checkInput checks that x, the input called what of the module named
-// name, is a float32 matrix with the given number of columns whose rows
-// lie one after the other in its data (not a transposed or sliced view:
-// Materialize one first), and returns its number of rows. (The two names
-// are joined only on error: the check runs every step and must not
-// allocate.)
-func checkInput(name, what string, x *tensor.Dense, cols int) (int, error) {
-	if x == nil {
-		return 0, fmt.Errorf("%s: %s: no tensor", name, what)
-	}
-	if x.RequiresIterator() {
-		return 0, fmt.Errorf("%s: %s: a view whose elements are not in row order (transposed or sliced): Materialize it first", name, what)
-	}
-	s := x.Shape()
-	if len(s) != 2 || s[1] != cols || s[0] < 1 {
-		return 0, fmt.Errorf("%s: %s: got shape %v, want rows×%d", name, what, s, cols)
-	}
-	if x.Dtype() != tensor.Float32 {
-		return 0, fmt.Errorf("%s: %s: got %v, want float32", name, what, x.Dtype())
-	}
-	return s[0], nil
 }

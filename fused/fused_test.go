@@ -333,6 +333,9 @@ func TestShapeErrors(t *testing.T) {
 	if _, err := s.Predict(nil, nil); err == nil {
 		t.Error("a nil input accepted by the synthesizer")
 	}
+	if _, err := s.Learn(nil, nil, tensortest.Normal(rng, tensor.Float32, 2, 2)); err == nil {
+		t.Error("a nil input accepted by the synthesizer's Learn")
+	}
 	x := tensortest.Normal(rng, tensor.Float32, 3, 2)
 	if err := x.T(); err != nil {
 		t.Fatal(err)

@@ -91,11 +91,11 @@ func (o *Output) Evaluate(x, labels *tensor.Dense) (loss float64, logits *tensor
 }
 
 func (o *Output) forward(x, labels *tensor.Dense, train bool) (int, *outputBuffers, error) {
-	rows, err := checkInput(o.name, "input", x, o.In)
+	rows, err := graph.CheckBatch(o.name, "input", x, o.In)
 	if err != nil {
 		return 0, nil, err
 	}
-	if r, err := checkInput(o.name, "labels", labels, o.Out); err != nil || r != rows {
+	if r, err := graph.CheckBatch(o.name, "labels", labels, o.Out); err != nil || r != rows {
 		return 0, nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", o.name, labels.Shape(), rows, o.Out)
 	}
 	b := o.buffersFor(rows, train)

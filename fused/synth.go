@@ -95,7 +95,7 @@ func (s *Synthesizer) buffersFor(batch int) *synthBuffers {
 // forward pass (the reference's Learn does not fold batch statistics
 // either).
 func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuffers, []float32, error) {
-	rows, err := checkInput(s.name, "input", h, s.cfg.In)
+	rows, err := graph.CheckBatch(s.name, "input", h, s.cfg.In)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,7 +105,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 		if labels == nil {
 			return nil, nil, fmt.Errorf("%s: a label-conditioned synthesizer needs labels", s.name)
 		}
-		if r, err := checkInput(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
+		if r, err := graph.CheckBatch(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
 			return nil, nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
 		}
 		b.concat.a, b.concat.b = x, data(labels)
@@ -197,12 +197,12 @@ func (s *Synthesizer) finishLearn() error {
 // ∂loss/∂out into b.grad. It returns the buffers of the batch and x, the
 // input of the model's first layer.
 func (s *Synthesizer) learnOutput(h, labels, target *tensor.Dense) (b *synthBuffers, x []float32, rows int, loss float64, err error) {
-	if rows, err = checkInput(s.name, "target", target, s.cfg.OutWidth()); err != nil {
+	if rows, err = graph.CheckBatch(s.name, "target", target, s.cfg.OutWidth()); err != nil {
 		return nil, nil, 0, 0, err
 	}
 	b, ok := s.buffers[rows]
 	switch {
-	case ok && h == s.fwdH && labels == s.fwdLabels:
+	case ok && h != nil && h == s.fwdH && labels == s.fwdLabels:
 		x = data(h)
 		if s.cfg.Classes > 0 {
 			x = b.input

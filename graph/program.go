@@ -195,6 +195,29 @@ func BatchRows(x *tensor.Dense, what string) (int, error) {
 	return 0, fmt.Errorf("%s: got shape %v, want a matrix, a row a sample", what, x.Shape())
 }
 
+// CheckBatch checks that x, the input called what of the module named
+// name, is a float32 matrix of at least one row and the given number of
+// columns, whose rows lie one after the other in its data (not a transposed
+// or sliced view: Materialize one first), as the modules that read its
+// data directly need, and returns its number of rows. (The two names are
+// joined only on error: the check runs every step and must not allocate.)
+func CheckBatch(name, what string, x *tensor.Dense, cols int) (int, error) {
+	if x == nil {
+		return 0, fmt.Errorf("%s: %s: no tensor", name, what)
+	}
+	if x.RequiresIterator() {
+		return 0, fmt.Errorf("%s: %s: a view whose elements are not in row order (transposed or sliced): Materialize it first", name, what)
+	}
+	s := x.Shape()
+	if len(s) != 2 || s[1] != cols || s[0] < 1 {
+		return 0, fmt.Errorf("%s: %s: got shape %v, want rows×%d", name, what, s, cols)
+	}
+	if x.Dtype() != tensor.Float32 {
+		return 0, fmt.Errorf("%s: %s: got %v, want float32", name, what, x.Dtype())
+	}
+	return s[0], nil
+}
+
 // Forward runs the forward pass and, in training, folds the batch statistics
 // into the running ones.
 func (p *Program) Forward() error {

@@ -97,7 +97,7 @@ func (d *Dense) Forward(x *tensor.Dense, train bool) (*tensor.Dense, error) {
 // the layer's next forward pass, and keep x unchanged until then (a
 // backward pass in between is fine: it writes neither).
 func (d *Dense) ForwardLate(x *tensor.Dense, train bool) (h *tensor.Dense, wait func() error, err error) {
-	rows, err := checkInput(d.name, "input", x, d.In)
+	rows, err := graph.CheckBatch(d.name, "input", x, d.In)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -151,7 +151,7 @@ func (d *Dense) BackwardLate(g *tensor.Dense) (dx *tensor.Dense, wait func() err
 	if b == nil {
 		return nil, nil, fmt.Errorf("%s: backward before a training forward pass", d.name)
 	}
-	if _, err := checkInput(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != b.rows {
+	if _, err := graph.CheckBatch(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != b.rows {
 		return nil, nil, fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), b.rows, d.Out)
 	}
 	if err := d.upload(b.g, data(g)); err != nil {

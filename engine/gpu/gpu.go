@@ -421,13 +421,3 @@ func (s *state) backward(a *graph.Affine, buf *affineBuffers, g, dx cuda.Buffer,
 func (s *state) weightGradient(a *graph.Affine, buf *affineBuffers, x cuda.Buffer, rows int) error {
 	return s.stream.Gemm(s.grad[a.W], x, buf.dz, cuda.Buffer{}, a.In, a.Out, rows, a.In, a.Out, a.Out, true, false, 0, 0)
 }
-
-// checkInput checks that x is a float32 matrix with cols columns and
-// returns its number of rows.
-func checkInput(name, what string, x *tensor.Dense, cols int) (int, error) {
-	sh := x.Shape()
-	if len(sh) != 2 || sh[1] != cols || sh[0] < 1 || x.Dtype() != tensor.Float32 {
-		return 0, fmt.Errorf("%s: %s: got a %v %v tensor, want float32 rows×%d", name, what, x.Dtype(), sh, cols)
-	}
-	return sh[0], nil
-}

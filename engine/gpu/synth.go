@@ -105,7 +105,7 @@ func (s *Synthesizer) buffersFor(rows int) (*synthBuffers, error) {
 // prediction is left in the last layer's h. p is graph.TrainPass for a
 // prediction, graph.RefitPass when Learn recomputes a forward pass.
 func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuffers, error) {
-	rows, err := checkInput(s.name, "input", h, s.cfg.In)
+	rows, err := graph.CheckBatch(s.name, "input", h, s.cfg.In)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 		if labels == nil {
 			return nil, fmt.Errorf("%s: a label-conditioned synthesizer needs labels", s.name)
 		}
-		if r, err := checkInput(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
+		if r, err := graph.CheckBatch(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
 			return nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
 		}
 	}
@@ -187,12 +187,14 @@ func (s *Synthesizer) Learn(h, labels, target *tensor.Dense) (float64, error) {
 // unchanged until then: they may be read until the loss is known.
 func (s *Synthesizer) LearnLate(h, labels, target *tensor.Dense) (loss func() (float64, error), err error) {
 	done := s.timeline.begin(s.stream, SynthSpan, s.name)
-	rows, err := checkInput(s.name, "target", target, s.cfg.OutWidth())
+	rows, err := graph.CheckBatch(s.name, "target", target, s.cfg.OutWidth())
 	if err != nil {
 		return nil, err
 	}
-	if h.Shape()[0] != rows {
-		return nil, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, h.Shape()[0])
+	if hRows, err := graph.BatchRows(h, s.name+": input"); err != nil {
+		return nil, err
+	} else if hRows != rows {
+		return nil, fmt.Errorf("%s: target of %d rows for a batch of %d", s.name, rows, hRows)
 	}
 	b, ok := s.buffers[rows]
 	if !ok || h != s.fwdH || labels != s.fwdLabels {

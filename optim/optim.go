@@ -153,6 +153,9 @@ func New(cfg Config, params []*tensor.Dense) (*Optimizer, error) {
 	// A copy of the caller's slice, which may change.
 	o := &Optimizer{cfg: cfg.clone(), slots: make([][]*tensor.Dense, len(params))}
 	for k, p := range params {
+		if p == nil {
+			return nil, fmt.Errorf("optimizer: parameter %d is missing", k)
+		}
 		if dt := p.Dtype(); dt != tensor.Float32 && dt != tensor.Float64 {
 			return nil, fmt.Errorf("optimizer: unsupported parameter type %v", dt)
 		}
@@ -198,6 +201,9 @@ func (o *Optimizer) Step(params, grads []*tensor.Dense) error {
 	}
 	for k, p := range params {
 		s, g := o.slots[k][0], grads[k]
+		if p == nil || g == nil {
+			return fmt.Errorf("optimizer: parameter %d or its gradient is missing", k)
+		}
 		if p.Dtype() != s.Dtype() || g.Dtype() != s.Dtype() || p.Size() != s.Size() || g.Size() != s.Size() {
 			return fmt.Errorf("optimizer: parameter %d is %v of %d elements and its gradient %v of %d, want %v of %d",
 				k, p.Dtype(), p.Size(), g.Dtype(), g.Size(), s.Dtype(), s.Size())

@@ -133,6 +133,9 @@ func TestOptimizerRefusals(t *testing.T) {
 	if _, err := New(DefaultAdam(1e-3), []*tensor.Dense{tensor.New(tensor.WithShape(2), tensor.Of(tensor.Int))}); err == nil {
 		t.Error("New took int parameters")
 	}
+	if _, err := New(DefaultAdam(1e-3), []*tensor.Dense{nil}); err == nil {
+		t.Error("New took a nil parameter")
+	}
 	o, err := New(DefaultAdam(1e-3), []*tensor.Dense{w})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +143,7 @@ func TestOptimizerRefusals(t *testing.T) {
 	for name, g := range map[string]*tensor.Dense{
 		"float64 gradient": tensor.New(tensor.WithShape(4), tensor.Of(tensor.Float64)),
 		"short gradient":   tensor.New(tensor.WithShape(2), tensor.Of(tensor.Float32)),
+		"nil gradient":     nil,
 	} {
 		if err := o.Step([]*tensor.Dense{w}, []*tensor.Dense{g}); err == nil || !strings.Contains(err.Error(), "gradient") {
 			t.Errorf("%s: %v", name, err)

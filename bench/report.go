@@ -127,7 +127,7 @@ func (r *Report) writeThroughput(b *strings.Builder) {
 	b.WriteString("## Throughput (cDNI, 4 layers, one epoch)\n\n![throughput](throughput.png)\n\n")
 	rounds := len(r.Throughput[0].Rounds)
 	if rounds > 1 {
-		fmt.Fprintf(b, "Each set-up trained one epoch in each of %d rounds, the set-ups taking turns; the table gives the median round and the range.\n\n", rounds)
+		fmt.Fprintf(b, "Each set-up trained one epoch in each of %d rounds, the set-ups taking turns; the table gives the median round (of an even number, the lower of the two middle ones) and the range.\n\n", rounds)
 	}
 	b.WriteString("| execution | workers | threads per worker | samples/s (median) | range | test error after the epoch | workers busy |\n|---|---|---|---|---|---|---|\n")
 	for _, t := range r.Throughput {
@@ -188,7 +188,7 @@ func (r *Report) writeAsync(b *strings.Builder) {
 		b.WriteString(".\n")
 	}
 	if len(a.Budgets) > 0 {
-		b.WriteString("\nAfter equal wall-time budgets, async with 2 workers of 1 thread against sync with 1 thread, each budget a run of its own that stops when it is spent:\n\n")
+		b.WriteString("\nAfter equal budgets of training time (the evaluations after each epoch not counted), async with 2 workers of 1 thread against sync with 1 thread, each budget a run of its own that stops when it is spent:\n\n")
 		fmt.Fprintf(b, "| training time | async test error | async steps | sync test error | sync steps | async, last %d evaluations | sync, last %d evaluations |\n|---|---|---|---|---|---|---|\n", recentEvals, recentEvals)
 		for _, c := range a.Budgets {
 			fmt.Fprintf(b, "| %g s | %.2f%% | %d | %.2f%% | %d | %.2f–%.2f%% | %.2f–%.2f%% |\n", c.Seconds, c.ErrorAsync, c.StepsAsync, c.ErrorSync, c.StepsSync,

@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnitrain/dnitrain/data"
+	"github.com/dnitrain/dnitrain/engine"
 )
 
 func TestParseSections(t *testing.T) {
@@ -185,6 +187,27 @@ func TestWriteRemovesStalePlots(t *testing.T) {
 	for _, name := range []string{"error_vs_time.png", "error_vs_steps.png", "sg_agreement.png", "throughput.png"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			t.Errorf("%s of the earlier report is still there", name)
+		}
+	}
+}
+
+// A run on a budget of training time evaluates once an epoch, the last when the
+// budget runs out, never twice at one step: with one step an epoch, the
+// budget mostly runs out inside an epoch's last step, and the epoch after
+// it would take no step.
+func TestBudgetPointsAdvance(t *testing.T) {
+	r := &Report{pair: tinyPair()}
+	cfg := r.config(engine.CDNI, 3)
+	cfg.Batch, cfg.Epochs = 64, 100000 // one step an epoch
+	for range 3 {
+		points, _, err := r.train(context.Background(), cfg, 30*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 1; k < len(points); k++ {
+			if points[k].Step <= points[k-1].Step {
+				t.Fatalf("evaluations %d and %d both at step %d", k-1, k, points[k].Step)
+			}
 		}
 	}
 }

@@ -24,9 +24,9 @@ type Profile struct {
 	Epochs     int // epochs of each learning curve
 	TableEpoch int // epochs of each paper-table run
 	Rounds     int // rounds of the throughput runs, every set-up once a round
-	// Budgets are the wall-time budgets of the async-against-sync runs,
-	// from one still early on the learning curve to one where it has
-	// flattened.
+	// Budgets are the training-time budgets (evaluations not counted) of
+	// the async-against-sync runs, from one still early on the learning
+	// curve to one where it has flattened.
 	Budgets []time.Duration
 }
 
@@ -157,7 +157,7 @@ type Throughput struct {
 
 // AsyncCheck compares asynchronous and synchronous execution of cDNI with 4
 // layers: throughput and test error after one epoch, and test error after
-// equal wall-time budgets.
+// equal budgets of training time.
 type AsyncCheck struct {
 	SpeedupThreads1   float64 `json:"speedup_vs_sync_threads1"`    // async 2 workers ×1 thread over sync ×1 thread
 	SpeedupThreadsAll float64 `json:"speedup_vs_sync_threads_all"` // over sync with every CPU in its kernels
@@ -312,6 +312,9 @@ func (r *Report) train(ctx context.Context, cfg engine.Config, budget time.Durat
 		outOfTime := budget > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
 		if err != nil && !outOfTime {
 			return nil, 0, err
+		}
+		if outOfTime && stats.Steps == 0 && len(points) > 0 {
+			break // the budget ran out with the last epoch: no new point
 		}
 		ev, err := tr.Evaluate(r.pair.Test)
 		if err != nil {
@@ -493,7 +496,7 @@ func (r *Report) epochs(ctx context.Context, cfg engine.Config, jobs int) (engin
 }
 
 // asyncCheck compares async (2 workers, 1 thread each) with sync, from the
-// throughput runs, and after an equal wall-time budget.
+// throughput runs, and after equal budgets of training time.
 func (r *Report) asyncCheck(ctx context.Context) error {
 	find := func(exec string, workers, threads, jobs int) Throughput {
 		for _, t := range r.Throughput {

@@ -612,6 +612,7 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	per := t.StepsPerEpoch()
 	epoch := t.Epoch()
 	stats := EpochStats{Epoch: epoch + 1}
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -719,7 +720,14 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	for _, w := range workers {
 		stats.WorkerBusy = append(stats.WorkerBusy, max(0, 1-w.waited.Seconds()/stats.Seconds))
 	}
-	// The cause is nil after a complete epoch, the parent's error after a
-	// cancellation, and the first failure otherwise.
-	return stats, t.net.explain(context.Cause(ctx))
+	// The cause is the first failure, the parent's error after a
+	// cancellation, or nil. A cancellation that came once the top layer
+	// had taken the epoch's last step, while the workers below drained,
+	// stopped no step: the epoch is complete, as the synchronous loop's
+	// would be.
+	err := context.Cause(ctx)
+	if err != nil && t.step == (epoch+1)*per && err == context.Cause(parent) {
+		err = nil
+	}
+	return stats, t.net.explain(err)
 }

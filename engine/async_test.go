@@ -422,6 +422,32 @@ func TestAsyncCancelCountsTheTopLayersSteps(t *testing.T) {
 	}
 }
 
+// A cancellation that comes with the epoch's last step, while the workers
+// below the top drain, stops no step: the epoch is complete, as in the
+// synchronous loop.
+func TestAsyncCancelAtTheLastStep(t *testing.T) {
+	for _, exec := range []string{ExecAsync, ExecSync} {
+		for run := range 5 {
+			cfg := asyncConfig(CDNI, 4, 2)
+			cfg.Exec, cfg.Queue = exec, 1
+			if exec == ExecSync {
+				cfg.Workers = 0
+			}
+			tr := newTrainer(t, cfg, toySet("train", 160, 1))
+			ctx, cancel := context.WithCancel(context.Background())
+			per := tr.StepsPerEpoch()
+			stats, err := tr.RunEpoch(ctx, func(p Progress) {
+				if p.Step == per {
+					cancel()
+				}
+			})
+			if err != nil || stats.Steps != per || !tr.Done() {
+				t.Errorf("%s, run %d: %d of %d steps, done %v, error %v", exec, run, stats.Steps, per, tr.Done(), err)
+			}
+		}
+	}
+}
+
 // A slow worker slows the run down but changes nothing else: every step is
 // trained and every target arrives. It is the busiest, the workers above
 // it waiting for its batches: M_0 sleeps a millisecond in every prediction,

@@ -431,9 +431,13 @@ func TestSyncEpochEndsItsLoader(t *testing.T) {
 			before := settle()
 			tr := newTrainer(t, smallConfig(CDNI), toySet("train", 200, 1))
 			ctx, onStep := tc.stop(tr)
-			_, err := tr.RunEpoch(ctx, onStep)
+			stats, err := tr.RunEpoch(ctx, onStep)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			// The stats of the steps taken are complete.
+			if stats.Steps != 3 || !(stats.Seconds > 0) || !(stats.TrainLoss > 0) {
+				t.Errorf("stats %+v", stats)
 			}
 			if after := settle(); after > before {
 				t.Errorf("%d goroutines before the run, %d after", before, after)

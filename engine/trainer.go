@@ -188,7 +188,7 @@ func (t *Trainer) RunEpoch(ctx context.Context, onStep func(Progress)) (_ EpochS
 		}
 		res, err := t.net.trainStep(f, b.x, b.labels, t.step)
 		if err != nil {
-			return stats, atStep(t.step, err)
+			return t.finish(stats, lossSum, sgSum, wrong, start), atStep(t.step, err)
 		}
 		n := len(b.classes)
 		t.step++

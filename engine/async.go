@@ -133,6 +133,7 @@ type worker struct {
 	sgLoss   float64
 	sgCount  int
 	waited   time.Duration // in wait, holding no place
+	exited   time.Time     // when run returned
 	// Results of the top worker.
 	onResult func(loss float64, logits *tensor.Dense, classes []uint8)
 }
@@ -158,6 +159,7 @@ func (w *worker) run(ctx context.Context, fail func(error)) {
 	fail(w.steps(ctx))
 	// Every learning step ends before the epoch does, even a failed one.
 	fail(w.finisher.stop())
+	w.exited = time.Now()
 }
 
 // steps runs the worker's steps until they are done, ctx is cancelled or
@@ -717,8 +719,10 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	if sgCount > 0 {
 		stats.SGLoss = sgSum / float64(sgCount)
 	}
+	end := start.Add(time.Duration(stats.Seconds * float64(time.Second)))
 	for _, w := range workers {
-		stats.WorkerBusy = append(stats.WorkerBusy, max(0, 1-w.waited.Seconds()/stats.Seconds))
+		idle := w.waited + max(0, end.Sub(w.exited)) // done before the others
+		stats.WorkerBusy = append(stats.WorkerBusy, max(0, 1-idle.Seconds()/stats.Seconds))
 	}
 	// The cause is the first failure, the parent's error after a
 	// cancellation, or nil. A cancellation that came once the top layer

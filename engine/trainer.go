@@ -106,9 +106,10 @@ type EpochStats struct {
 	Seconds    float64 // wall time of the training steps
 	// WorkerBusy holds, with async execution, each worker's share of
 	// Seconds spent other than waiting for a batch, a target or a free
-	// buffer (and for a free place, kernels.Cores, after such a wait), from
-	// the bottom worker up: how evenly the layers are shared out (nil in
-	// sync). A worker waiting for its own finisher's job counts as busy.
+	// buffer (and for a free place, kernels.Cores, after such a wait), or
+	// done with the epoch before the others, from the bottom worker up: how
+	// evenly the layers are shared out (nil in sync). A worker waiting for
+	// its own finisher's job counts as busy.
 	WorkerBusy []float64
 }
 

@@ -174,8 +174,8 @@ func (d *Dense) backward(g *tensor.Dense, x []float32, dx bool) error {
 		return fmt.Errorf("%s: backward before a training forward pass", d.name)
 	}
 	rows := d.rows()
-	if _, err := graph.CheckBatch(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != rows {
-		return fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), rows, d.Out)
+	if err := graph.CheckBatchOf(d.name, "upstream gradient", g, rows, d.Out); err != nil {
+		return err
 	}
 	var into []float32
 	if dx && b.dx != nil {

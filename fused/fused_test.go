@@ -346,6 +346,23 @@ func TestShapeErrors(t *testing.T) {
 	if err := d.BackwardApart(tensortest.Normal(rng, tensor.Float32, 3, 2), nil); err == nil {
 		t.Error("BackwardApart without an InputGradient succeeded")
 	}
+	if _, err := d.Forward(tensortest.Normal(rng, tensor.Float32, 2, 3), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Backward(nil); err == nil {
+		t.Error("a nil gradient accepted")
+	}
+	o, err := NewOutput("out", 3, 4, true, rng, optim.DefaultAdam(1), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := tensortest.Normal(rng, tensor.Float32, 2, 3)
+	if _, _, _, err := o.Train(batch, nil); err == nil {
+		t.Error("the output layer trained without labels")
+	}
+	if _, _, err := o.Evaluate(batch, tensortest.OneHot(rng, tensor.Float32, 3, 4)); err == nil || !strings.Contains(err.Error(), "labels of 3 rows for a batch of 2") {
+		t.Errorf("labels of another batch: %v", err)
+	}
 }
 
 // With TF32 set, a layer's forward pass is the plain layer's on inputs and

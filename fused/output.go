@@ -1,7 +1,6 @@
 package fused
 
 import (
-	"fmt"
 	"math/rand/v2"
 
 	"gorgonia.org/tensor"
@@ -95,8 +94,8 @@ func (o *Output) forward(x, labels *tensor.Dense, train bool) (int, *outputBuffe
 	if err != nil {
 		return 0, nil, err
 	}
-	if r, err := graph.CheckBatch(o.name, "labels", labels, o.Out); err != nil || r != rows {
-		return 0, nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", o.name, labels.Shape(), rows, o.Out)
+	if err := graph.CheckBatchOf(o.name, "labels", labels, rows, o.Out); err != nil {
+		return 0, nil, err
 	}
 	b := o.buffersFor(rows, train)
 	forward(o.gemm, o.Affine, b.affineBuffers, data(x), graph.PassOf(train))

@@ -218,6 +218,16 @@ func CheckBatch(name, what string, x *tensor.Dense, cols int) (int, error) {
 	return s[0], nil
 }
 
+// CheckBatchOf is CheckBatch for a tensor that goes with a batch of rows
+// samples: labels, or a gradient.
+func CheckBatchOf(name, what string, x *tensor.Dense, rows, cols int) error {
+	r, err := CheckBatch(name, what, x, cols)
+	if err == nil && r != rows {
+		err = fmt.Errorf("%s: %s of %d rows for a batch of %d", name, what, r, rows)
+	}
+	return err
+}
+
 // Forward runs the forward pass and, in training, folds the batch statistics
 // into the running ones.
 func (p *Program) Forward() error {

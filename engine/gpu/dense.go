@@ -151,8 +151,8 @@ func (d *Dense) BackwardLate(g *tensor.Dense) (dx *tensor.Dense, wait func() err
 	if b == nil {
 		return nil, nil, fmt.Errorf("%s: backward before a training forward pass", d.name)
 	}
-	if _, err := graph.CheckBatch(d.name, "upstream gradient", g, d.Out); err != nil || g.Shape()[0] != b.rows {
-		return nil, nil, fmt.Errorf("%s: upstream gradient of shape %v for a batch of %d×%d", d.name, g.Shape(), b.rows, d.Out)
+	if err := graph.CheckBatchOf(d.name, "upstream gradient", g, b.rows, d.Out); err != nil {
+		return nil, nil, err
 	}
 	if err := d.upload(b.g, data(g)); err != nil {
 		return nil, nil, d.failed(fmt.Errorf("%s: %w", d.name, err))

@@ -110,8 +110,8 @@ func (o *Output) run(x, labels *tensor.Dense, train bool) (int, *outputBuffers, 
 	if err != nil {
 		return 0, nil, err
 	}
-	if r, err := graph.CheckBatch(o.name, "labels", labels, o.Out); err != nil || r != rows {
-		return 0, nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", o.name, labels.Shape(), rows, o.Out)
+	if err := graph.CheckBatchOf(o.name, "labels", labels, rows, o.Out); err != nil {
+		return 0, nil, err
 	}
 	b, err := o.buffersFor(rows, train)
 	if err != nil {

@@ -117,8 +117,8 @@ func (s *Synthesizer) forward(h, labels *tensor.Dense, p graph.Pass) (*synthBuff
 		if labels == nil {
 			return nil, fmt.Errorf("%s: a label-conditioned synthesizer needs labels", s.name)
 		}
-		if r, err := graph.CheckBatch(s.name, "labels", labels, s.cfg.Classes); err != nil || r != rows {
-			return nil, fmt.Errorf("%s: labels of shape %v for %d samples of %d classes", s.name, labels.Shape(), rows, s.cfg.Classes)
+		if err := graph.CheckBatchOf(s.name, "labels", labels, rows, s.cfg.Classes); err != nil {
+			return nil, err
 		}
 	}
 	err = s.upload(b.h, data(h))

@@ -127,7 +127,11 @@ func (r *Report) writeThroughput(b *strings.Builder) {
 	b.WriteString("## Throughput (cDNI, 4 layers, one epoch)\n\n![throughput](throughput.png)\n\n")
 	rounds := len(r.Throughput[0].Rounds)
 	if rounds > 1 {
-		fmt.Fprintf(b, "Each set-up trained one epoch in each of %d rounds, the set-ups taking turns; the table gives the median round (of an even number, the lower of the two middle ones) and the range.\n\n", rounds)
+		median := "the median round"
+		if rounds%2 == 0 {
+			median += " (of an even number, the lower of the two middle ones)"
+		}
+		fmt.Fprintf(b, "Each set-up trained one epoch in each of %d rounds, the set-ups taking turns; the table gives %s and the range.\n\n", rounds, median)
 	}
 	b.WriteString("| execution | workers | threads per worker | samples/s (median) | range | test error after the epoch | workers busy |\n|---|---|---|---|---|---|---|\n")
 	for _, t := range r.Throughput {

@@ -184,8 +184,11 @@ func (o *Optimizer) Steps() int { return o.steps }
 // SetSteps sets the update count, when restoring a checkpoint.
 func (o *Optimizer) SetSteps(n int) { o.steps = n }
 
-// Config returns the optimizer's configuration.
-func (o *Optimizer) Config() Config { return o.cfg.clone() }
+// Config returns the optimizer's configuration. Its DecaySteps is the
+// optimizer's own, read on every step: the caller must not change it.
+// (Copying it here would allocate on every step of the modules that read
+// the configuration as they update.)
+func (o *Optimizer) Config() Config { return o.cfg }
 
 // clone returns c with a slice of its own.
 func (c Config) clone() Config {

@@ -87,6 +87,7 @@ func writeIncomplete(r *bench.Report, dir string, err error) error {
 	if !r.Measured() {
 		return fmt.Errorf("%w; nothing was measured", err)
 	}
+	dir = filepath.Clean(dir) // DIR/ + ".incomplete" would name a folder inside DIR
 	for k, base := 1, dir; complete(dir); k++ {
 		dir = base + ".incomplete"
 		if k > 1 {

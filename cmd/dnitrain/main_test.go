@@ -428,6 +428,11 @@ func TestBenchIncompleteKeepsEarlierReport(t *testing.T) {
 	if !errors.Is(err, stop) || !strings.HasSuffix(err.Error(), "is in "+dir+".incomplete2") {
 		t.Errorf("incomplete after two complete reports: %v", err)
 	}
+	// A folder named with a trailing slash is the same folder.
+	err = writeIncomplete(&bench.Report{Incomplete: "table: stopped again", Table: row}, dir+string(filepath.Separator), stop)
+	if !strings.HasSuffix(err.Error(), "is in "+dir+".incomplete2") {
+		t.Errorf("incomplete, --out with a trailing slash: %v", err)
+	}
 	for d, want := range map[string]string{dir: "", dir + ".incomplete": "", dir + ".incomplete2": "table: stopped again"} {
 		if r, err := bench.ReadReport(d); err != nil {
 			t.Error(err)

@@ -127,7 +127,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) (err error) {
 			rec.SGCosine, rec.SGNormRatio = split(a.gradients)
 			rec.InputCosine, rec.InputNormRatio = split(a.inputs)
 		}
-		fmt.Fprintln(out, rec.line(cfg.Epochs))
+		_, printErr := fmt.Fprintln(out, rec.line(cfg.Epochs)) // a closed pipe, say: stop once saved
 		var metricsErr error // reported once the epoch is saved, too
 		if metrics != nil {
 			if err := rec.append(metrics); err != nil {
@@ -144,6 +144,9 @@ func trainCmd(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		if agreementErr != nil {
 			return agreementErr
+		}
+		if printErr != nil {
+			return fmt.Errorf("write standard output: %w; training stopped after epoch %d", pathless(printErr), rec.Epoch)
 		}
 		if ctx.Err() != nil { // a signal came at the epoch's end: it is saved
 			return sig.interrupted(tr, *ckptPath, false)

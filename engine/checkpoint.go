@@ -121,11 +121,30 @@ func DecodeCheckpoint(name string, b []byte) (*Checkpoint, error) {
 	return newCheckpoint(name, f)
 }
 
-func newCheckpoint(path string, f *safetensors.File) (*Checkpoint, error) {
-	var err error
-	if f.Metadata[metaFormat] != checkpointFormat {
-		return nil, fmt.Errorf("%s: not a dnitrain checkpoint (format %q, want %q)", path, f.Metadata[metaFormat], checkpointFormat)
+// CheckHeader returns nil when the header of the file at path says that
+// Save wrote it, and otherwise why not, without reading the rest: a quick
+// look before a checkpoint is replaced. LoadCheckpoint checks it all.
+func CheckHeader(path string) error {
+	meta, err := safetensors.ReadMetadata(path)
+	if err != nil {
+		return err
 	}
+	return checkFormat(path, meta)
+}
+
+// checkFormat returns an error unless meta is a checkpoint's metadata.
+func checkFormat(path string, meta map[string]string) error {
+	if meta[metaFormat] != checkpointFormat {
+		return fmt.Errorf("%s: not a dnitrain checkpoint (format %q, want %q)", path, meta[metaFormat], checkpointFormat)
+	}
+	return nil
+}
+
+func newCheckpoint(path string, f *safetensors.File) (*Checkpoint, error) {
+	if err := checkFormat(path, f.Metadata); err != nil {
+		return nil, err
+	}
+	var err error
 	if !f.Checksummed() { // Save always writes one
 		return nil, fmt.Errorf("%s: the checkpoint has no checksum: it was changed after it was written", path)
 	}

@@ -40,21 +40,11 @@ func Decode(b []byte) (*File, error) {
 	if len(b) < 8 {
 		return nil, fmt.Errorf("file is %d bytes, too short for the 8-byte header length", len(b))
 	}
-	n := binary.LittleEndian.Uint64(b)
-	if n > maxHeaderLen {
-		return nil, fmt.Errorf("header length %d exceeds the %d MiB limit", n, maxHeaderLen>>20)
-	}
-	if n > uint64(len(b)-8) {
-		return nil, fmt.Errorf("header length %d exceeds the %d bytes that follow it", n, len(b)-8)
+	n, err := headerLen(b[:8], len(b)-8)
+	if err != nil {
+		return nil, err
 	}
 	header, buf := b[8:8+n], b[8+n:]
-
-	if !utf8.Valid(header) {
-		return nil, errors.New("header is not valid UTF-8")
-	}
-	if len(header) == 0 || header[0] != '{' {
-		return nil, errors.New("header is not a JSON object")
-	}
 
 	f := &File{Tensors: map[string]Tensor{}, Metadata: map[string]string{}}
 	type span struct {
@@ -62,37 +52,17 @@ func Decode(b []byte) (*File, error) {
 		begin, end int
 	}
 	var spans []span
-	hasMeta := false
-
-	p := &parser{b: header}
-	err := p.object(func(key string) error {
-		if key == metadataKey {
-			if hasMeta {
-				return fmt.Errorf("duplicate key %s", quote(key))
-			}
-			hasMeta = true
-			return p.metadata(f.Metadata)
-		}
-		if key == "" {
-			return errors.New("empty tensor name")
-		}
-		if _, dup := f.Tensors[key]; dup {
-			return fmt.Errorf("duplicate tensor %s", quote(key))
-		}
-		t, begin, end, err := p.tensor(key, len(buf))
-		if err != nil {
-			return fmt.Errorf("tensor %s: %w", quote(key), err)
+	err = parseHeader(header, len(buf), f.Metadata, func(t Tensor, begin, end int) error {
+		if _, dup := f.Tensors[t.Name]; dup {
+			return fmt.Errorf("duplicate tensor %s", quote(t.Name))
 		}
 		t.Data = buf[begin:end:end]
-		f.Tensors[key] = t
-		spans = append(spans, span{key, begin, end})
+		f.Tensors[t.Name] = t
+		spans = append(spans, span{t.Name, begin, end})
 		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	if p.skipSpace(); p.pos != len(p.b) {
-		return nil, fmt.Errorf("invalid header JSON at byte %d: data after the JSON object", p.pos)
 	}
 
 	// The tensors must tile the buffer exactly: sorted by position, each one
@@ -134,6 +104,57 @@ func Decode(b []byte) (*File, error) {
 		f.checksummed = true
 	}
 	return f, nil
+}
+
+// headerLen returns the header length that the 8 bytes b give, checked
+// against the limit and the rest bytes that follow them.
+func headerLen(b []byte, rest int) (int, error) {
+	n := binary.LittleEndian.Uint64(b)
+	if n > maxHeaderLen {
+		return 0, fmt.Errorf("header length %d exceeds the %d MiB limit", n, maxHeaderLen>>20)
+	}
+	if n > uint64(rest) {
+		return 0, fmt.Errorf("header length %d exceeds the %d bytes that follow it", n, rest)
+	}
+	return int(n), nil
+}
+
+// parseHeader parses the JSON header of a file whose data buffer holds
+// bufLen bytes: the metadata into meta, and each tensor, with the span
+// [begin, end) of the buffer that it claims, to tensor.
+func parseHeader(header []byte, bufLen int, meta map[string]string, tensor func(t Tensor, begin, end int) error) error {
+	if !utf8.Valid(header) {
+		return errors.New("header is not valid UTF-8")
+	}
+	if len(header) == 0 || header[0] != '{' {
+		return errors.New("header is not a JSON object")
+	}
+	hasMeta := false
+	p := &parser{b: header}
+	err := p.object(func(key string) error {
+		if key == metadataKey {
+			if hasMeta {
+				return fmt.Errorf("duplicate key %s", quote(key))
+			}
+			hasMeta = true
+			return p.metadata(meta)
+		}
+		if key == "" {
+			return errors.New("empty tensor name")
+		}
+		t, begin, end, err := p.tensor(key, bufLen)
+		if err != nil {
+			return fmt.Errorf("tensor %s: %w", quote(key), err)
+		}
+		return tensor(t, begin, end)
+	})
+	if err != nil {
+		return err
+	}
+	if p.skipSpace(); p.pos != len(p.b) {
+		return fmt.Errorf("invalid header JSON at byte %d: data after the JSON object", p.pos)
+	}
+	return nil
 }
 
 // parser reads the JSON header. It understands only the JSON the format

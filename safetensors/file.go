@@ -139,29 +139,78 @@ func ReadFile(path string) (*File, error) {
 	return f, nil
 }
 
-// errNotRegular is readFile's error for a path that names no regular file.
-var errNotRegular = errors.New("not a regular file")
+// ReadMetadata reads the header of the safetensors file at path, and not
+// its tensors' data, and returns the metadata: enough to tell a file's kind
+// without reading it all. The header is checked as Decode checks it, but
+// for what needs the data (the checksum, the tensors tiling the buffer).
+// Errors are prefixed with "read <path>: ".
+func ReadMetadata(path string) (map[string]string, error) {
+	meta, err := readMetadata(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return meta, nil
+}
 
-func readFile(path string) (*File, error) {
+func readMetadata(path string) (map[string]string, error) {
+	fd, size, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	var lenBuf [8]byte
+	if size < 8 {
+		return nil, fmt.Errorf("file is %d bytes, too short for the 8-byte header length", size)
+	}
+	if _, err := io.ReadFull(fd, lenBuf[:]); err != nil {
+		return nil, unwrapPath(err)
+	}
+	n, err := headerLen(lenBuf[:], int(min(size-8, maxHeaderLen)))
+	if err != nil {
+		return nil, err
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(fd, header); err != nil {
+		return nil, unwrapPath(err)
+	}
+	meta := map[string]string{}
+	err = parseHeader(header, int(size-8-int64(n)), meta, func(Tensor, int, int) error { return nil })
+	return meta, err
+}
+
+// openRegular opens the regular file at path and returns it with its size.
+func openRegular(path string) (*os.File, int64, error) {
 	// Checked before opening too: opening a named pipe waits for a writer.
 	if fi, err := os.Stat(path); err != nil {
-		return nil, unwrapPath(err)
+		return nil, 0, unwrapPath(err)
 	} else if !fi.Mode().IsRegular() {
-		return nil, errNotRegular
+		return nil, 0, errNotRegular
 	}
 	fd, err := os.Open(path)
 	if err != nil {
-		return nil, unwrapPath(err)
+		return nil, 0, unwrapPath(err)
+	}
+	fi, err := fd.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errNotRegular
+	}
+	if err != nil {
+		fd.Close()
+		return nil, 0, unwrapPath(err)
+	}
+	return fd, fi.Size(), nil
+}
+
+// errNotRegular is openRegular's error for a path that names no regular
+// file.
+var errNotRegular = errors.New("not a regular file")
+
+func readFile(path string) (*File, error) {
+	fd, size, err := openRegular(path)
+	if err != nil {
+		return nil, err
 	}
 	defer fd.Close()
-	fi, err := fd.Stat()
-	if err != nil {
-		return nil, unwrapPath(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errNotRegular
-	}
-	size := fi.Size()
 	if size > maxFileSize || uint64(size) > uint64(^uint(0)>>1) {
 		return nil, fmt.Errorf("file is %d bytes, over the %d GiB limit", size, maxFileSize>>30)
 	}

@@ -216,3 +216,37 @@ func TestReadFileErrors(t *testing.T) {
 		t.Errorf("ReadFile of an oversized file: error = %v, want %q", err, want)
 	}
 }
+
+// ReadMetadata reads the header alone: a file whose data is corrupt still
+// gives its metadata; a file that is not safetensors, or whose header is
+// cut short, gives an error.
+func TestReadMetadata(t *testing.T) {
+	dir := t.TempDir()
+	b := encode(t, sampleTensors(), map[string]string{"epoch": "1"})
+	b[len(b)-1] ^= 1 // in the data, which ReadMetadata does not read
+	path := filepath.Join(dir, "corrupt-data.safetensors")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := ReadMetadata(path)
+	if err != nil || meta["epoch"] != "1" {
+		t.Errorf("metadata %q, %v", meta, err)
+	}
+	for name, content := range map[string][]byte{
+		"text":         []byte("a text file, not safetensors"),
+		"short":        []byte("abc"),
+		"header cut":   b[:20],
+		"header wrong": append(bytes.Clone(b[:8]), bytes.Repeat([]byte("x"), len(b)-8)...),
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if meta, err := ReadMetadata(path); err == nil || !strings.HasPrefix(err.Error(), "read "+path+": ") {
+			t.Errorf("%s: metadata %q, error %v", name, meta, err)
+		}
+	}
+	if _, err := ReadMetadata(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a directory: %v", err)
+	}
+}

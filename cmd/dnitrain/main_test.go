@@ -313,7 +313,7 @@ func TestOutputPaths(t *testing.T) {
 	notes, empty := filepath.Join(dir, "notes.txt"), filepath.Join(dir, "empty")
 	os.WriteFile(notes, []byte("keep me"), 0o644)
 	os.WriteFile(empty, nil, 0o644)
-	if code, _, stderr := runCLI(append(short, "--checkpoint", notes)...); code != exitUsage || !strings.Contains(stderr, "holds something other than a dnitrain checkpoint") {
+	if code, _, stderr := runCLI(append(short, "--checkpoint", notes)...); code != exitUsage || !strings.Contains(stderr, "a run replaces only a checkpoint or an empty file") {
 		t.Errorf("--checkpoint naming a text file: exit %d, %q", code, stderr)
 	}
 	if b, err := os.ReadFile(notes); err != nil || string(b) != "keep me" {

@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -461,8 +462,9 @@ func checkReplaceable(flag, path string) error {
 		return fmt.Errorf("--%s %s is not a regular file", flag, path)
 	}
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
-		if _, err := engine.LoadCheckpoint(path); err != nil {
-			return usageError{fmt.Sprintf("--%s %s holds something other than a dnitrain checkpoint, which a run would replace: remove it or name another file", flag, path)}
+		if err := engine.CheckHeader(path); err != nil {
+			why := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "read "), path+": ")
+			return usageError{fmt.Sprintf("--%s %s: a run replaces only a checkpoint or an empty file, and this one is not (%s): remove it or name another file", flag, path, why)}
 		}
 	}
 	return checkFolder(flag, path)

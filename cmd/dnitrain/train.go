@@ -129,7 +129,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) (err error) {
 			rec.InputCosine, rec.InputNormRatio = split(a.inputs)
 		}
 		_, printErr := fmt.Fprintln(out, rec.line(cfg.Epochs)) // a closed pipe, say: stop once saved
-		var metricsErr error // reported once the epoch is saved, too
+		var metricsErr error                                   // reported once the epoch is saved, too
 		if metrics != nil {
 			if err := rec.append(metrics); err != nil {
 				metricsErr = fmt.Errorf("write %s: %w", *metricsPath, pathless(err))

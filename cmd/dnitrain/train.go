@@ -128,8 +128,10 @@ func trainCmd(args []string, stdout, stderr io.Writer) (err error) {
 			rec.SGCosine, rec.SGNormRatio = split(a.gradients)
 			rec.InputCosine, rec.InputNormRatio = split(a.inputs)
 		}
-		_, printErr := fmt.Fprintln(out, rec.line(cfg.Epochs)) // a closed pipe, say: stop once saved
-		var metricsErr error                                   // reported once the epoch is saved, too
+		// A line that cannot be printed (a closed pipe), or written to the
+		// metrics, stops the run once the epoch is saved.
+		_, printErr := fmt.Fprintln(out, rec.line(cfg.Epochs))
+		var metricsErr error
 		if metrics != nil {
 			if err := rec.append(metrics); err != nil {
 				metricsErr = fmt.Errorf("write %s: %w", *metricsPath, pathless(err))

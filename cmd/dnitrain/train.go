@@ -473,22 +473,25 @@ func checkReplaceable(flag, path string) error {
 }
 
 // checkOpenable reports, unless path is empty, why the file that flag names
-// could not be written in place: an existing one that does not open for
-// writing (it is not truncated), or else a folder that refuses a new file.
+// could not be written in place: a named pipe, an existing file that does
+// not open for writing (it is not truncated), or else a folder that refuses
+// a new file.
 func checkOpenable(flag, path string) error {
 	if path == "" {
 		return nil
+	}
+	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+		// Opened to check it, it would tell its reader that the stream
+		// has ended; and with none, opening it waits for one.
+		return fmt.Errorf("--%s %s is a named pipe: name a regular file (or /dev/stdout to stream it)", flag, path)
 	}
 	st, err := os.Stat(path)
 	switch {
 	case err == nil && st.IsDir():
 		return fmt.Errorf("--%s %s is a folder", flag, path)
 	case err == nil:
-		// Without waiting for a reader, should it be a named pipe.
+		// Without waiting, should it lead to a pipe with no reader.
 		f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
-		if errors.Is(err, syscall.ENXIO) {
-			return fmt.Errorf("--%s %s is a named pipe with no reader", flag, path)
-		}
 		if err != nil {
 			return fmt.Errorf("--%s %s: %w", flag, path, pathless(err))
 		}

@@ -33,7 +33,7 @@ func runCLIWithin(t *testing.T, d time.Duration, args ...string) (code int, stde
 	}
 }
 
-// A named pipe with no reader is refused as an output, and as a checkpoint
+// A named pipe is refused as an output, and as a checkpoint
 // to read, at once rather than after a wait for the other end.
 func TestNamedPipes(t *testing.T) {
 	dir := t.TempDir()
@@ -47,8 +47,8 @@ func TestNamedPipes(t *testing.T) {
 		args []string
 		want string
 	}{
-		{append(short, "--metrics", fifo), "is a named pipe with no reader"},
-		{append(short, "--trace", fifo), "is a named pipe with no reader"},
+		{append(short, "--metrics", fifo), "is a named pipe: name a regular file"},
+		{append(short, "--trace", fifo), "is a named pipe: name a regular file"},
 		{[]string{"train", "--data", dir, "--resume", fifo}, "not a regular file"},
 		{[]string{"eval", "--checkpoint", fifo, "--data", dir}, "not a regular file"},
 	} {

@@ -113,6 +113,9 @@ func NewAffine(prefix string, s Spec, dt tensor.Dtype, rng *rand.Rand) (*Affine,
 	if rng == nil {
 		return nil, fmt.Errorf("%s: no random source for the initial weights", prefix)
 	}
+	if s.Act < 0 || int(s.Act) >= len(activationNames) {
+		return nil, fmt.Errorf("%s: unknown activation %d", prefix, int(s.Act))
+	}
 	a := &Affine{Spec: s, W: newParam(prefix+".W", dt, true, s.In, s.Out)}
 	limit := 1 / math.Sqrt(float64(s.In))
 	if !s.ZeroInit {

@@ -203,4 +203,7 @@ func TestBackwardBeforeForwardIsAnError(t *testing.T) {
 	if _, err := NewDense("l", Spec{In: 2, Out: 2}, true, tensor.Float64, nil, optim.DefaultAdam(1e-3)); err == nil {
 		t.Error("a layer built without a random source")
 	}
+	if _, err := NewAffine("l", Spec{In: 2, Out: 2, Act: Activation(9)}, tensor.Float32, rng); err == nil {
+		t.Error("an unknown activation accepted")
+	}
 }

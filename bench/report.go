@@ -154,7 +154,7 @@ func (r *Report) writeThroughput(b *strings.Builder) {
 		fmt.Fprintf(b, "| %s | %d | %d | %.0f | %s | %.2f%% | %s |\n", exec, workers, t.Threads, t.SamplesPerSec, spread, t.TestError, busy)
 	}
 	if rounds > 0 {
-		b.WriteString("\nWorkers busy: each async worker's share of the epoch spent other than waiting for a batch, a target or a buffer (and for a core after such a wait), bottom worker first (the median round's).\n")
+		b.WriteString("\nWorkers busy: each async worker's share of the epoch spent other than waiting for a batch, a target or a buffer (and for a core after such a wait), or done with the epoch before the others, bottom worker first (the median round's).\n")
 	}
 	b.WriteString("\n")
 }

@@ -88,14 +88,6 @@ type Config struct {
 	SGOptim   optim.Config `json:"sg_optimizer"` // of the synthesizers
 }
 
-// model returns c without what may change when a run is resumed: how it
-// executes (backend, device, threads, execution, workers, queue) and the
-// number of epochs.
-func (c Config) model() Config {
-	c.Backend, c.Device, c.Threads, c.Exec, c.Workers, c.Queue, c.Epochs = "", "", 0, "", 0, 0, 0
-	return c
-}
-
 // DefaultConfig returns the defaults of the dnitrain CLI for a data set with
 // the given number of input features and classes: a 3-layer network of 256
 // ReLU units with batch norm (as in the paper's fully connected networks,

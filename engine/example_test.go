@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
+	"path/filepath"
 
 	"github.com/dnitrain/dnitrain/data"
 	"github.com/dnitrain/dnitrain/engine"
@@ -80,4 +82,78 @@ func ExampleTrainer_SGAgreement() {
 	fmt.Printf("%d hidden layers compared; the top one's cosine above 0.3: %v\n", len(a), top.Cosine > 0.3)
 	// Output:
 	// 2 hidden layers compared; the top one's cosine above 0.3: true
+}
+
+// Saving a run after its first epoch and going on from the checkpoint: the
+// network comes from the checkpoint (Checkpoint.Network, which loads the
+// saved weights and optimizer state), with more epochs, and Resume sets the
+// trainer's step count. A fresh network of the same config is refused.
+func ExampleTrainer_Resume() {
+	pair, err := data.LoadMNIST()
+	if err != nil {
+		log.Fatal(err)
+	}
+	train := pair.Train.Head(4096)
+	dir, err := os.MkdirTemp("", "dnitrain-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "run.safetensors")
+
+	cfg := engine.DefaultConfig(train.Features(), train.Classes)
+	cfg.Epochs, cfg.Threads = 1, 1
+	net, err := engine.NewNetwork(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer net.Close()
+	tr, err := engine.NewTrainer(net, train)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := tr.RunEpoch(context.Background(), nil); err != nil {
+		log.Fatal(err)
+	}
+	if err := tr.Save(path); err != nil {
+		log.Fatal(err)
+	}
+
+	ck, err := engine.LoadCheckpoint(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ck.Config.Epochs = 2 // train on
+	fresh, err := engine.NewNetwork(ck.Config)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer fresh.Close()
+	other, err := engine.NewTrainer(fresh, train)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("a fresh network resumes:", other.Resume(ck) == nil)
+
+	saved, err := ck.Network()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer saved.Close()
+	resumed, err := engine.NewTrainer(saved, train)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := resumed.Resume(ck); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("resumed at step", resumed.Step(), "of", 2*resumed.StepsPerEpoch())
+	if _, err := resumed.RunEpoch(context.Background(), nil); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("done:", resumed.Done(), "at step", resumed.Step())
+	// Output:
+	// a fresh network resumes: false
+	// resumed at step 16 of 32
+	// done: true at step 32
 }

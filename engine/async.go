@@ -66,6 +66,14 @@ func (m *message) resize(rows int) *batch {
 	return b
 }
 
+// fillStep fills m with the batch of step (counted from the first epoch's)
+// of epoch e.
+func (t *Trainer) fillStep(m *message, e, step int) {
+	idx := t.batchSamples(e, step%t.StepsPerEpoch())
+	m.step = step
+	fillBatch(m.resize(len(idx)), t.train, idx, t.net.cfg)
+}
+
 // fill copies a step's tensors into m (raw only when m carries it).
 func (m *message) fill(step int, x, labels *tensor.Dense, classes []uint8, raw *tensor.Dense) {
 	b := m.resize(x.Shape()[0])
@@ -80,9 +88,10 @@ func (m *message) fill(step int, x, labels *tensor.Dense, classes []uint8, raw *
 	}
 }
 
-// link joins a worker to the one above it (or the feeder to the first
-// worker). Each direction has a fixed set of buffers: a sender takes one
-// from the free list, so the number of steps in flight is bounded.
+// link joins a worker to the one above it (or, with unlocked inputs, the
+// feeder to a worker above the first). Each direction has a fixed set of
+// buffers: a sender takes one from the free list, so the number of steps in
+// flight is bounded.
 type link struct {
 	data, dataFree       chan *message // batches going up
 	targets, targetsFree chan *message // δ targets going down (nil from the feeder)
@@ -107,14 +116,21 @@ func newLink(alloc func(rows, cols int) *tensor.Dense, buffers, cols, classes, r
 type worker struct {
 	net         *Network
 	first, last int
-	in, up      *link // up is nil for the top worker; in is the feeder's link for worker 0
+	in, up      *link // up is nil for the top worker, in nil for the first
+	// batch, for the first worker, fills its next batch (false once the
+	// epoch's are out). A feeder goroutine left it waiting for each: the
+	// feeder wants a core while the workers hold them all, and gets one
+	// only once the first worker has stopped to wait. That took 2–5% of
+	// its time in an epoch of 4-layer cDNI on 2 workers.
+	batch func() (*message, bool)
 	// apart says that the worker's first layer leaves δ_{first-1}, the
 	// target it sends down, for the worker below to compute (see
 	// stageGroup).
 	apart bool
 	// feed brings the network's input when inputs are unlocked and the
 	// worker is not the first: what comes from below then only trains the
-	// input model of its first layer. Otherwise feed is in.
+	// input model of its first layer. Otherwise feed is in (nil for the
+	// first worker).
 	feed      *link
 	belowDone bool
 	// saved keeps the output of the worker's last hidden layer, and the
@@ -176,7 +192,9 @@ func (w *worker) steps(ctx context.Context) error {
 		if err := w.step(ctx, m); err != nil {
 			return atStep(m.step, err)
 		}
-		w.feed.dataFree <- m // never blocks: the buffer came from this list
+		if w.batch == nil {
+			w.feed.dataFree <- m // never blocks: the buffer came from this list
+		}
 	}
 }
 
@@ -247,14 +265,27 @@ func (w *worker) resume(since time.Time) {
 
 // receive waits for the next batch, first waiting for targets while every
 // saved slot is in use: that bounds how far this worker runs ahead of the
-// one above.
+// one above. The first worker fills its own batch, after learning from the
+// targets that have come.
 func (w *worker) receive(ctx context.Context) (*message, bool, error) {
 	for w.up != nil && w.pending == len(w.saved) {
 		if _, _, err := w.wait(ctx, nil); err != nil {
 			return nil, false, err
 		}
 	}
-	return w.wait(ctx, w.feed.data)
+	if w.batch == nil {
+		return w.wait(ctx, w.feed.data)
+	}
+	for w.up != nil && len(w.up.targets) > 0 {
+		if err := w.learnFromAbove(<-w.up.targets); err != nil {
+			return nil, false, err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, false, context.Cause(ctx)
+	}
+	m, ok := w.batch()
+	return m, ok, nil
 }
 
 // take waits for a free buffer.
@@ -629,12 +660,12 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	// worker has returned before the deferred reuse.
 	alloc := t.net.epochHost.matrix
 	defer t.net.epochHost.reuse()
-	feeds := []*link{newLink(alloc, buffers, cfg.Inputs, cfg.Classes, 0, 0)}
+	var feeds []*link // the feeder's, to the workers above the first when inputs are unlocked
 	workers := make([]*worker, len(groups))
 	var lossSum float64
 	var wrong int
 	start := time.Now()
-	in := feeds[0]
+	var in *link
 	for k, g := range groups {
 		w := &worker{net: t.net, first: g.first, last: g.last, in: in, feed: in, apart: g.apart,
 			lastStep: -1, early: make([]*message, 0, buffers)}
@@ -663,6 +694,20 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 		}
 		workers[k] = w
 	}
+	// The epoch's batches, in order: the first worker fills its own, and
+	// with unlocked inputs a feeder goroutine the same for the workers
+	// above. Both read the epoch's order, which batchSamples makes first.
+	t.batchSamples(epoch, 0)
+	from, to := t.step, (epoch+1)*per
+	own, next := newMessage(alloc, cfg.Inputs, cfg.Classes, 0), from
+	workers[0].batch = func() (*message, bool) {
+		if next == to {
+			return nil, false
+		}
+		t.fillStep(own, epoch, next)
+		next++
+		return own, true
+	}
 
 	var wg sync.WaitGroup
 	fail := func(err error) {
@@ -670,36 +715,29 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 			cancel(err)
 		}
 	}
-	wg.Add(1)
-	go func() { // the feeder: the epoch's batches, in order, to every feed
-		defer wg.Done()
-		defer func() {
-			for _, f := range feeds {
-				close(f.data)
+	if len(feeds) > 0 {
+		wg.Add(1)
+		go func() { // the feeder
+			defer wg.Done()
+			defer func() {
+				for _, f := range feeds {
+					close(f.data)
+				}
+			}()
+			for step := from; step < to; step++ {
+				for _, f := range feeds {
+					var m *message
+					select {
+					case m = <-f.dataFree:
+					case <-ctx.Done():
+						return
+					}
+					t.fillStep(m, epoch, step)
+					f.data <- m // never blocks: the buffer came from its free list
+				}
 			}
 		}()
-		msgs := make([]*message, len(feeds))
-		for step := t.step; step < (epoch+1)*per; step++ {
-			idx := t.batchSamples(epoch, step%per)
-			for k, f := range feeds {
-				select {
-				case msgs[k] = <-f.dataFree:
-				case <-ctx.Done():
-					return
-				}
-				if k == 0 { // the batch goes straight into the first message
-					msgs[0].step = step
-					fillBatch(msgs[0].resize(len(idx)), t.train, idx, cfg)
-				} else {
-					b := msgs[0].b
-					msgs[k].fill(step, b.x, b.labels, b.classes, nil)
-				}
-			}
-			for k, f := range feeds {
-				f.data <- msgs[k]
-			}
-		}
-	}()
+	}
 	for _, w := range workers {
 		wg.Add(1)
 		go func() {

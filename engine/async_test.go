@@ -362,27 +362,33 @@ func TestAsyncWorkerFailureStopsTheRun(t *testing.T) {
 	}
 }
 
+// Cancelling stops the workers promptly, a lone worker too: it fills its
+// own batches, so it never waits on another goroutine.
 func TestAsyncCancelStopsPromptly(t *testing.T) {
-	before := settle()
-	cfg := asyncConfig(DNI, 4, 4)
-	tr := newTrainer(t, cfg, toySet("train", 2000, 1))
-	slow := &faultyModel{GradientModel: tr.net.models[1], delay: 5 * time.Millisecond, started: make(chan struct{})}
-	tr.net.models[1] = slow
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { <-slow.started; cancel() }()
-	start := time.Now()
-	_, err := tr.RunEpoch(ctx, nil)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("error %v, want context.Canceled", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v to stop", d)
-	}
-	if tr.Step() >= tr.StepsPerEpoch() {
-		t.Errorf("all %d steps ran despite the cancellation", tr.Step())
-	}
-	if after := settle(); after > before {
-		t.Errorf("%d goroutines before the run, %d after", before, after)
+	for _, workers := range []int{4, 1} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			before := settle()
+			cfg := asyncConfig(DNI, 4, workers)
+			tr := newTrainer(t, cfg, toySet("train", 2000, 1))
+			slow := &faultyModel{GradientModel: tr.net.models[1], delay: 5 * time.Millisecond, started: make(chan struct{})}
+			tr.net.models[1] = slow
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() { <-slow.started; cancel() }()
+			start := time.Now()
+			_, err := tr.RunEpoch(ctx, nil)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("error %v, want context.Canceled", err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v to stop", d)
+			}
+			if tr.Step() >= tr.StepsPerEpoch() {
+				t.Errorf("all %d steps ran despite the cancellation", tr.Step())
+			}
+			if after := settle(); after > before {
+				t.Errorf("%d goroutines before the run, %d after", before, after)
+			}
+		})
 	}
 }
 

@@ -66,12 +66,24 @@ func (m *message) resize(rows int) *batch {
 	return b
 }
 
-// fillStep fills m with the batch of step (counted from the first epoch's)
-// of epoch e.
-func (t *Trainer) fillStep(m *message, e, step int) {
-	idx := t.batchSamples(e, step%t.StepsPerEpoch())
-	m.step = step
-	fillBatch(m.resize(len(idx)), t.train, idx, t.net.cfg)
+// epochBatches returns a function that fills the remaining batches of epoch
+// e, in order, into a message of its own from alloc, and reports false once
+// they are out. The functions of an epoch may be called on goroutines of
+// their own: each reads the epoch's order, made here.
+func (t *Trainer) epochBatches(alloc func(rows, cols int) *tensor.Dense, e int) func() (*message, bool) {
+	t.batchSamples(e, 0)
+	per := t.StepsPerEpoch()
+	m, step := newMessage(alloc, t.net.cfg.Inputs, t.net.cfg.Classes, 0), t.step
+	return func() (*message, bool) {
+		if step == (e+1)*per {
+			return nil, false
+		}
+		idx := t.batchSamples(e, step%per)
+		m.step = step
+		fillBatch(m.resize(len(idx)), t.train, idx, t.net.cfg)
+		step++
+		return m, true
+	}
 }
 
 // fill copies a step's tensors into m (raw only when m carries it).
@@ -88,25 +100,23 @@ func (m *message) fill(step int, x, labels *tensor.Dense, classes []uint8, raw *
 	}
 }
 
-// link joins a worker to the one above it (or, with unlocked inputs, the
-// feeder to a worker above the first). Each direction has a fixed set of
+// link joins a worker to the one above it. Each direction has a fixed set of
 // buffers: a sender takes one from the free list, so the number of steps in
 // flight is bounded.
 type link struct {
-	data, dataFree       chan *message // batches going up
-	targets, targetsFree chan *message // δ targets going down (nil from the feeder)
+	data, dataFree       chan *message // activations and labels going up
+	targets, targetsFree chan *message // δ targets going down
 }
 
-func newLink(alloc func(rows, cols int) *tensor.Dense, buffers, cols, classes, rawCols, targetCols int) *link {
-	l := &link{data: make(chan *message, buffers), dataFree: make(chan *message, buffers)}
+// newLink returns a link whose messages carry cols activations (and rawCols
+// of the network's input) with classes labels up, and cols-wide targets
+// down.
+func newLink(alloc func(rows, cols int) *tensor.Dense, buffers, cols, classes, rawCols int) *link {
+	l := &link{data: make(chan *message, buffers), dataFree: make(chan *message, buffers),
+		targets: make(chan *message, buffers), targetsFree: make(chan *message, buffers)}
 	for range buffers {
 		l.dataFree <- newMessage(alloc, cols, classes, rawCols)
-	}
-	if targetCols > 0 {
-		l.targets, l.targetsFree = make(chan *message, buffers), make(chan *message, buffers)
-		for range buffers {
-			l.targetsFree <- newMessage(alloc, targetCols, 0, 0)
-		}
+		l.targetsFree <- newMessage(alloc, cols, 0, 0)
 	}
 	return l
 }
@@ -117,21 +127,20 @@ type worker struct {
 	net         *Network
 	first, last int
 	in, up      *link // up is nil for the top worker, in nil for the first
-	// batch, for the first worker, fills its next batch (false once the
-	// epoch's are out). A feeder goroutine left it waiting for each: the
-	// feeder wants a core while the workers hold them all, and gets one
-	// only once the first worker has stopped to wait. That took 2–5% of
+	// batch, for a worker that takes the network's input (the first, and
+	// with unlocked inputs every one), fills its next batch, false once the
+	// epoch's are out. A feeder goroutine left the first worker waiting for
+	// each: the feeder wants a core while the workers hold them all, and
+	// got one only once the worker had stopped to wait. That took 2–5% of
 	// its time in an epoch of 4-layer cDNI on 2 workers.
 	batch func() (*message, bool)
 	// apart says that the worker's first layer leaves δ_{first-1}, the
 	// target it sends down, for the worker below to compute (see
 	// stageGroup).
 	apart bool
-	// feed brings the network's input when inputs are unlocked and the
-	// worker is not the first: what comes from below then only trains the
-	// input model of its first layer. Otherwise feed is in (nil for the
-	// first worker).
-	feed      *link
+	// belowDone says that the worker below has sent its last activations,
+	// which with unlocked inputs only train the input model of the
+	// worker's first layer.
 	belowDone bool
 	// saved keeps the output of the worker's last hidden layer, and the
 	// labels, of each step whose δ target has not come back from above:
@@ -193,7 +202,7 @@ func (w *worker) steps(ctx context.Context) error {
 			return atStep(m.step, err)
 		}
 		if w.batch == nil {
-			w.feed.dataFree <- m // never blocks: the buffer came from this list
+			w.in.dataFree <- m // never blocks: the buffer came from this list
 		}
 	}
 }
@@ -212,7 +221,7 @@ func (w *worker) learn(i, step int, h, labels, target *tensor.Dense) error {
 
 // unlocked reports whether the worker's first layer takes a synthetic
 // input, so that activations from below are targets rather than inputs.
-func (w *worker) unlocked() bool { return w.feed != w.in }
+func (w *worker) unlocked() bool { return w.first > 0 && w.net.cfg.Unlock }
 
 // wait returns the next message on want (ok is false once it is closed),
 // handling meanwhile what must never wait: δ targets from above and, when
@@ -265,8 +274,8 @@ func (w *worker) resume(since time.Time) {
 
 // receive waits for the next batch, first waiting for targets while every
 // saved slot is in use: that bounds how far this worker runs ahead of the
-// one above. The first worker fills its own batch, after learning from the
-// targets that have come.
+// one above. A worker that takes the network's input fills its own batch,
+// after handling what has come meanwhile.
 func (w *worker) receive(ctx context.Context) (*message, bool, error) {
 	for w.up != nil && w.pending == len(w.saved) {
 		if _, _, err := w.wait(ctx, nil); err != nil {
@@ -274,10 +283,15 @@ func (w *worker) receive(ctx context.Context) (*message, bool, error) {
 		}
 	}
 	if w.batch == nil {
-		return w.wait(ctx, w.feed.data)
+		return w.wait(ctx, w.in.data)
 	}
 	for w.up != nil && len(w.up.targets) > 0 {
 		if err := w.learnFromAbove(<-w.up.targets); err != nil {
+			return nil, false, err
+		}
+	}
+	for w.unlocked() && len(w.in.data) > 0 { // a closed channel's len is that of what it holds
+		if err := w.learnInputFromBelow(<-w.in.data); err != nil {
 			return nil, false, err
 		}
 	}
@@ -660,21 +674,19 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 	// worker has returned before the deferred reuse.
 	alloc := t.net.epochHost.matrix
 	defer t.net.epochHost.reuse()
-	var feeds []*link // the feeder's, to the workers above the first when inputs are unlocked
 	workers := make([]*worker, len(groups))
 	var lossSum float64
 	var wrong int
 	start := time.Now()
 	var in *link
 	for k, g := range groups {
-		w := &worker{net: t.net, first: g.first, last: g.last, in: in, feed: in, apart: g.apart,
+		w := &worker{net: t.net, first: g.first, last: g.last, in: in, apart: g.apart,
 			lastStep: -1, early: make([]*message, 0, buffers)}
-		if k > 0 && cfg.Unlock {
-			w.feed = newLink(alloc, buffers, cfg.Inputs, cfg.Classes, 0, 0)
-			feeds = append(feeds, w.feed)
+		if k == 0 || cfg.Unlock {
+			w.batch = t.epochBatches(alloc, epoch)
 		}
 		if !w.hasTop() {
-			w.up = newLink(alloc, buffers, cfg.Hidden, cfg.Classes, rawCols, cfg.Hidden)
+			w.up = newLink(alloc, buffers, cfg.Hidden, cfg.Classes, rawCols)
 			for range buffers + 1 {
 				w.saved = append(w.saved, newMessage(alloc, cfg.Hidden, cfg.Classes, 0))
 			}
@@ -694,49 +706,12 @@ func (t *Trainer) runEpochAsync(ctx context.Context, onStep func(Progress)) (Epo
 		}
 		workers[k] = w
 	}
-	// The epoch's batches, in order: the first worker fills its own, and
-	// with unlocked inputs a feeder goroutine the same for the workers
-	// above. Both read the epoch's order, which batchSamples makes first.
-	t.batchSamples(epoch, 0)
-	from, to := t.step, (epoch+1)*per
-	own, next := newMessage(alloc, cfg.Inputs, cfg.Classes, 0), from
-	workers[0].batch = func() (*message, bool) {
-		if next == to {
-			return nil, false
-		}
-		t.fillStep(own, epoch, next)
-		next++
-		return own, true
-	}
 
 	var wg sync.WaitGroup
 	fail := func(err error) {
 		if err != nil {
 			cancel(err)
 		}
-	}
-	if len(feeds) > 0 {
-		wg.Add(1)
-		go func() { // the feeder
-			defer wg.Done()
-			defer func() {
-				for _, f := range feeds {
-					close(f.data)
-				}
-			}()
-			for step := from; step < to; step++ {
-				for _, f := range feeds {
-					var m *message
-					select {
-					case m = <-f.dataFree:
-					case <-ctx.Done():
-						return
-					}
-					t.fillStep(m, epoch, step)
-					f.data <- m // never blocks: the buffer came from its free list
-				}
-			}
-		}()
 	}
 	for _, w := range workers {
 		wg.Add(1)
